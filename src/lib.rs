@@ -1,0 +1,5 @@
+//! shardmail: a thread-per-core mail server (SMTP, IMAP, POP3) over the append-only log of `shardmail-storage`.
+//!
+//! The server runtime and protocols are built on top of the storage crate; see DESIGN in the README.
+
+pub use shardmail_storage as storage;

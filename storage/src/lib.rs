@@ -1,0 +1,25 @@
+//! `shardmail-storage`: the segmented append-only message log that shardmail keeps its mail in.
+//!
+//! - [`record`]: the on-disk record format `[len u32][crc32c u32][kind u8][payload]`.
+//! - [`LogWriter`]: one writer (shard) appends with group commit on glommio's io_uring files.
+//! - [`LogReader`]: zero-copy reads by [`Position`] over memory maps of committed ranges, from any thread.
+//! - [`recovery`]: the scan that verifies CRCs on open and truncates a torn tail.
+//! - [`index`]: the mailbox view (accounts, folders, messages, flags) built from event records, and its
+//!   rkyv snapshot read in place.
+//! - [`Store`]: logs of many writers plus the index over all of them; compaction.
+
+pub mod error;
+pub mod index;
+pub mod position;
+pub mod record;
+
+pub use error::{Error, Result};
+pub use position::{LogId, Position};
+pub mod log;
+pub mod reader;
+pub mod recovery;
+pub mod segment;
+
+pub use log::{LogOptions, LogWriter, RecoveryReport, SyncPolicy, WriterStats};
+pub use reader::{LogReader, LogShared, RecordRef};
+pub use record::Kind;

@@ -1,0 +1,755 @@
+//! One writer's log: append with group commit on glommio's io_uring files.
+//!
+//! Invariants this file keeps:
+//! - `append` resolves with a position only after the record's bytes are durable: one `fdatasync` covers
+//!   every record that was waiting when the flusher started its write (group commit). Under `always` each
+//!   record gets its own sync; under `none` there is no sync at all (benchmarks only; logged loudly).
+//! - Positions are assigned in append order and records land in the file in that order, so the log is a
+//!   prefix-closed sequence: if a position is durable, so is every earlier one.
+//! - No blocking syscall runs on the executor thread after open: writes, syncs, segment creation and
+//!   directory syncs go through io_uring (glommio `BufferedFile`, `Directory`).
+//! - A failed write (ENOSPC, EIO) fails every record not yet durable with a typed error, zeroes the
+//!   failed range and resets the tail to the committed end: nothing half-written is ever acknowledged, and
+//!   the writer goes on once space returns. A failed `fdatasync` poisons the writer (the kernel may have
+//!   dropped the dirty pages; only a reopen, which re-verifies the tail, can tell what is on disk).
+//! - Files never shrink: a new segment is preallocated (sparse) to the segment size, and a torn tail is
+//!   zeroed in place, so a reader's memory map never points past the end of its file.
+
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
+use std::fs::{self, OpenOptions as StdOpenOptions};
+use std::future::{poll_fn, Future};
+use std::io::Write;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
+use std::time::{Duration, Instant};
+
+use glommio::io::{BufferedFile, Directory, OpenOptions};
+
+use crate::reader::{LogReader, LogShared};
+use crate::record::{self, Kind, HEADER_LEN};
+use crate::recovery::{scan_segment, SegmentScan};
+use crate::segment::{self, SEGMENT_HEADER_LEN};
+use crate::{Error, LogId, Position, Result};
+
+/// When appends become durable.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum SyncPolicy {
+    /// One `fdatasync` for every batch of appends waiting together (the default).
+    #[default]
+    Group,
+    /// One `fdatasync` per append.
+    Always,
+    /// Never sync: an acknowledged record may be lost on power failure. For benchmarks only.
+    None,
+}
+
+impl std::str::FromStr for SyncPolicy {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "group" => Ok(SyncPolicy::Group),
+            "always" => Ok(SyncPolicy::Always),
+            "none" => Ok(SyncPolicy::None),
+            other => Err(Error::InvalidOption {
+                name: "sync",
+                reason: format!("{other:?} is not one of group, always, none"),
+            }),
+        }
+    }
+}
+
+/// Options of a log.
+#[derive(Clone, Debug)]
+pub struct LogOptions {
+    /// A segment is rolled over when the next record would not fit. Default 256 MiB; at most 4 GiB - 1.
+    pub segment_size: u64,
+    pub sync: SyncPolicy,
+}
+
+impl Default for LogOptions {
+    fn default() -> Self {
+        LogOptions {
+            segment_size: 256 << 20,
+            sync: SyncPolicy::Group,
+        }
+    }
+}
+
+impl LogOptions {
+    /// The largest payload one record may carry: whatever fits in an empty segment.
+    pub fn max_payload(&self) -> usize {
+        (self.segment_size as usize).saturating_sub(SEGMENT_HEADER_LEN + HEADER_LEN)
+    }
+
+    pub fn validate(&self) -> Result<()> {
+        if self.segment_size < 4096 || self.segment_size > u32::MAX as u64 {
+            return Err(Error::InvalidOption {
+                name: "segment_size",
+                reason: format!("{} is outside 4096 ..= {}", self.segment_size, u32::MAX),
+            });
+        }
+        Ok(())
+    }
+}
+
+/// What opening a log found and repaired.
+#[derive(Debug, Clone, Default)]
+pub struct RecoveryReport {
+    pub log: LogId,
+    pub segments: usize,
+    /// Where appends continue.
+    pub end: Position,
+    /// What the scan of the last segment found (torn tail, corrupt records skipped).
+    pub last_segment: SegmentScan,
+    /// Bytes of torn tail that were zeroed.
+    pub zeroed: u64,
+}
+
+/// Counters of the writer, for metrics and benchmarks.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct WriterStats {
+    pub records: u64,
+    pub bytes: u64,
+    /// Flushes (one `fdatasync` each, except under `none`).
+    pub syncs: u64,
+    pub sync_time: Duration,
+}
+
+/// A batch of encoded records bound for one segment, written with one `write`.
+struct Batch {
+    segment: u32,
+    start: u64,
+    buf: Vec<u8>,
+    done: Rc<Completion>,
+}
+
+/// Resolves every append of one batch at once.
+#[derive(Default)]
+struct Completion {
+    result: RefCell<Option<Result<(), Rc<Error>>>>,
+    wakers: RefCell<Vec<Waker>>,
+}
+
+impl Completion {
+    fn finish(&self, r: Result<(), Rc<Error>>) {
+        *self.result.borrow_mut() = Some(r);
+        for w in self.wakers.borrow_mut().drain(..) {
+            w.wake();
+        }
+    }
+}
+
+struct Wait(Rc<Completion>);
+
+impl Future for Wait {
+    type Output = Result<()>;
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<()>> {
+        match &*self.0.result.borrow() {
+            Some(Ok(())) => Poll::Ready(Ok(())),
+            Some(Err(e)) => Poll::Ready(Err(duplicate(e))),
+            None => {
+                self.0.wakers.borrow_mut().push(cx.waker().clone());
+                Poll::Pending
+            }
+        }
+    }
+}
+
+/// The flusher's error, handed to each waiting append.
+fn duplicate(e: &Error) -> Error {
+    match e {
+        Error::DiskFull { path } => Error::DiskFull { path: path.clone() },
+        Error::Io { op, path, source } => Error::Io {
+            op,
+            path: path.clone(),
+            source: match source.raw_os_error() {
+                Some(code) => std::io::Error::from_raw_os_error(code),
+                None => std::io::Error::new(source.kind(), source.to_string()),
+            },
+        },
+        Error::Poisoned { path, reason } => Error::Poisoned {
+            path: path.clone(),
+            reason: reason.clone(),
+        },
+        other => Error::Poisoned {
+            path: PathBuf::new(),
+            reason: other.to_string(),
+        },
+    }
+}
+
+/// A one-slot wake-up for the flusher.
+#[derive(Default)]
+struct Notify {
+    flag: Cell<bool>,
+    waker: Cell<Option<Waker>>,
+}
+
+impl Notify {
+    fn notify(&self) {
+        self.flag.set(true);
+        if let Some(w) = self.waker.take() {
+            w.wake();
+        }
+    }
+    async fn wait(&self) {
+        poll_fn(|cx| {
+            if self.flag.replace(false) {
+                Poll::Ready(())
+            } else {
+                self.waker.set(Some(cx.waker().clone()));
+                Poll::Pending
+            }
+        })
+        .await
+    }
+}
+
+struct Inner {
+    /// Where the next appended record goes.
+    next_segment: u32,
+    next_offset: u64,
+    batches: VecDeque<Batch>,
+    poisoned: Option<String>,
+    closing: bool,
+    flusher_done: bool,
+    stats: WriterStats,
+}
+
+struct State {
+    root: PathBuf,
+    dir: PathBuf,
+    log: LogId,
+    opts: LogOptions,
+    shared: Arc<LogShared>,
+    inner: RefCell<Inner>,
+    work: Notify,
+    finished: Notify,
+}
+
+/// The appending side of one writer's log. Lives on one glommio executor; share it there with `Rc`.
+pub struct LogWriter {
+    st: Rc<State>,
+}
+
+/// The most bytes one flush writes in one `write` call; larger backlogs are split over several batches
+/// (still covered by one sync).
+const MAX_BATCH_BYTES: usize = 8 << 20;
+
+impl LogWriter {
+    /// Opens (creating if needed) the log of writer `log` under the data directory `root`: verifies the
+    /// last segment from `scan_from` (a checkpoint; `None` scans it whole), zeroes a torn tail with a
+    /// warning, and starts the flusher task on the current glommio executor.
+    ///
+    /// Start-up I/O here is synchronous (std); after open, all I/O goes through io_uring.
+    pub async fn open(
+        root: &Path,
+        log: LogId,
+        opts: LogOptions,
+        scan_from: Option<Position>,
+    ) -> Result<(LogWriter, RecoveryReport)> {
+        opts.validate()?;
+        let (segment, end, report) = recover_for_append(root, log, &opts, scan_from)?;
+        let dir = segment::log_dir(root, log);
+        let path = segment::segment_path(&dir, segment);
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .buffered_open(&path)
+            .await
+            .map_err(|e| Error::io("opening segment", &path, e.into()))?;
+        if opts.sync == SyncPolicy::None {
+            tracing::warn!(log, "SYNC POLICY IS `none`: acknowledged records are NOT durable; use only for benchmarks");
+        }
+        let shared = Arc::new(LogShared::new(
+            Position::new(log, segment, end as u32).seg_off(),
+        ));
+        let st = Rc::new(State {
+            root: root.to_path_buf(),
+            dir,
+            log,
+            opts,
+            shared,
+            inner: RefCell::new(Inner {
+                next_segment: segment,
+                next_offset: end,
+                batches: VecDeque::new(),
+                poisoned: None,
+                closing: false,
+                flusher_done: false,
+                stats: WriterStats::default(),
+            }),
+            work: Notify::default(),
+            finished: Notify::default(),
+        });
+        glommio::spawn_local(flusher(st.clone(), file, segment, end)).detach();
+        Ok((LogWriter { st }, report))
+    }
+
+    pub fn log(&self) -> LogId {
+        self.st.log
+    }
+
+    pub fn options(&self) -> &LogOptions {
+        &self.st.opts
+    }
+
+    /// The state readers on other threads follow (the committed end).
+    pub fn shared(&self) -> Arc<LogShared> {
+        self.st.shared.clone()
+    }
+
+    /// A reader of this log that follows the writer's visibility rule.
+    pub fn reader(&self) -> LogReader {
+        LogReader::new(
+            &self.st.root,
+            self.st.log,
+            self.st.opts.max_payload(),
+            Some(self.shared()),
+        )
+    }
+
+    /// The end of the committed records: every record before it is durable.
+    pub fn committed_end(&self) -> Position {
+        Position::from_seg_off(self.st.log, self.st.shared.committed())
+    }
+
+    pub fn stats(&self) -> WriterStats {
+        self.st.inner.borrow().stats
+    }
+
+    /// Appends one record and resolves with its position once it is durable.
+    pub async fn append(&self, kind: Kind, payload: &[u8]) -> Result<Position> {
+        self.append_parts(kind, &[payload]).await
+    }
+
+    /// Appends one record whose payload is the concatenation of `parts` (e.g. a trace header and a
+    /// body), copied once into the write buffer.
+    pub async fn append_parts(&self, kind: Kind, parts: &[&[u8]]) -> Result<Position> {
+        let (pos, done) = self.enqueue(kind, parts)?;
+        self.st.work.notify();
+        Wait(done).await?;
+        Ok(pos)
+    }
+
+    fn enqueue(&self, kind: Kind, parts: &[&[u8]]) -> Result<(Position, Rc<Completion>)> {
+        let len: usize = parts.iter().map(|p| p.len()).sum();
+        let max = self.st.opts.max_payload();
+        if len > max {
+            return Err(Error::RecordTooLarge { len, max });
+        }
+        if kind.0 == 0 {
+            return Err(Error::InvalidOption {
+                name: "kind",
+                reason: "record kind 0 is reserved".into(),
+            });
+        }
+        let mut inner = self.st.inner.borrow_mut();
+        if let Some(reason) = &inner.poisoned {
+            return Err(Error::Poisoned {
+                path: self.st.dir.clone(),
+                reason: reason.clone(),
+            });
+        }
+        if inner.closing {
+            return Err(Error::Closed);
+        }
+        let total = (HEADER_LEN + len) as u64;
+        if inner.next_offset + total > self.st.opts.segment_size {
+            inner.next_segment += 1;
+            inner.next_offset = SEGMENT_HEADER_LEN as u64;
+        }
+        let (segment, offset) = (inner.next_segment, inner.next_offset);
+        let always = self.st.opts.sync == SyncPolicy::Always;
+        let fits = matches!(inner.batches.back(), Some(b) if b.segment == segment && b.buf.len() < MAX_BATCH_BYTES && !always);
+        if !fits {
+            inner.batches.push_back(Batch {
+                segment,
+                start: offset,
+                buf: Vec::new(),
+                done: Rc::default(),
+            });
+        }
+        let batch = inner.batches.back_mut().ok_or(Error::Closed)?;
+        record::encode_into(&mut batch.buf, kind, parts);
+        let done = batch.done.clone();
+        inner.next_offset += total;
+        inner.stats.records += 1;
+        inner.stats.bytes += total;
+        Ok((Position::new(self.st.log, segment, offset as u32), done))
+    }
+
+    /// Waits until every append made so far is durable, then stops the flusher. Later appends fail
+    /// with [`Error::Closed`].
+    pub async fn close(self) -> Result<()> {
+        self.st.inner.borrow_mut().closing = true;
+        self.st.work.notify();
+        while !self.st.inner.borrow().flusher_done {
+            self.st.finished.wait().await;
+        }
+        match &self.st.inner.borrow().poisoned {
+            Some(reason) => Err(Error::Poisoned {
+                path: self.st.dir.clone(),
+                reason: reason.clone(),
+            }),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for LogWriter {
+    fn drop(&mut self) {
+        // The flusher drains what is queued, then exits.
+        self.st.inner.borrow_mut().closing = true;
+        self.st.work.notify();
+    }
+}
+
+/// The flusher task: takes every waiting batch, writes it, syncs once, resolves the waiters.
+async fn flusher(st: Rc<State>, mut file: BufferedFile, mut file_segment: u32, mut file_end: u64) {
+    loop {
+        let work: Vec<Batch> = {
+            let mut inner = st.inner.borrow_mut();
+            if inner.batches.is_empty() {
+                if inner.closing {
+                    break;
+                }
+                None
+            } else if st.opts.sync == SyncPolicy::Always {
+                inner.batches.pop_front().map(|b| vec![b])
+            } else {
+                Some(inner.batches.drain(..).collect())
+            }
+        }
+        .unwrap_or_default();
+        if work.is_empty() {
+            st.work.wait().await;
+            continue;
+        }
+        let dones: Vec<Rc<Completion>> = work.iter().map(|b| b.done.clone()).collect();
+        let started = Instant::now();
+        match flush(&st, &mut file, &mut file_segment, &mut file_end, work).await {
+            Ok(()) => {
+                st.shared
+                    .publish(Position::new(st.log, file_segment, file_end as u32).seg_off());
+                {
+                    let mut inner = st.inner.borrow_mut();
+                    inner.stats.syncs += 1;
+                    inner.stats.sync_time += started.elapsed();
+                }
+                for d in dones {
+                    d.finish(Ok(()));
+                }
+            }
+            Err((err, sync_failed)) => {
+                let err = Rc::new(err);
+                tracing::error!(log = st.log, error = %err, "log write failed; failing every append not yet durable");
+                // Positions handed to queued batches follow the failed ones: fail them too.
+                let queued: Vec<Batch> = st.inner.borrow_mut().batches.drain(..).collect();
+                let committed = Position::from_seg_off(st.log, st.shared.committed());
+                let repaired = if sync_failed {
+                    Err("fdatasync failed".to_string())
+                } else {
+                    repair_after_failure(
+                        &st,
+                        &mut file,
+                        &mut file_segment,
+                        &mut file_end,
+                        committed,
+                    )
+                    .await
+                };
+                {
+                    let mut inner = st.inner.borrow_mut();
+                    inner.next_segment = committed.segment;
+                    inner.next_offset = committed.offset as u64;
+                    if let Err(reason) = repaired {
+                        tracing::error!(log = st.log, %reason, "log writer poisoned; reopen to recover");
+                        inner.poisoned = Some(format!("{reason} after: {err}"));
+                    }
+                }
+                for d in dones.into_iter().chain(queued.into_iter().map(|b| b.done)) {
+                    d.finish(Err(err.clone()));
+                }
+            }
+        }
+    }
+    if st.opts.sync != SyncPolicy::None {
+        if let Err(e) = file.fdatasync().await {
+            tracing::error!(log = st.log, error = %e, "final fdatasync failed");
+        }
+    }
+    let _ = file.close().await;
+    st.inner.borrow_mut().flusher_done = true;
+    st.finished.notify();
+}
+
+/// Writes the batches in order (rolling segments as they ask), then syncs. Returns the error and
+/// whether it was the sync that failed.
+async fn flush(
+    st: &State,
+    file: &mut BufferedFile,
+    file_segment: &mut u32,
+    file_end: &mut u64,
+    work: Vec<Batch>,
+) -> Result<(), (Error, bool)> {
+    for mut b in work {
+        if b.segment != *file_segment {
+            // Seal the current segment: its bytes must be durable before records after them are.
+            if st.opts.sync != SyncPolicy::None {
+                file.fdatasync()
+                    .await
+                    .map_err(|e| (Error::io("syncing segment", &st.dir, e.into()), true))?;
+            }
+            let new = create_segment(st, b.segment)
+                .await
+                .map_err(|e| (e, false))?;
+            let old = std::mem::replace(file, new);
+            let _ = old.close().await;
+            *file_segment = b.segment;
+            *file_end = SEGMENT_HEADER_LEN as u64;
+        }
+        debug_assert_eq!(
+            b.start, *file_end,
+            "batches are contiguous within a segment"
+        );
+        let buf = std::mem::take(&mut b.buf);
+        let len = buf.len() as u64;
+        write_all(file, buf, b.start)
+            .await
+            .map_err(|e| (Error::io("writing segment", &st.dir, e), false))?;
+        *file_end = b.start + len;
+    }
+    if st.opts.sync != SyncPolicy::None {
+        file.fdatasync()
+            .await
+            .map_err(|e| (Error::io("syncing segment", &st.dir, e.into()), true))?;
+    }
+    Ok(())
+}
+
+/// One `write` of the whole batch. A short write on a regular file means the disk (or the file size
+/// limit) ran out: it is reported as ENOSPC and the caller fails the batch and repairs the range.
+async fn write_all(file: &BufferedFile, buf: Vec<u8>, pos: u64) -> std::io::Result<()> {
+    let len = buf.len();
+    let n = file
+        .write_at(buf, pos)
+        .await
+        .map_err(std::io::Error::from)?;
+    if n < len {
+        return Err(std::io::Error::from_raw_os_error(libc::ENOSPC));
+    }
+    Ok(())
+}
+
+/// Creates segment `n`: header, sparse preallocation to the segment size, sync, directory sync.
+async fn create_segment(st: &State, n: u32) -> Result<BufferedFile> {
+    let path = segment::segment_path(&st.dir, n);
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .buffered_open(&path)
+        .await
+        .map_err(|e| Error::io("creating segment", &path, e.into()))?;
+    let io = |op: &'static str| {
+        let path = path.clone();
+        move |e: glommio::GlommioError<()>| Error::io(op, path, e.into())
+    };
+    write_all(&file, segment::header(st.log, n).to_vec(), 0)
+        .await
+        .map_err(|e| Error::io("writing segment header", &path, e))?;
+    file.truncate(st.opts.segment_size)
+        .await
+        .map_err(io("preallocating segment"))?;
+    file.fdatasync().await.map_err(io("syncing new segment"))?;
+    let dir = Directory::open(&st.dir)
+        .await
+        .map_err(|e| Error::io("opening log directory", &st.dir, e.into()))?;
+    dir.sync()
+        .await
+        .map_err(|e| Error::io("syncing log directory", &st.dir, e.into()))?;
+    let _ = dir.close().await;
+    Ok(file)
+}
+
+/// After a failed write: zero what the failed batch may have left past the committed end, so that a
+/// crash now cannot resurrect unacknowledged records, and continue at the committed end.
+async fn repair_after_failure(
+    st: &State,
+    file: &mut BufferedFile,
+    file_segment: &mut u32,
+    file_end: &mut u64,
+    committed: Position,
+) -> Result<(), String> {
+    if *file_segment != committed.segment {
+        // The failure came after a roll: go back to the committed segment and drop the new one.
+        let path = segment::segment_path(&st.dir, committed.segment);
+        let back = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .buffered_open(&path)
+            .await
+            .map_err(|e| format!("reopening {}: {e}", path.display()))?;
+        let newer = segment::segment_path(&st.dir, *file_segment);
+        let old = std::mem::replace(file, back);
+        let _ = old.remove().await;
+        let _ = old.close().await;
+        tracing::warn!(path = %newer.display(), "removed the segment whose first write failed");
+        *file_segment = committed.segment;
+    }
+    let from = committed.offset as u64;
+    let len = st.opts.segment_size.saturating_sub(from);
+    file.deallocate(from, len)
+        .await
+        .map_err(|e| format!("zeroing the failed range: {e}"))?;
+    file.fdatasync()
+        .await
+        .map_err(|e| format!("syncing the zeroed range: {e}"))?;
+    *file_end = from;
+    Ok(())
+}
+
+/// Synchronous start-up recovery: make sure the log directory and a last segment exist, verify the
+/// last segment, zero a torn tail. Returns (last segment, offset where appends continue, report).
+fn recover_for_append(
+    root: &Path,
+    log: LogId,
+    opts: &LogOptions,
+    scan_from: Option<Position>,
+) -> Result<(u32, u64, RecoveryReport)> {
+    match fs::metadata(root) {
+        Ok(m) if m.is_dir() => {}
+        _ => {
+            return Err(Error::MissingDir {
+                path: root.to_path_buf(),
+            })
+        }
+    }
+    let dir = segment::log_dir(root, log);
+    if let Err(e) = fs::create_dir(&dir) {
+        if e.kind() != std::io::ErrorKind::AlreadyExists {
+            return Err(Error::Unwritable {
+                path: dir,
+                source: e,
+            });
+        }
+    }
+    // Probe writability up front so that an unwritable directory is a clear error at open.
+    let probe = dir.join(".probe");
+    fs::write(&probe, b"").map_err(|e| Error::Unwritable {
+        path: dir.clone(),
+        source: e,
+    })?;
+    let _ = fs::remove_file(&probe);
+
+    let segments = segment::list_segments(&dir)?;
+    let mut report = RecoveryReport {
+        log,
+        segments: segments.len(),
+        ..Default::default()
+    };
+    let Some(&last) = segments.last() else {
+        create_segment_sync(&dir, log, 0, opts.segment_size)?;
+        segment::sync_dir(root)?;
+        report.segments = 1;
+        report.end = Position::new(log, 0, SEGMENT_HEADER_LEN as u32);
+        return Ok((0, SEGMENT_HEADER_LEN as u64, report));
+    };
+    let path = segment::segment_path(&dir, last);
+    let file = StdOpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&path)
+        .map_err(|e| Error::io("opening segment", &path, e))?;
+    let len = file
+        .metadata()
+        .map_err(|e| Error::io("reading size of", &path, e))?
+        .len();
+    // SAFETY: nothing else writes this log while its writer opens it (one writer per log).
+    let map =
+        unsafe { memmap2::Mmap::map(&file) }.map_err(|e| Error::io("mapping segment", &path, e))?;
+    if let Err(e) = segment::check_header(&map, log, last, &path) {
+        let data_end =
+            segment::data_end(&file).map_err(|e| Error::io("finding data in", &path, e))? as usize;
+        if map[..data_end.min(map.len())].iter().all(|&b| b == 0) {
+            // A crash between creating the file and syncing its header: nothing was ever in it.
+            tracing::warn!(path = %path.display(), "re-initialising an empty segment left by a crash");
+            drop(map);
+            drop(file);
+            create_segment_sync(&dir, log, last, opts.segment_size)?;
+            report.end = Position::new(log, last, SEGMENT_HEADER_LEN as u32);
+            return Ok((last, SEGMENT_HEADER_LEN as u64, report));
+        }
+        return Err(e);
+    }
+    let from = match scan_from {
+        Some(p) if p.log == log && p.segment == last => p.offset as u64,
+        _ => 0,
+    };
+    let data_end = (segment::data_end(&file).map_err(|e| Error::io("finding data in", &path, e))?
+        as usize)
+        .min(map.len());
+    let scan = scan_segment(&map[..data_end], from, opts.max_payload().max(len as usize));
+    for (off, why) in &scan.corrupt {
+        tracing::warn!(path = %path.display(), offset = off, reason = why, "corrupt record in the middle of the last segment: skipped");
+    }
+    let end = scan.end;
+    if let Some((off, why)) = scan.torn_tail {
+        // Zero from the end of the last good record to the last non-zero byte.
+        let last_nonzero = map[..data_end]
+            .iter()
+            .rposition(|&b| b != 0)
+            .map_or(end, |p| p as u64 + 1);
+        tracing::warn!(path = %path.display(), offset = off, reason = why, bytes = last_nonzero - end, "truncating a torn tail");
+        drop(map);
+        zero_range(&file, end, last_nonzero.saturating_sub(end))
+            .map_err(|e| Error::io("zeroing torn tail", &path, e))?;
+        file.sync_data()
+            .map_err(|e| Error::io("syncing segment", &path, e))?;
+        report.zeroed = last_nonzero.saturating_sub(end);
+    }
+    if len < opts.segment_size {
+        file.set_len(opts.segment_size)
+            .map_err(|e| Error::io("preallocating segment", &path, e))?;
+        file.sync_all()
+            .map_err(|e| Error::io("syncing segment", &path, e))?;
+    }
+    report.end = Position::new(log, last, end as u32);
+    report.last_segment = scan;
+    Ok((last, end, report))
+}
+
+fn zero_range(file: &fs::File, from: u64, len: u64) -> std::io::Result<()> {
+    let zeros = vec![0u8; 64 << 10];
+    let mut done = 0;
+    while done < len {
+        let n = (len - done).min(zeros.len() as u64) as usize;
+        file.write_all_at(&zeros[..n], from + done)?;
+        done += n as u64;
+    }
+    Ok(())
+}
+
+fn create_segment_sync(dir: &Path, log: LogId, n: u32, size: u64) -> Result<()> {
+    let path = segment::segment_path(dir, n);
+    let mut f = StdOpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(&path)
+        .map_err(|e| Error::io("creating segment", &path, e))?;
+    f.write_all(&segment::header(log, n))
+        .map_err(|e| Error::io("writing segment header", &path, e))?;
+    f.set_len(size)
+        .map_err(|e| Error::io("preallocating segment", &path, e))?;
+    f.sync_all()
+        .map_err(|e| Error::io("syncing new segment", &path, e))?;
+    segment::sync_dir(dir)
+}
