@@ -10,8 +10,9 @@
 //!   directory syncs go through io_uring (glommio `BufferedFile`, `Directory`).
 //! - A failed write (ENOSPC, EIO) fails every record not yet durable with a typed error, zeroes the
 //!   failed range and resets the tail to the committed end: nothing half-written is ever acknowledged, and
-//!   the writer goes on once space returns. A failed `fdatasync` poisons the writer (the kernel may have
-//!   dropped the dirty pages; only a reopen, which re-verifies the tail, can tell what is on disk).
+//!   the writer goes on once space returns. If that repair fails too, the writer is poisoned: only a
+//!   reopen, which re-verifies the tail, can tell what is on disk.
+//! - Segments are opened with O_DSYNC (except under `none`), so a batch's single write is also its sync.
 //! - Files never shrink: a new segment is preallocated (sparse) to the segment size, and a torn tail is
 //!   zeroed in place, so a reader's memory map never points past the end of its file.
 
@@ -260,6 +261,7 @@ impl LogWriter {
         let file = OpenOptions::new()
             .read(true)
             .write(true)
+            .custom_flags(dsync_flag(&opts))
             .buffered_open(&path)
             .await
             .map_err(|e| Error::io("opening segment", &path, e.into()))?;
@@ -446,24 +448,20 @@ async fn flusher(st: Rc<State>, mut file: BufferedFile, mut file_segment: u32, m
                     d.finish(Ok(()));
                 }
             }
-            Err((err, sync_failed)) => {
+            Err(err) => {
                 let err = Rc::new(err);
                 tracing::error!(log = st.log, error = %err, "log write failed; failing every append not yet durable");
                 // Positions handed to queued batches follow the failed ones: fail them too.
                 let queued: Vec<Batch> = st.inner.borrow_mut().batches.drain(..).collect();
                 let committed = Position::from_seg_off(st.log, st.shared.committed());
-                let repaired = if sync_failed {
-                    Err("fdatasync failed".to_string())
-                } else {
-                    repair_after_failure(
-                        &st,
-                        &mut file,
-                        &mut file_segment,
-                        &mut file_end,
-                        committed,
-                    )
-                    .await
-                };
+                let repaired = repair_after_failure(
+                    &st,
+                    &mut file,
+                    &mut file_segment,
+                    &mut file_end,
+                    committed,
+                )
+                .await;
                 {
                     let mut inner = st.inner.borrow_mut();
                     inner.next_segment = committed.segment;
@@ -489,26 +487,18 @@ async fn flusher(st: Rc<State>, mut file: BufferedFile, mut file_segment: u32, m
     st.finished.notify();
 }
 
-/// Writes the batches in order (rolling segments as they ask), then syncs. Returns the error and
-/// whether it was the sync that failed.
+/// Writes the batches in order, rolling segments as they ask; each write is durable when it returns.
 async fn flush(
     st: &State,
     file: &mut BufferedFile,
     file_segment: &mut u32,
     file_end: &mut u64,
     work: Vec<Batch>,
-) -> Result<(), (Error, bool)> {
+) -> Result<()> {
     for mut b in work {
         if b.segment != *file_segment {
-            // Seal the current segment: its bytes must be durable before records after them are.
-            if st.opts.sync != SyncPolicy::None {
-                file.fdatasync()
-                    .await
-                    .map_err(|e| (Error::io("syncing segment", &st.dir, e.into()), true))?;
-            }
-            let new = create_segment(st, b.segment)
-                .await
-                .map_err(|e| (e, false))?;
+            // The current segment's bytes are durable already (O_DSYNC writes): start the next one.
+            let new = create_segment(st, b.segment).await?;
             let old = std::mem::replace(file, new);
             let _ = old.close().await;
             *file_segment = b.segment;
@@ -522,15 +512,21 @@ async fn flush(
         let len = buf.len() as u64;
         write_all(file, buf, b.start)
             .await
-            .map_err(|e| (Error::io("writing segment", &st.dir, e), false))?;
+            .map_err(|e| Error::io("writing segment", &st.dir, e))?;
         *file_end = b.start + len;
     }
-    if st.opts.sync != SyncPolicy::None {
-        file.fdatasync()
-            .await
-            .map_err(|e| (Error::io("syncing segment", &st.dir, e.into()), true))?;
-    }
+    // With O_DSYNC each write above returned only once its bytes were durable: no separate sync.
     Ok(())
+}
+
+/// Segments are opened with O_DSYNC unless the policy is `none`: a batch's one `write` is then also its
+/// sync, one io_uring operation instead of two (each of which the kernel hands to a worker thread).
+fn dsync_flag(opts: &LogOptions) -> i32 {
+    if opts.sync == SyncPolicy::None {
+        0
+    } else {
+        libc::O_DSYNC
+    }
 }
 
 /// One `write` of the whole batch. A short write on a regular file means the disk (or the file size
@@ -554,6 +550,7 @@ async fn create_segment(st: &State, n: u32) -> Result<BufferedFile> {
         .read(true)
         .write(true)
         .create(true)
+        .custom_flags(dsync_flag(&st.opts))
         .buffered_open(&path)
         .await
         .map_err(|e| Error::io("creating segment", &path, e.into()))?;
@@ -593,6 +590,7 @@ async fn repair_after_failure(
         let back = OpenOptions::new()
             .read(true)
             .write(true)
+            .custom_flags(dsync_flag(&st.opts))
             .buffered_open(&path)
             .await
             .map_err(|e| format!("reopening {}: {e}", path.display()))?;
