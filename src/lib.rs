@@ -3,3 +3,7 @@
 //! The server runtime and protocols are built on top of the storage crate; see DESIGN in the README.
 
 pub use shardmail_storage as storage;
+
+pub mod smtp;
+pub mod accounts;
+pub mod config;

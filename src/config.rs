@@ -1,0 +1,338 @@
+//! The configuration: one TOML file, every key with a default, so `shardmail serve` runs with no file.
+//!
+//! Unknown keys and invalid values are rejected at start with the key's name and a reason.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use shardmail_storage::SyncPolicy;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("reading {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("{path}: key `{key}`: {reason}")]
+    Invalid {
+        path: PathBuf,
+        key: &'static str,
+        reason: String,
+    },
+}
+
+/// The whole configuration, as read from TOML (or the defaults).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Where logs, snapshots and the accounts file live.
+    pub data_dir: PathBuf,
+    /// Number of shards; 0 means one per online CPU.
+    pub shards: usize,
+    /// Pin each shard's executor to one CPU.
+    pub pin: bool,
+    /// The name this server gives itself in greetings and trace headers.
+    pub hostname: String,
+    pub storage: StorageConfig,
+    pub smtp: SmtpListenerConfig,
+    pub submission: ListenerConfig,
+    pub imap: ListenerConfig,
+    pub pop3: ListenerConfig,
+    pub metrics: ListenerConfig,
+    pub shutdown: ShutdownConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StorageConfig {
+    /// Segment size in bytes (default 256 MiB).
+    pub segment_size: u64,
+    /// `group` (default), `always`, or `none` (benchmarks only).
+    pub sync: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ListenerConfig {
+    pub listen: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SmtpListenerConfig {
+    pub listen: Vec<String>,
+    /// Longest command line in octets (RFC 5321 4.5.3.1.4: 512).
+    pub max_line: usize,
+    /// Largest message in bytes (default 50 MiB).
+    pub max_message_size: usize,
+    pub max_recipients: usize,
+    /// Protocol errors before the session is closed with 421.
+    pub max_errors: usize,
+    /// Seconds a connection may sit idle between commands.
+    pub idle_timeout: u64,
+    /// Seconds a single command or data transfer may take.
+    pub command_timeout: u64,
+    pub max_connections_per_shard: usize,
+    pub max_connections_per_ip: usize,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ShutdownConfig {
+    /// Seconds sessions get to finish their transaction after SIGTERM/SIGINT.
+    pub timeout: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            data_dir: PathBuf::from("./shardmail-data"),
+            shards: 0,
+            pin: true,
+            hostname: "localhost".into(),
+            storage: StorageConfig::default(),
+            smtp: SmtpListenerConfig::default(),
+            submission: ListenerConfig {
+                listen: vec!["127.0.0.1:2587".into()],
+            },
+            imap: ListenerConfig {
+                listen: vec!["127.0.0.1:2143".into()],
+            },
+            pop3: ListenerConfig {
+                listen: vec!["127.0.0.1:2110".into()],
+            },
+            metrics: ListenerConfig {
+                listen: vec!["127.0.0.1:9025".into()],
+            },
+            shutdown: ShutdownConfig::default(),
+        }
+    }
+}
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        StorageConfig {
+            segment_size: 256 << 20,
+            sync: "group".into(),
+        }
+    }
+}
+
+impl Default for ListenerConfig {
+    fn default() -> Self {
+        ListenerConfig { listen: Vec::new() }
+    }
+}
+
+impl Default for SmtpListenerConfig {
+    fn default() -> Self {
+        SmtpListenerConfig {
+            listen: vec!["127.0.0.1:2525".into()],
+            max_line: 512,
+            max_message_size: 50 << 20,
+            max_recipients: 1000,
+            max_errors: 10,
+            idle_timeout: 300,
+            command_timeout: 600,
+            max_connections_per_shard: 10_000,
+            max_connections_per_ip: 1_000,
+        }
+    }
+}
+
+impl Default for ShutdownConfig {
+    fn default() -> Self {
+        ShutdownConfig { timeout: 30 }
+    }
+}
+
+impl Config {
+    /// Reads and validates a config file; `None` gives the defaults (validated too).
+    pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
+        let Some(path) = path else {
+            let c = Config::default();
+            c.validate(Path::new("<defaults>"))?;
+            return Ok(c);
+        };
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.into(),
+            source,
+        })?;
+        Config::parse(&text, path)
+    }
+
+    /// Parses TOML text (`path` names it in errors).
+    pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
+        let c: Config = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: path.into(),
+            message: e.to_string(),
+        })?;
+        c.validate(path)?;
+        Ok(c)
+    }
+
+    fn validate(&self, path: &Path) -> Result<(), ConfigError> {
+        let bad = |key: &'static str, reason: String| ConfigError::Invalid {
+            path: path.into(),
+            key,
+            reason,
+        };
+        if self.shards > 1024 {
+            return Err(bad("shards", format!("{} is more than 1024", self.shards)));
+        }
+        if self.hostname.is_empty() || self.hostname.contains(char::is_whitespace) {
+            return Err(bad(
+                "hostname",
+                "must be a non-empty name without spaces".into(),
+            ));
+        }
+        self.sync_policy()
+            .map_err(|e| bad("storage.sync", e.to_string()))?;
+        let opts = self.log_options_unchecked();
+        opts.validate()
+            .map_err(|e| bad("storage.segment_size", e.to_string()))?;
+        for (key, l) in [
+            ("smtp.listen", &self.smtp.listen),
+            ("submission.listen", &self.submission.listen),
+            ("imap.listen", &self.imap.listen),
+            ("pop3.listen", &self.pop3.listen),
+            ("metrics.listen", &self.metrics.listen),
+        ] {
+            for a in l {
+                a.parse::<SocketAddr>()
+                    .map_err(|e| bad(key, format!("{a:?} is not host:port ({e})")))?;
+            }
+        }
+        let s = &self.smtp;
+        if s.max_line < 512 {
+            return Err(bad(
+                "smtp.max_line",
+                format!("{} is below the RFC 5321 minimum of 512", s.max_line),
+            ));
+        }
+        if s.max_message_size < 1024 || s.max_message_size as u64 >= self.storage.segment_size {
+            return Err(bad(
+                "smtp.max_message_size",
+                format!(
+                    "{} must be at least 1024 and below storage.segment_size",
+                    s.max_message_size
+                ),
+            ));
+        }
+        for (key, v) in [
+            ("smtp.max_recipients", s.max_recipients),
+            ("smtp.max_errors", s.max_errors),
+            ("smtp.idle_timeout", s.idle_timeout as usize),
+            ("smtp.command_timeout", s.command_timeout as usize),
+            (
+                "smtp.max_connections_per_shard",
+                s.max_connections_per_shard,
+            ),
+            ("smtp.max_connections_per_ip", s.max_connections_per_ip),
+        ] {
+            if v == 0 {
+                return Err(bad(key, "must be at least 1".into()));
+            }
+        }
+        Ok(())
+    }
+
+    pub fn sync_policy(&self) -> Result<SyncPolicy, shardmail_storage::Error> {
+        self.storage.sync.parse()
+    }
+
+    fn log_options_unchecked(&self) -> shardmail_storage::LogOptions {
+        shardmail_storage::LogOptions {
+            segment_size: self.storage.segment_size,
+            sync: self.sync_policy().unwrap_or_default(),
+        }
+    }
+
+    /// The log options (validated at load).
+    pub fn log_options(&self) -> shardmail_storage::LogOptions {
+        self.log_options_unchecked()
+    }
+
+    /// The shard count to run: the configured one, or one per online CPU.
+    pub fn shard_count(&self) -> usize {
+        if self.shards > 0 {
+            self.shards
+        } else {
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1)
+        }
+    }
+
+    pub fn idle_timeout(&self) -> Duration {
+        Duration::from_secs(self.smtp.idle_timeout)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(s: &str) -> Result<Config, ConfigError> {
+        Config::parse(s, Path::new("test.toml"))
+    }
+
+    #[test]
+    fn defaults_are_valid_and_loopback() {
+        let c = Config::load(None).unwrap();
+        assert_eq!(c.smtp.listen, vec!["127.0.0.1:2525"]);
+        assert_eq!(c.submission.listen, vec!["127.0.0.1:2587"]);
+        assert_eq!(c.imap.listen, vec!["127.0.0.1:2143"]);
+        assert_eq!(c.pop3.listen, vec!["127.0.0.1:2110"]);
+        assert_eq!(c.metrics.listen, vec!["127.0.0.1:9025"]);
+        assert_eq!(c.data_dir, PathBuf::from("./shardmail-data"));
+        assert_eq!(c.smtp.max_message_size, 50 << 20);
+        assert_eq!(c.smtp.max_recipients, 1000);
+        assert_eq!(parse("").unwrap().smtp.max_line, 512);
+    }
+
+    #[test]
+    fn keys_override_defaults() {
+        let c = parse("shards = 2\npin = false\n[smtp]\nlisten = [\"127.0.0.1:3525\", \"[::1]:3525\"]\n[storage]\nsync = \"always\"\n").unwrap();
+        assert_eq!(c.shard_count(), 2);
+        assert!(!c.pin);
+        assert_eq!(c.smtp.listen.len(), 2);
+        assert_eq!(c.sync_policy().unwrap(), SyncPolicy::Always);
+    }
+
+    #[test]
+    fn unknown_keys_are_named() {
+        let e = parse("[smtp]\nlisten = []\nmax_rcpts = 5\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("max_rcpts"), "{e}");
+        let e = parse("shard = 3\n").unwrap_err().to_string();
+        assert!(e.contains("shard"), "{e}");
+    }
+
+    #[test]
+    fn invalid_values_are_named_with_a_reason() {
+        let e = parse("[smtp]\nlisten = [\"localhost\"]\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("smtp.listen") && e.contains("host:port"), "{e}");
+        let e = parse("[storage]\nsync = \"sometimes\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("storage.sync"), "{e}");
+        let e = parse("[smtp]\nmax_line = 100\n").unwrap_err().to_string();
+        assert!(e.contains("smtp.max_line"), "{e}");
+        let e = parse("shards = \"two\"\n").unwrap_err().to_string();
+        assert!(e.contains("shards"), "{e}");
+        let e = parse("[smtp]\nmax_recipients = 0\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("smtp.max_recipients"), "{e}");
+    }
+}
