@@ -7,3 +7,4 @@ pub use shardmail_storage as storage;
 pub mod smtp;
 pub mod accounts;
 pub mod config;
+pub mod metrics;

@@ -20,6 +20,6 @@ pub mod reader;
 pub mod recovery;
 pub mod segment;
 
-pub use log::{LogOptions, LogWriter, RecoveryReport, SyncPolicy, WriterStats};
+pub use log::{LogOptions, LogWriter, RecoveryReport, SyncPolicy, WriterStats, SYNC_BUCKETS_US};
 pub use reader::{LogReader, LogShared, RecordRef};
 pub use record::Kind;

@@ -111,14 +111,32 @@ pub struct RecoveryReport {
     pub zeroed: u64,
 }
 
+/// Upper bounds (microseconds) of the flush latency histogram buckets; a last bucket counts the rest.
+pub const SYNC_BUCKETS_US: [u64; 12] = [50, 100, 200, 300, 500, 750, 1_000, 2_000, 5_000, 10_000, 50_000, 250_000];
+
 /// Counters of the writer, for metrics and benchmarks.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct WriterStats {
     pub records: u64,
     pub bytes: u64,
-    /// Flushes (one `fdatasync` each, except under `none`).
+    /// Flushes: one durable write (O_DSYNC) of a batch each.
     pub syncs: u64,
     pub sync_time: Duration,
+    /// Flush latencies: `sync_hist[i]` counts flushes at or under `SYNC_BUCKETS_US[i]` and over the
+    /// previous bound; the last slot counts those over every bound.
+    pub sync_hist: [u64; SYNC_BUCKETS_US.len() + 1],
+}
+
+impl WriterStats {
+    fn record_sync(&mut self, took: Duration) {
+        self.syncs += 1;
+        self.sync_time += took;
+        let us = took.as_micros() as u64;
+        let slot = SYNC_BUCKETS_US.iter().position(|&b| us <= b).unwrap_or(SYNC_BUCKETS_US.len());
+        if let Some(c) = self.sync_hist.get_mut(slot) {
+            *c += 1;
+        }
+    }
 }
 
 /// A batch of encoded records bound for one segment, written with one `write`.
@@ -441,8 +459,7 @@ async fn flusher(st: Rc<State>, mut file: BufferedFile, mut file_segment: u32, m
                     .publish(Position::new(st.log, file_segment, file_end as u32).seg_off());
                 {
                     let mut inner = st.inner.borrow_mut();
-                    inner.stats.syncs += 1;
-                    inner.stats.sync_time += started.elapsed();
+                    inner.stats.record_sync(started.elapsed());
                 }
                 for d in dones {
                     d.finish(Ok(()));

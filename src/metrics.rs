@@ -1,0 +1,122 @@
+//! Per-shard metrics, rendered in the Prometheus text format (exposition format 0.0.4) at `GET /metrics`.
+//!
+//! Each shard updates only its own counters (relaxed atomics, no contention); the metrics endpoint reads
+//! all of them, so an operator tuning `shards` sees imbalance directly.
+
+use std::fmt::Write;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::Mutex;
+
+use shardmail_storage::{WriterStats, SYNC_BUCKETS_US};
+
+/// One shard's counters.
+#[derive(Default)]
+pub struct ShardMetrics {
+    pub connections_open: AtomicU64,
+    pub connections_total: AtomicU64,
+    pub connections_refused: AtomicU64,
+    pub messages_accepted: AtomicU64,
+    pub bytes_accepted: AtomicU64,
+    /// Replies sent by class: index 0 = 2xx, 1 = 3xx, 2 = 4xx, 3 = 5xx.
+    pub replies: [AtomicU64; 4],
+    pub cross_shard_sent: AtomicU64,
+    pub cross_shard_received: AtomicU64,
+    /// The shard's log writer stats, copied in by the shard now and then.
+    pub writer: Mutex<WriterStats>,
+}
+
+impl ShardMetrics {
+    pub fn reply(&self, code: u16) {
+        let class = match code {
+            200..=299 => 0,
+            300..=399 => 1,
+            400..=499 => 2,
+            _ => 3,
+        };
+        self.replies[class].fetch_add(1, Relaxed);
+    }
+
+    pub fn set_writer(&self, s: WriterStats) {
+        if let Ok(mut w) = self.writer.lock() {
+            *w = s;
+        }
+    }
+}
+
+/// Renders every shard's metrics.
+pub fn render(shards: &[ShardMetrics]) -> String {
+    let mut out = String::with_capacity(4096);
+    let counter = |out: &mut String, name: &str, help: &str, kind: &str, get: &dyn Fn(&ShardMetrics) -> u64| {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+        for (i, s) in shards.iter().enumerate() {
+            let _ = writeln!(out, "{name}{{shard=\"{i}\"}} {}", get(s));
+        }
+    };
+    counter(&mut out, "shardmail_connections_open", "Connections open now.", "gauge", &|s| s.connections_open.load(Relaxed));
+    counter(&mut out, "shardmail_connections_total", "Connections accepted.", "counter", &|s| s.connections_total.load(Relaxed));
+    counter(&mut out, "shardmail_connections_refused_total", "Connections refused by a limit.", "counter", &|s| {
+        s.connections_refused.load(Relaxed)
+    });
+    counter(&mut out, "shardmail_messages_accepted_total", "Messages accepted durably.", "counter", &|s| {
+        s.messages_accepted.load(Relaxed)
+    });
+    counter(&mut out, "shardmail_bytes_accepted_total", "Message bytes accepted durably.", "counter", &|s| s.bytes_accepted.load(Relaxed));
+    counter(&mut out, "shardmail_cross_shard_sent_total", "Requests sent to other shards.", "counter", &|s| {
+        s.cross_shard_sent.load(Relaxed)
+    });
+    counter(&mut out, "shardmail_cross_shard_received_total", "Requests received from other shards.", "counter", &|s| {
+        s.cross_shard_received.load(Relaxed)
+    });
+    let _ = writeln!(out, "# HELP shardmail_smtp_replies_total SMTP replies sent by class.\n# TYPE shardmail_smtp_replies_total counter");
+    for (i, s) in shards.iter().enumerate() {
+        for (c, class) in ["2xx", "3xx", "4xx", "5xx"].iter().enumerate() {
+            let _ = writeln!(out, "shardmail_smtp_replies_total{{shard=\"{i}\",class=\"{class}\"}} {}", s.replies[c].load(Relaxed));
+        }
+    }
+    let writers: Vec<WriterStats> = shards.iter().map(|s| s.writer.lock().map(|w| *w).unwrap_or_default()).collect();
+    let _ = writeln!(out, "# HELP shardmail_log_records_total Records appended to the shard's log.\n# TYPE shardmail_log_records_total counter");
+    for (i, w) in writers.iter().enumerate() {
+        let _ = writeln!(out, "shardmail_log_records_total{{shard=\"{i}\"}} {}", w.records);
+    }
+    let _ = writeln!(
+        out,
+        "# HELP shardmail_log_sync_seconds Latency of one durable batch write (group commit).\n# TYPE shardmail_log_sync_seconds histogram"
+    );
+    for (i, w) in writers.iter().enumerate() {
+        let mut cum = 0;
+        for (b, bound) in SYNC_BUCKETS_US.iter().enumerate() {
+            cum += w.sync_hist[b];
+            let _ = writeln!(out, "shardmail_log_sync_seconds_bucket{{shard=\"{i}\",le=\"{}\"}} {cum}", *bound as f64 / 1e6);
+        }
+        cum += w.sync_hist[SYNC_BUCKETS_US.len()];
+        let _ = writeln!(out, "shardmail_log_sync_seconds_bucket{{shard=\"{i}\",le=\"+Inf\"}} {cum}");
+        let _ = writeln!(out, "shardmail_log_sync_seconds_sum{{shard=\"{i}\"}} {}", w.sync_time.as_secs_f64());
+        let _ = writeln!(out, "shardmail_log_sync_seconds_count{{shard=\"{i}\"}} {}", w.syncs);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn renders_every_shard_and_a_cumulative_histogram() {
+        let shards: Vec<ShardMetrics> = (0..2).map(|_| ShardMetrics::default()).collect();
+        shards[1].messages_accepted.fetch_add(7, Relaxed);
+        shards[0].reply(250);
+        shards[0].reply(554);
+        let mut w = WriterStats { syncs: 3, sync_time: Duration::from_micros(900), ..Default::default() };
+        w.sync_hist[1] = 2; // <= 100us
+        w.sync_hist[12] = 1; // > 250ms
+        shards[1].set_writer(w);
+        let text = render(&shards);
+        assert!(text.contains("shardmail_messages_accepted_total{shard=\"1\"} 7"), "{text}");
+        assert!(text.contains("shardmail_smtp_replies_total{shard=\"0\",class=\"5xx\"} 1"));
+        assert!(text.contains("shardmail_log_sync_seconds_bucket{shard=\"1\",le=\"0.0001\"} 2"));
+        assert!(text.contains("shardmail_log_sync_seconds_bucket{shard=\"1\",le=\"+Inf\"} 3"));
+        assert!(text.contains("shardmail_log_sync_seconds_count{shard=\"1\"} 3"));
+        assert_eq!(text.matches("# TYPE shardmail_log_records_total").count(), 1);
+    }
+}

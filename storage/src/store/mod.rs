@@ -1,0 +1,271 @@
+//! Many writers, one view: every writer's log in a data directory and the mailbox index over all of them.
+//!
+//! Invariants this module keeps:
+//! - Each account has one owner writer, `crc32c(lowercase account) % writers`; only events for accounts it
+//!   owns go into its log, so within one run (one *generation*) an account's events are in one log, in
+//!   order. Every open starts a new generation, written in each event batch.
+//! - Replay merges the logs by generation: all of generation g (log by log, each in log order) before any
+//!   of g+1. Hence a changed writer count loses nothing: an account's old events (in its old owner's log)
+//!   all precede its new ones (in its new owner's log). Logs of writers beyond the current count stay
+//!   readable and are replayed; they just get no new appends.
+//! - An operation's events are applied to the index only after they are durable; operations hold their
+//!   partition's gate shared from plan to apply, and a snapshot takes it exclusively, so a snapshot never
+//!   covers an event that is not applied nor applies one that is not covered.
+//! - Compaction copies the live messages of a sparse sealed segment, records the moves (a `Relocate`
+//!   event), applies them everywhere and snapshots every partition, all before the old segment is
+//!   unlinked. A reader holding a `RecordRef` into it keeps its map (unlinked files stay mapped).
+
+mod logs;
+mod partition;
+mod recover;
+
+use std::collections::{HashMap, HashSet};
+use std::path::Path;
+use std::sync::Arc;
+
+use crate::index::{Event, Index};
+use crate::record::HEADER_LEN;
+use crate::segment::{self, SEGMENT_HEADER_LEN};
+use crate::{Error, LogId, LogOptions, Position, RecordRef, Result};
+
+pub use logs::Logs;
+pub use partition::Partition;
+pub use recover::{recover, snapshot_name, RecoverReport, Recovered};
+
+/// The owner writer of an account among `writers`.
+pub fn owner_of(account: &str, writers: u32) -> u32 {
+    crc32c::crc32c(account.to_lowercase().as_bytes()) % writers.max(1)
+}
+
+/// Splits a recovered index into the parts owned by each of `n` writers.
+pub fn split_index(mut index: Index, n: u32) -> Vec<Index> {
+    let mut parts: Vec<Index> = (1..n).map(|k| index.split_off(|a| owner_of(a, n) == k)).collect();
+    parts.insert(0, index);
+    parts
+}
+
+#[derive(Clone, Debug)]
+pub struct StoreOptions {
+    pub log: LogOptions,
+    /// Number of writers. Logs of earlier, larger counts stay readable.
+    pub writers: u32,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        StoreOptions { log: LogOptions::default(), writers: 1 }
+    }
+}
+
+/// What a compaction pass did.
+#[derive(Debug, Default, Clone)]
+pub struct CompactReport {
+    pub segments_removed: Vec<(LogId, u32)>,
+    pub messages_moved: u64,
+    pub bytes_moved: u64,
+    pub bytes_reclaimed: u64,
+}
+
+/// Several partitions driven from one glommio executor: the whole store in one place (tests, tools,
+/// compaction). The server instead gives each shard one [`Partition`].
+pub struct Store {
+    logs: Arc<Logs>,
+    parts: Vec<Partition>,
+}
+
+impl Store {
+    /// Recovers the data directory `root` and opens `opts.writers` partitions on it.
+    pub async fn open(root: &Path, opts: StoreOptions) -> Result<(Store, RecoverReport)> {
+        if opts.writers == 0 {
+            return Err(Error::InvalidOption { name: "writers", reason: "at least one writer".into() });
+        }
+        let rec = recover(root, opts.log.max_payload())?;
+        let logs = Arc::new(Logs::new(root, opts.log.max_payload(), rec.ends));
+        let mut parts = Vec::new();
+        for (k, index) in split_index(rec.index, opts.writers).into_iter().enumerate() {
+            let (p, _) = Partition::open(logs.clone(), k as u32, opts.writers, opts.log.clone(), index, rec.generation).await?;
+            parts.push(p);
+        }
+        Ok((Store { logs, parts }, rec.report))
+    }
+
+    pub fn logs(&self) -> &Arc<Logs> {
+        &self.logs
+    }
+
+    pub fn partitions(&self) -> &[Partition] {
+        &self.parts
+    }
+
+    /// The partition that owns `account`.
+    pub fn owner(&self, account: &str) -> &Partition {
+        let k = owner_of(account, self.parts.len() as u32) as usize;
+        // `parts` is never empty (open refuses zero writers) and k < len.
+        &self.parts[k]
+    }
+
+    pub fn read(&self, pos: Position) -> Result<RecordRef> {
+        self.logs.read(pos)
+    }
+
+    /// Runs a mailbox operation on `account`'s owner partition.
+    pub async fn execute<R>(&self, account: &str, plan: impl FnOnce(&mut Index) -> Result<(Vec<Event>, R)>) -> Result<R> {
+        self.owner(account).execute(plan).await
+    }
+
+    /// Snapshots every partition.
+    pub async fn snapshot(&self) -> Result<()> {
+        for p in &self.parts {
+            p.snapshot().await?;
+        }
+        Ok(())
+    }
+
+    /// Rewrites every sealed segment whose live share (bytes of records some mailbox still references,
+    /// over the segment's data) is below `min_live_share`, then removes it. Appends and operations go
+    /// on while live messages are copied; only the final switch holds every partition's gate.
+    pub async fn compact(&self, min_live_share: f64) -> Result<CompactReport> {
+        let mut report = CompactReport::default();
+        let victims = self.sparse_segments(min_live_share)?;
+        if victims.is_empty() {
+            return Ok(report);
+        }
+        let via = &self.parts[0];
+        let mut moves: HashMap<Position, Position> = HashMap::new();
+        for pos in self.live_positions_in(&victims) {
+            let rec = self.read(pos)?;
+            moves.insert(pos, via.store_message(&[&rec]).await?);
+            report.bytes_moved += rec.len() as u64;
+        }
+        let mut guards = Vec::new();
+        for p in &self.parts {
+            guards.push(p.exclusive().await?);
+        }
+        // What came to reference these segments meanwhile (a COPY) is moved too.
+        for pos in self.live_positions_in(&victims) {
+            if let std::collections::hash_map::Entry::Vacant(e) = moves.entry(pos) {
+                let rec = self.read(pos)?;
+                e.insert(via.store_message(&[&rec]).await?);
+                report.bytes_moved += rec.len() as u64;
+            }
+        }
+        report.messages_moved = moves.len() as u64;
+        let mut moves: Vec<(Position, Position)> = moves.into_iter().collect();
+        moves.sort();
+        let relocate = Event::Relocate { moves };
+        via.commit(vec![relocate.clone()]).await?;
+        for p in &self.parts[1..] {
+            p.apply_foreign(&relocate)?;
+        }
+        // Every partition's snapshot now covers the relocation and every event in the victims.
+        for p in &self.parts {
+            p.snapshot_locked().await?;
+        }
+        drop(guards);
+        let mut dirs = HashSet::new();
+        for (log, seg) in victims {
+            let dir = segment::log_dir(self.logs.root(), log);
+            let path = segment::segment_path(&dir, seg);
+            let size = std::fs::File::open(&path).and_then(|f| segment::data_end(&f)).unwrap_or(0);
+            glommio::io::remove(&path).await.map_err(|e| Error::io("removing segment", &path, e.into()))?;
+            self.logs.reader(log).forget(seg);
+            report.bytes_reclaimed += size;
+            report.segments_removed.push((log, seg));
+            dirs.insert(dir);
+            tracing::info!(log, segment = seg, bytes = size, "compacted segment removed");
+        }
+        for dir in dirs {
+            sync_dir_async(&dir).await?;
+        }
+        Ok(report)
+    }
+
+    /// Sealed segments whose live share is below the threshold.
+    fn sparse_segments(&self, min_live_share: f64) -> Result<Vec<(LogId, u32)>> {
+        let mut live: HashMap<(LogId, u32), u64> = HashMap::new();
+        for p in &self.parts {
+            p.index().for_each_position(|pos, size| {
+                *live.entry((pos.log, pos.segment)).or_default() += HEADER_LEN as u64 + size as u64;
+            });
+        }
+        let mut out = Vec::new();
+        for log in self.logs.ids() {
+            let dir = segment::log_dir(self.logs.root(), log);
+            if !dir.exists() {
+                continue;
+            }
+            let active = self.logs.active_segment(log);
+            for seg in segment::list_segments(&dir)? {
+                // A writer's active segment is never compacted; every segment of a log without one is sealed.
+                if active.is_some_and(|a| seg >= a) {
+                    continue;
+                }
+                let path = segment::segment_path(&dir, seg);
+                let data = std::fs::File::open(&path)
+                    .and_then(|f| segment::data_end(&f))
+                    .map_err(|e| Error::io("sizing segment", &path, e))?
+                    .saturating_sub(SEGMENT_HEADER_LEN as u64);
+                let l = live.get(&(log, seg)).copied().unwrap_or(0);
+                if data > 0 && (l as f64) < min_live_share * data as f64 {
+                    out.push((log, seg));
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    fn live_positions_in(&self, victims: &[(LogId, u32)]) -> Vec<Position> {
+        let set: HashSet<(LogId, u32)> = victims.iter().copied().collect();
+        let mut out = HashSet::new();
+        for p in &self.parts {
+            p.index().for_each_position(|pos, _| {
+                if set.contains(&(pos.log, pos.segment)) {
+                    out.insert(pos);
+                }
+            });
+        }
+        let mut v: Vec<Position> = out.into_iter().collect();
+        v.sort();
+        v
+    }
+
+    /// Waits until every append is durable and stops the writers.
+    pub async fn close(self) -> Result<()> {
+        let mut first_err = None;
+        for p in self.parts {
+            if let Err(e) = p.close().await {
+                first_err.get_or_insert(e);
+            }
+        }
+        first_err.map_or(Ok(()), Err)
+    }
+}
+
+/// Writes `name` in `dir` via a temporary file, synced, renamed over, and the directory synced.
+pub(crate) async fn write_file_atomically(dir: &Path, name: &str, bytes: Vec<u8>) -> Result<()> {
+    let tmp = dir.join(format!("{name}.tmp"));
+    let path = dir.join(name);
+    let f = glommio::io::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .buffered_open(&tmp)
+        .await
+        .map_err(|e| Error::io("creating", &tmp, e.into()))?;
+    let len = bytes.len();
+    let n = f.write_at(bytes, 0).await.map_err(|e| Error::io("writing", &tmp, e.into()))?;
+    if n < len {
+        return Err(Error::DiskFull { path: tmp });
+    }
+    f.fdatasync().await.map_err(|e| Error::io("syncing", &tmp, e.into()))?;
+    f.close().await.map_err(|e| Error::io("closing", &tmp, e.into()))?;
+    glommio::io::rename(&tmp, &path).await.map_err(|e| Error::io("renaming", &path, e.into()))?;
+    sync_dir_async(dir).await
+}
+
+async fn sync_dir_async(dir: &Path) -> Result<()> {
+    let d = glommio::io::Directory::open(dir).await.map_err(|e| Error::io("opening directory", dir, e.into()))?;
+    d.sync().await.map_err(|e| Error::io("syncing directory", dir, e.into()))?;
+    let _ = d.close().await;
+    Ok(())
+}

@@ -1,0 +1,194 @@
+//! Start-up: load the newest complete set of snapshot parts, then replay what follows them from every log.
+//!
+//! A snapshot part `index-K-of-N.snap` holds the accounts that writer K owned among N, and for every log
+//! the end of what it covers. An event is replayed only if it lies at or after the checkpoint of the part
+//! that owns its account (so each part's events are applied exactly once); `Relocate` events carry no
+//! account and are idempotent (a moved-from position never reappears), so they are always applied.
+//! Logs are merged by generation (see the store's invariants).
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::index::{EventBatch, Index, Snapshot, SnapshotMeta};
+use crate::reader::LogReader;
+use crate::record::{Kind, HEADER_LEN};
+use crate::segment;
+use crate::{Error, LogId, Position, Result};
+
+use super::owner_of;
+
+/// What recovery rebuilt.
+pub struct Recovered {
+    pub index: Index,
+    /// The generation the next run writes (one more than any seen).
+    pub generation: u64,
+    /// Where each log's valid records ended.
+    pub ends: BTreeMap<LogId, Position>,
+    pub readers: BTreeMap<LogId, Arc<LogReader>>,
+    pub report: RecoverReport,
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct RecoverReport {
+    pub logs: Vec<LogId>,
+    /// Snapshot parts used.
+    pub snapshots: Vec<PathBuf>,
+    /// Snapshot files that were not used, and why.
+    pub snapshots_rejected: Vec<(PathBuf, String)>,
+    pub replayed_batches: u64,
+    pub replayed_events: u64,
+    /// Events skipped because a snapshot already covers them.
+    pub covered_events: u64,
+    /// Events that did not apply or batches that did not decode (each logged with its position).
+    pub rejected: u64,
+    pub load_time: Duration,
+    pub replay_time: Duration,
+}
+
+/// The name of snapshot part `k` of `n`.
+pub fn snapshot_name(k: u32, n: u32) -> String {
+    format!("index-{k}-of-{n}.snap")
+}
+
+fn parse_snapshot_name(name: &str) -> Option<(u32, u32)> {
+    let rest = name.strip_prefix("index-")?.strip_suffix(".snap")?;
+    let (k, n) = rest.split_once("-of-")?;
+    let (k, n) = (k.parse().ok()?, n.parse().ok()?);
+    (k < n).then_some((k, n))
+}
+
+struct Part {
+    n: u32,
+    k: u32,
+    meta: SnapshotMeta,
+    index: Index,
+    path: PathBuf,
+}
+
+/// Loads the newest complete set of parts (same N and generation, every K present). Other part files
+/// are reported, not used.
+fn load_parts(root: &Path, report: &mut RecoverReport) -> Result<Vec<Part>> {
+    let mut found: Vec<Part> = Vec::new();
+    let rd = std::fs::read_dir(root).map_err(|e| Error::io("listing", root, e))?;
+    for entry in rd {
+        let entry = entry.map_err(|e| Error::io("listing", root, e))?;
+        let name = entry.file_name();
+        let Some((k, n)) = name.to_str().and_then(parse_snapshot_name) else { continue };
+        let path = entry.path();
+        match Snapshot::load(&path) {
+            Ok((index, meta)) => found.push(Part { n, k, meta, index, path }),
+            Err(e) => {
+                tracing::warn!(path = %path.display(), error = %e, "snapshot part unusable");
+                report.snapshots_rejected.push((path, e.to_string()));
+            }
+        }
+    }
+    // Group by (generation, n); the newest complete group wins.
+    let mut groups: BTreeMap<(u64, u32), Vec<Part>> = BTreeMap::new();
+    for p in found {
+        groups.entry((p.meta.generation, p.n)).or_default().push(p);
+    }
+    let mut chosen = Vec::new();
+    while let Some(((g, n), mut parts)) = groups.pop_last() {
+        parts.sort_by_key(|p| p.k);
+        parts.dedup_by_key(|p| p.k);
+        if chosen.is_empty() && parts.len() == n as usize {
+            chosen = parts;
+        } else {
+            for p in parts {
+                let why = if chosen.is_empty() {
+                    format!("generation {g}: only some of the {n} parts are usable")
+                } else {
+                    "superseded by a newer complete set".to_string()
+                };
+                report.snapshots_rejected.push((p.path, why));
+            }
+        }
+    }
+    Ok(chosen)
+}
+
+/// Rebuilds the index of the data directory `root` from its snapshot parts and logs. Synchronous
+/// (start-up, or the CLI); touches no writer, so it may run while a server appends (it then sees the
+/// records whose CRC is valid).
+pub fn recover(root: &Path, max_payload: usize) -> Result<Recovered> {
+    match std::fs::metadata(root) {
+        Ok(m) if m.is_dir() => {}
+        _ => return Err(Error::MissingDir { path: root.to_path_buf() }),
+    }
+    let mut report = RecoverReport::default();
+    let t = Instant::now();
+    let parts = load_parts(root, &mut report)?;
+    report.load_time = t.elapsed();
+    let t = Instant::now();
+
+    let n_parts = parts.first().map_or(1, |p| p.n);
+    // Checkpoint of part k for log l; a log a part does not name is not covered by it at all.
+    let part_checkpoints: Vec<HashMap<LogId, u64>> =
+        parts.iter().map(|p| p.meta.checkpoints.iter().copied().collect()).collect();
+    let mut generation = parts.iter().map(|p| p.meta.generation).max().unwrap_or(0);
+    let mut index = Index::default();
+    for p in parts {
+        report.snapshots.push(p.path.clone());
+        index.merge(p.index);
+    }
+
+    let mut readers = BTreeMap::new();
+    for log in segment::list_logs(root)? {
+        readers.insert(log, Arc::new(LogReader::new(root, log, max_payload, None)));
+    }
+    report.logs = readers.keys().copied().collect();
+
+    let mut batches: Vec<(u64, Position, EventBatch)> = Vec::new();
+    let mut ends = BTreeMap::new();
+    for (&log, reader) in &readers {
+        // Start at the earliest checkpoint any part has for this log (0 when some part lacks it).
+        let from = if part_checkpoints.is_empty() {
+            0
+        } else {
+            part_checkpoints.iter().map(|c| c.get(&log).copied().unwrap_or(0)).min().unwrap_or(0)
+        };
+        let from = Position::from_seg_off(log, from);
+        let mut end = from;
+        reader.for_each_from(from, |pos, rec| {
+            end = Position::new(log, pos.segment, pos.offset + (HEADER_LEN + rec.len()) as u32);
+            if rec.kind() == Kind::MAILBOX {
+                match EventBatch::decode(&rec) {
+                    Ok(b) => batches.push((b.generation, pos, b)),
+                    Err(e) => {
+                        tracing::warn!(%pos, error = %e, "undecodable mailbox event batch skipped");
+                        report.rejected += 1;
+                    }
+                }
+            }
+            Ok(())
+        })?;
+        ends.insert(log, end);
+    }
+    batches.sort_by_key(|(g, pos, _)| (*g, *pos));
+    for (g, pos, batch) in &batches {
+        generation = generation.max(*g);
+        report.replayed_batches += 1;
+        for ev in &batch.events {
+            if let Some(account) = ev.account() {
+                if !part_checkpoints.is_empty() {
+                    let k = owner_of(account, n_parts) as usize;
+                    let covered = part_checkpoints.get(k).and_then(|c| c.get(&pos.log)).copied().unwrap_or(0);
+                    if pos.seg_off() < covered {
+                        report.covered_events += 1;
+                        continue;
+                    }
+                }
+            }
+            report.replayed_events += 1;
+            if let Err(e) = index.apply(ev) {
+                tracing::warn!(%pos, error = %e, "event did not apply on replay; skipped");
+                report.rejected += 1;
+            }
+        }
+    }
+    report.replay_time = t.elapsed();
+    Ok(Recovered { index, generation: generation + 1, ends, readers, report })
+}
