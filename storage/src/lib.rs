@@ -12,6 +12,7 @@ pub mod error;
 pub mod index;
 pub mod position;
 pub mod record;
+pub mod store;
 
 pub use error::{Error, Result};
 pub use position::{LogId, Position};

@@ -112,7 +112,9 @@ pub struct RecoveryReport {
 }
 
 /// Upper bounds (microseconds) of the flush latency histogram buckets; a last bucket counts the rest.
-pub const SYNC_BUCKETS_US: [u64; 12] = [50, 100, 200, 300, 500, 750, 1_000, 2_000, 5_000, 10_000, 50_000, 250_000];
+pub const SYNC_BUCKETS_US: [u64; 12] = [
+    50, 100, 200, 300, 500, 750, 1_000, 2_000, 5_000, 10_000, 50_000, 250_000,
+];
 
 /// Counters of the writer, for metrics and benchmarks.
 #[derive(Debug, Clone, Copy, Default)]
@@ -132,7 +134,10 @@ impl WriterStats {
         self.syncs += 1;
         self.sync_time += took;
         let us = took.as_micros() as u64;
-        let slot = SYNC_BUCKETS_US.iter().position(|&b| us <= b).unwrap_or(SYNC_BUCKETS_US.len());
+        let slot = SYNC_BUCKETS_US
+            .iter()
+            .position(|&b| us <= b)
+            .unwrap_or(SYNC_BUCKETS_US.len());
         if let Some(c) = self.sync_hist.get_mut(slot) {
             *c += 1;
         }

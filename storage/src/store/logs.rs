@@ -34,7 +34,12 @@ impl Logs {
 
     /// Records that `log` now has a live writer: readers follow its committed end from here on.
     pub fn register_writer(&self, log: LogId, shared: Arc<LogShared>) {
-        let reader = Arc::new(LogReader::new(&self.root, log, self.max_payload, Some(shared.clone())));
+        let reader = Arc::new(LogReader::new(
+            &self.root,
+            log,
+            self.max_payload,
+            Some(shared.clone()),
+        ));
         if let Ok(mut r) = self.readers.write() {
             r.insert(log, reader);
         }
@@ -76,11 +81,17 @@ impl Logs {
         if let Some(s) = self.live.read().ok().and_then(|l| l.get(&log).cloned()) {
             return Position::from_seg_off(log, s.committed());
         }
-        self.ends_at_open.get(&log).copied().unwrap_or(Position::new(log, 0, 0))
+        self.ends_at_open
+            .get(&log)
+            .copied()
+            .unwrap_or(Position::new(log, 0, 0))
     }
 
     /// The active segment of a log with a live writer.
     pub fn active_segment(&self, log: LogId) -> Option<u32> {
-        self.live.read().ok().and_then(|l| l.get(&log).map(|s| Position::from_seg_off(log, s.committed()).segment))
+        self.live.read().ok().and_then(|l| {
+            l.get(&log)
+                .map(|s| Position::from_seg_off(log, s.committed()).segment)
+        })
     }
 }

@@ -39,7 +39,9 @@ pub fn owner_of(account: &str, writers: u32) -> u32 {
 
 /// Splits a recovered index into the parts owned by each of `n` writers.
 pub fn split_index(mut index: Index, n: u32) -> Vec<Index> {
-    let mut parts: Vec<Index> = (1..n).map(|k| index.split_off(|a| owner_of(a, n) == k)).collect();
+    let mut parts: Vec<Index> = (1..n)
+        .map(|k| index.split_off(|a| owner_of(a, n) == k))
+        .collect();
     parts.insert(0, index);
     parts
 }
@@ -53,7 +55,10 @@ pub struct StoreOptions {
 
 impl Default for StoreOptions {
     fn default() -> Self {
-        StoreOptions { log: LogOptions::default(), writers: 1 }
+        StoreOptions {
+            log: LogOptions::default(),
+            writers: 1,
+        }
     }
 }
 
@@ -77,13 +82,24 @@ impl Store {
     /// Recovers the data directory `root` and opens `opts.writers` partitions on it.
     pub async fn open(root: &Path, opts: StoreOptions) -> Result<(Store, RecoverReport)> {
         if opts.writers == 0 {
-            return Err(Error::InvalidOption { name: "writers", reason: "at least one writer".into() });
+            return Err(Error::InvalidOption {
+                name: "writers",
+                reason: "at least one writer".into(),
+            });
         }
         let rec = recover(root, opts.log.max_payload())?;
         let logs = Arc::new(Logs::new(root, opts.log.max_payload(), rec.ends));
         let mut parts = Vec::new();
         for (k, index) in split_index(rec.index, opts.writers).into_iter().enumerate() {
-            let (p, _) = Partition::open(logs.clone(), k as u32, opts.writers, opts.log.clone(), index, rec.generation).await?;
+            let (p, _) = Partition::open(
+                logs.clone(),
+                k as u32,
+                opts.writers,
+                opts.log.clone(),
+                index,
+                rec.generation,
+            )
+            .await?;
             parts.push(p);
         }
         Ok((Store { logs, parts }, rec.report))
@@ -109,7 +125,11 @@ impl Store {
     }
 
     /// Runs a mailbox operation on `account`'s owner partition.
-    pub async fn execute<R>(&self, account: &str, plan: impl FnOnce(&mut Index) -> Result<(Vec<Event>, R)>) -> Result<R> {
+    pub async fn execute<R>(
+        &self,
+        account: &str,
+        plan: impl FnOnce(&mut Index) -> Result<(Vec<Event>, R)>,
+    ) -> Result<R> {
         self.owner(account).execute(plan).await
     }
 
@@ -166,13 +186,22 @@ impl Store {
         for (log, seg) in victims {
             let dir = segment::log_dir(self.logs.root(), log);
             let path = segment::segment_path(&dir, seg);
-            let size = std::fs::File::open(&path).and_then(|f| segment::data_end(&f)).unwrap_or(0);
-            glommio::io::remove(&path).await.map_err(|e| Error::io("removing segment", &path, e.into()))?;
+            let size = std::fs::File::open(&path)
+                .and_then(|f| segment::data_end(&f))
+                .unwrap_or(0);
+            glommio::io::remove(&path)
+                .await
+                .map_err(|e| Error::io("removing segment", &path, e.into()))?;
             self.logs.reader(log).forget(seg);
             report.bytes_reclaimed += size;
             report.segments_removed.push((log, seg));
             dirs.insert(dir);
-            tracing::info!(log, segment = seg, bytes = size, "compacted segment removed");
+            tracing::info!(
+                log,
+                segment = seg,
+                bytes = size,
+                "compacted segment removed"
+            );
         }
         for dir in dirs {
             sync_dir_async(&dir).await?;
@@ -253,19 +282,32 @@ pub(crate) async fn write_file_atomically(dir: &Path, name: &str, bytes: Vec<u8>
         .await
         .map_err(|e| Error::io("creating", &tmp, e.into()))?;
     let len = bytes.len();
-    let n = f.write_at(bytes, 0).await.map_err(|e| Error::io("writing", &tmp, e.into()))?;
+    let n = f
+        .write_at(bytes, 0)
+        .await
+        .map_err(|e| Error::io("writing", &tmp, e.into()))?;
     if n < len {
         return Err(Error::DiskFull { path: tmp });
     }
-    f.fdatasync().await.map_err(|e| Error::io("syncing", &tmp, e.into()))?;
-    f.close().await.map_err(|e| Error::io("closing", &tmp, e.into()))?;
-    glommio::io::rename(&tmp, &path).await.map_err(|e| Error::io("renaming", &path, e.into()))?;
+    f.fdatasync()
+        .await
+        .map_err(|e| Error::io("syncing", &tmp, e.into()))?;
+    f.close()
+        .await
+        .map_err(|e| Error::io("closing", &tmp, e.into()))?;
+    glommio::io::rename(&tmp, &path)
+        .await
+        .map_err(|e| Error::io("renaming", &path, e.into()))?;
     sync_dir_async(dir).await
 }
 
 async fn sync_dir_async(dir: &Path) -> Result<()> {
-    let d = glommio::io::Directory::open(dir).await.map_err(|e| Error::io("opening directory", dir, e.into()))?;
-    d.sync().await.map_err(|e| Error::io("syncing directory", dir, e.into()))?;
+    let d = glommio::io::Directory::open(dir)
+        .await
+        .map_err(|e| Error::io("opening directory", dir, e.into()))?;
+    d.sync()
+        .await
+        .map_err(|e| Error::io("syncing directory", dir, e.into()))?;
     let _ = d.close().await;
     Ok(())
 }

@@ -83,7 +83,10 @@ impl Partition {
 
     /// Runs one mailbox operation: `plan` validates and reserves against the index and returns the
     /// events; they are appended to this log and applied once durable.
-    pub async fn execute<R>(&self, plan: impl FnOnce(&mut Index) -> Result<(Vec<Event>, R)>) -> Result<R> {
+    pub async fn execute<R>(
+        &self,
+        plan: impl FnOnce(&mut Index) -> Result<(Vec<Event>, R)>,
+    ) -> Result<R> {
         let _shared = self.gate.read().await.map_err(|_| Error::Closed)?;
         let (events, out) = plan(&mut self.index.borrow_mut())?;
         self.commit(events).await?;
@@ -95,7 +98,10 @@ impl Partition {
         if events.is_empty() {
             return Ok(());
         }
-        let batch = EventBatch { generation: self.generation, events };
+        let batch = EventBatch {
+            generation: self.generation,
+            events,
+        };
         let mut buf = Vec::new();
         batch.encode(&mut buf);
         self.writer.append(Kind::MAILBOX, &buf).await?;
@@ -128,10 +134,23 @@ impl Partition {
     pub(crate) async fn snapshot_locked(&self) -> Result<SnapshotMeta> {
         // For this log: what is applied. For the others: their durable end now, which no event of
         // this partition's accounts can lie beyond (one owner per generation).
-        let checkpoints = self.logs.ids().into_iter().map(|l| (l, self.logs.end(l).seg_off())).collect();
-        let meta = SnapshotMeta { generation: self.generation, checkpoints };
+        let checkpoints = self
+            .logs
+            .ids()
+            .into_iter()
+            .map(|l| (l, self.logs.end(l).seg_off()))
+            .collect();
+        let meta = SnapshotMeta {
+            generation: self.generation,
+            checkpoints,
+        };
         let bytes = self.index.borrow().snapshot_bytes(&meta);
-        write_file_atomically(self.logs.root(), &snapshot_name(self.part, self.parts), bytes).await?;
+        write_file_atomically(
+            self.logs.root(),
+            &snapshot_name(self.part, self.parts),
+            bytes,
+        )
+        .await?;
         Ok(meta)
     }
 

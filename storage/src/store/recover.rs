@@ -75,10 +75,18 @@ fn load_parts(root: &Path, report: &mut RecoverReport) -> Result<Vec<Part>> {
     for entry in rd {
         let entry = entry.map_err(|e| Error::io("listing", root, e))?;
         let name = entry.file_name();
-        let Some((k, n)) = name.to_str().and_then(parse_snapshot_name) else { continue };
+        let Some((k, n)) = name.to_str().and_then(parse_snapshot_name) else {
+            continue;
+        };
         let path = entry.path();
         match Snapshot::load(&path) {
-            Ok((index, meta)) => found.push(Part { n, k, meta, index, path }),
+            Ok((index, meta)) => found.push(Part {
+                n,
+                k,
+                meta,
+                index,
+                path,
+            }),
             Err(e) => {
                 tracing::warn!(path = %path.display(), error = %e, "snapshot part unusable");
                 report.snapshots_rejected.push((path, e.to_string()));
@@ -116,7 +124,11 @@ fn load_parts(root: &Path, report: &mut RecoverReport) -> Result<Vec<Part>> {
 pub fn recover(root: &Path, max_payload: usize) -> Result<Recovered> {
     match std::fs::metadata(root) {
         Ok(m) if m.is_dir() => {}
-        _ => return Err(Error::MissingDir { path: root.to_path_buf() }),
+        _ => {
+            return Err(Error::MissingDir {
+                path: root.to_path_buf(),
+            })
+        }
     }
     let mut report = RecoverReport::default();
     let t = Instant::now();
@@ -126,8 +138,10 @@ pub fn recover(root: &Path, max_payload: usize) -> Result<Recovered> {
 
     let n_parts = parts.first().map_or(1, |p| p.n);
     // Checkpoint of part k for log l; a log a part does not name is not covered by it at all.
-    let part_checkpoints: Vec<HashMap<LogId, u64>> =
-        parts.iter().map(|p| p.meta.checkpoints.iter().copied().collect()).collect();
+    let part_checkpoints: Vec<HashMap<LogId, u64>> = parts
+        .iter()
+        .map(|p| p.meta.checkpoints.iter().copied().collect())
+        .collect();
     let mut generation = parts.iter().map(|p| p.meta.generation).max().unwrap_or(0);
     let mut index = Index::default();
     for p in parts {
@@ -148,12 +162,20 @@ pub fn recover(root: &Path, max_payload: usize) -> Result<Recovered> {
         let from = if part_checkpoints.is_empty() {
             0
         } else {
-            part_checkpoints.iter().map(|c| c.get(&log).copied().unwrap_or(0)).min().unwrap_or(0)
+            part_checkpoints
+                .iter()
+                .map(|c| c.get(&log).copied().unwrap_or(0))
+                .min()
+                .unwrap_or(0)
         };
         let from = Position::from_seg_off(log, from);
         let mut end = from;
         reader.for_each_from(from, |pos, rec| {
-            end = Position::new(log, pos.segment, pos.offset + (HEADER_LEN + rec.len()) as u32);
+            end = Position::new(
+                log,
+                pos.segment,
+                pos.offset + (HEADER_LEN + rec.len()) as u32,
+            );
             if rec.kind() == Kind::MAILBOX {
                 match EventBatch::decode(&rec) {
                     Ok(b) => batches.push((b.generation, pos, b)),
@@ -175,7 +197,11 @@ pub fn recover(root: &Path, max_payload: usize) -> Result<Recovered> {
             if let Some(account) = ev.account() {
                 if !part_checkpoints.is_empty() {
                     let k = owner_of(account, n_parts) as usize;
-                    let covered = part_checkpoints.get(k).and_then(|c| c.get(&pos.log)).copied().unwrap_or(0);
+                    let covered = part_checkpoints
+                        .get(k)
+                        .and_then(|c| c.get(&pos.log))
+                        .copied()
+                        .unwrap_or(0);
                     if pos.seg_off() < covered {
                         report.covered_events += 1;
                         continue;
@@ -190,5 +216,11 @@ pub fn recover(root: &Path, max_payload: usize) -> Result<Recovered> {
         }
     }
     report.replay_time = t.elapsed();
-    Ok(Recovered { index, generation: generation + 1, ends, readers, report })
+    Ok(Recovered {
+        index,
+        generation: generation + 1,
+        ends,
+        readers,
+        report,
+    })
 }

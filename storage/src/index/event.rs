@@ -1,0 +1,591 @@
+//! Mailbox events, the payload of `Kind::MAILBOX` records, and their compact binary encoding.
+//!
+//! Encoding: a version byte, the generation (LEB128), the event count, then each event as a tag byte
+//! and its fields (LEB128 integers, length-prefixed UTF-8 strings). Decoding never panics and never
+//! allocates more than the input could describe: every length is checked against the bytes left.
+
+use crate::{Error, Position, Result};
+
+const VERSION: u8 = 1;
+/// The longest string an event may carry (addresses, folder names, keywords).
+pub const MAX_STRING: usize = 4096;
+
+/// How a flag change combines with the flags a message has (IMAP STORE FLAGS / +FLAGS / -FLAGS).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FlagMode {
+    Replace = 0,
+    Add = 1,
+    Remove = 2,
+}
+
+/// System flags as bits plus keyword names, as carried by events.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Flags {
+    pub system: u8,
+    pub keywords: Vec<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Event {
+    /// Creates the account with INBOX, Sent, Drafts, Trash and Junk, all subscribed.
+    CreateAccount {
+        account: String,
+        uidvalidity: u32,
+    },
+    DeleteAccount {
+        account: String,
+    },
+    CreateFolder {
+        account: String,
+        folder: String,
+        uidvalidity: u32,
+        special_use: u8,
+    },
+    /// Renames a folder and its children; renaming INBOX moves its messages into a new folder
+    /// (with `uidvalidity`) and leaves INBOX empty.
+    RenameFolder {
+        account: String,
+        from: String,
+        to: String,
+        uidvalidity: u32,
+    },
+    DeleteFolder {
+        account: String,
+        folder: String,
+    },
+    Subscribe {
+        account: String,
+        folder: String,
+        subscribed: bool,
+    },
+    Deliver {
+        account: String,
+        folder: String,
+        uid: u32,
+        modseq: u64,
+        pos: Position,
+        size: u32,
+        internal_date: i64,
+        flags: Flags,
+    },
+    SetFlags {
+        account: String,
+        folder: String,
+        modseq: u64,
+        uids: Vec<u32>,
+        mode: FlagMode,
+        flags: Flags,
+    },
+    Expunge {
+        account: String,
+        folder: String,
+        modseq: u64,
+        uids: Vec<u32>,
+    },
+    /// Compaction moved message bytes: every message at an old position now lives at the new one.
+    Relocate {
+        moves: Vec<(Position, Position)>,
+    },
+}
+
+impl Event {
+    /// The account the event changes (`None` for store-wide events).
+    pub fn account(&self) -> Option<&str> {
+        match self {
+            Event::CreateAccount { account, .. }
+            | Event::DeleteAccount { account }
+            | Event::CreateFolder { account, .. }
+            | Event::RenameFolder { account, .. }
+            | Event::DeleteFolder { account, .. }
+            | Event::Subscribe { account, .. }
+            | Event::Deliver { account, .. }
+            | Event::SetFlags { account, .. }
+            | Event::Expunge { account, .. } => Some(account),
+            Event::Relocate { .. } => None,
+        }
+    }
+
+    /// The UID a `Deliver` assigns.
+    pub fn delivered_uid(&self) -> Option<u32> {
+        match self {
+            Event::Deliver { uid, .. } => Some(*uid),
+            _ => None,
+        }
+    }
+}
+
+/// One record's worth of events, applied together.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EventBatch {
+    pub generation: u64,
+    pub events: Vec<Event>,
+}
+
+fn put_u(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        out.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+fn put_s(out: &mut Vec<u8>, s: &str) {
+    put_u(out, s.len() as u64);
+    out.extend_from_slice(s.as_bytes());
+}
+
+fn put_pos(out: &mut Vec<u8>, p: Position) {
+    put_u(out, p.log as u64);
+    put_u(out, p.segment as u64);
+    put_u(out, p.offset as u64);
+}
+
+fn put_flags(out: &mut Vec<u8>, f: &Flags) {
+    out.push(f.system);
+    put_u(out, f.keywords.len() as u64);
+    for k in &f.keywords {
+        put_s(out, k);
+    }
+}
+
+fn put_uids(out: &mut Vec<u8>, uids: &[u32]) {
+    put_u(out, uids.len() as u64);
+    for u in uids {
+        put_u(out, *u as u64);
+    }
+}
+
+impl EventBatch {
+    pub fn encode(&self, out: &mut Vec<u8>) {
+        out.push(VERSION);
+        put_u(out, self.generation);
+        put_u(out, self.events.len() as u64);
+        for ev in &self.events {
+            match ev {
+                Event::CreateAccount {
+                    account,
+                    uidvalidity,
+                } => {
+                    out.push(1);
+                    put_s(out, account);
+                    put_u(out, *uidvalidity as u64);
+                }
+                Event::DeleteAccount { account } => {
+                    out.push(2);
+                    put_s(out, account);
+                }
+                Event::CreateFolder {
+                    account,
+                    folder,
+                    uidvalidity,
+                    special_use,
+                } => {
+                    out.push(3);
+                    put_s(out, account);
+                    put_s(out, folder);
+                    put_u(out, *uidvalidity as u64);
+                    out.push(*special_use);
+                }
+                Event::RenameFolder {
+                    account,
+                    from,
+                    to,
+                    uidvalidity,
+                } => {
+                    out.push(4);
+                    put_s(out, account);
+                    put_s(out, from);
+                    put_s(out, to);
+                    put_u(out, *uidvalidity as u64);
+                }
+                Event::DeleteFolder { account, folder } => {
+                    out.push(5);
+                    put_s(out, account);
+                    put_s(out, folder);
+                }
+                Event::Subscribe {
+                    account,
+                    folder,
+                    subscribed,
+                } => {
+                    out.push(6);
+                    put_s(out, account);
+                    put_s(out, folder);
+                    out.push(*subscribed as u8);
+                }
+                Event::Deliver {
+                    account,
+                    folder,
+                    uid,
+                    modseq,
+                    pos,
+                    size,
+                    internal_date,
+                    flags,
+                } => {
+                    out.push(7);
+                    put_s(out, account);
+                    put_s(out, folder);
+                    put_u(out, *uid as u64);
+                    put_u(out, *modseq);
+                    put_pos(out, *pos);
+                    put_u(out, *size as u64);
+                    out.extend_from_slice(&internal_date.to_le_bytes());
+                    put_flags(out, flags);
+                }
+                Event::SetFlags {
+                    account,
+                    folder,
+                    modseq,
+                    uids,
+                    mode,
+                    flags,
+                } => {
+                    out.push(8);
+                    put_s(out, account);
+                    put_s(out, folder);
+                    put_u(out, *modseq);
+                    put_uids(out, uids);
+                    out.push(*mode as u8);
+                    put_flags(out, flags);
+                }
+                Event::Expunge {
+                    account,
+                    folder,
+                    modseq,
+                    uids,
+                } => {
+                    out.push(9);
+                    put_s(out, account);
+                    put_s(out, folder);
+                    put_u(out, *modseq);
+                    put_uids(out, uids);
+                }
+                Event::Relocate { moves } => {
+                    out.push(10);
+                    put_u(out, moves.len() as u64);
+                    for (a, b) in moves {
+                        put_pos(out, *a);
+                        put_pos(out, *b);
+                    }
+                }
+            }
+        }
+    }
+
+    pub fn decode(bytes: &[u8]) -> Result<EventBatch> {
+        let mut r = Reader { b: bytes };
+        if r.byte()? != VERSION {
+            return Err(Error::BadEvent("unknown event batch version"));
+        }
+        let generation = r.u()?;
+        // Every event takes at least 2 bytes: bound the count by the input.
+        let n = r.len(2)?;
+        let mut events = Vec::with_capacity(n);
+        for _ in 0..n {
+            events.push(r.event()?);
+        }
+        if !r.b.is_empty() {
+            return Err(Error::BadEvent("trailing bytes after the events"));
+        }
+        Ok(EventBatch { generation, events })
+    }
+}
+
+struct Reader<'a> {
+    b: &'a [u8],
+}
+
+impl Reader<'_> {
+    fn byte(&mut self) -> Result<u8> {
+        let (&x, rest) = self.b.split_first().ok_or(Error::BadEvent("truncated"))?;
+        self.b = rest;
+        Ok(x)
+    }
+
+    fn u(&mut self) -> Result<u64> {
+        let mut v = 0u64;
+        for shift in (0..64).step_by(7) {
+            let x = self.byte()?;
+            v |= ((x & 0x7f) as u64) << shift;
+            if x & 0x80 == 0 {
+                return Ok(v);
+            }
+        }
+        Err(Error::BadEvent("varint too long"))
+    }
+
+    fn u32(&mut self) -> Result<u32> {
+        u32::try_from(self.u()?).map_err(|_| Error::BadEvent("number over 32 bits"))
+    }
+
+    /// A count of items each at least `min` bytes long, bounded by what is left.
+    fn len(&mut self, min: usize) -> Result<usize> {
+        let n = self.u()? as usize;
+        if n > self.b.len() / min.max(1) {
+            return Err(Error::BadEvent("count longer than the input"));
+        }
+        Ok(n)
+    }
+
+    fn s(&mut self) -> Result<String> {
+        let n = self.u()? as usize;
+        if n > MAX_STRING || n > self.b.len() {
+            return Err(Error::BadEvent(
+                "string longer than allowed or than the input",
+            ));
+        }
+        let (s, rest) = self.b.split_at(n);
+        self.b = rest;
+        String::from_utf8(s.to_vec()).map_err(|_| Error::BadEvent("string is not UTF-8"))
+    }
+
+    fn pos(&mut self) -> Result<Position> {
+        Ok(Position::new(self.u32()?, self.u32()?, self.u32()?))
+    }
+
+    fn flags(&mut self) -> Result<Flags> {
+        let system = self.byte()?;
+        let n = self.len(1)?;
+        let mut keywords = Vec::with_capacity(n);
+        for _ in 0..n {
+            keywords.push(self.s()?);
+        }
+        Ok(Flags { system, keywords })
+    }
+
+    fn uids(&mut self) -> Result<Vec<u32>> {
+        let n = self.len(1)?;
+        let mut v = Vec::with_capacity(n);
+        for _ in 0..n {
+            v.push(self.u32()?);
+        }
+        Ok(v)
+    }
+
+    fn event(&mut self) -> Result<Event> {
+        Ok(match self.byte()? {
+            1 => Event::CreateAccount {
+                account: self.s()?,
+                uidvalidity: self.u32()?,
+            },
+            2 => Event::DeleteAccount { account: self.s()? },
+            3 => Event::CreateFolder {
+                account: self.s()?,
+                folder: self.s()?,
+                uidvalidity: self.u32()?,
+                special_use: self.byte()?,
+            },
+            4 => Event::RenameFolder {
+                account: self.s()?,
+                from: self.s()?,
+                to: self.s()?,
+                uidvalidity: self.u32()?,
+            },
+            5 => Event::DeleteFolder {
+                account: self.s()?,
+                folder: self.s()?,
+            },
+            6 => Event::Subscribe {
+                account: self.s()?,
+                folder: self.s()?,
+                subscribed: self.byte()? != 0,
+            },
+            7 => {
+                let (account, folder, uid, modseq, pos, size) = (
+                    self.s()?,
+                    self.s()?,
+                    self.u32()?,
+                    self.u()?,
+                    self.pos()?,
+                    self.u32()?,
+                );
+                if self.b.len() < 8 {
+                    return Err(Error::BadEvent("truncated"));
+                }
+                let (d, rest) = self.b.split_at(8);
+                self.b = rest;
+                let mut date = [0u8; 8];
+                date.copy_from_slice(d);
+                Event::Deliver {
+                    account,
+                    folder,
+                    uid,
+                    modseq,
+                    pos,
+                    size,
+                    internal_date: i64::from_le_bytes(date),
+                    flags: self.flags()?,
+                }
+            }
+            8 => {
+                let (account, folder, modseq, uids) =
+                    (self.s()?, self.s()?, self.u()?, self.uids()?);
+                let mode = match self.byte()? {
+                    0 => FlagMode::Replace,
+                    1 => FlagMode::Add,
+                    2 => FlagMode::Remove,
+                    _ => return Err(Error::BadEvent("unknown flag mode")),
+                };
+                Event::SetFlags {
+                    account,
+                    folder,
+                    modseq,
+                    uids,
+                    mode,
+                    flags: self.flags()?,
+                }
+            }
+            9 => Event::Expunge {
+                account: self.s()?,
+                folder: self.s()?,
+                modseq: self.u()?,
+                uids: self.uids()?,
+            },
+            10 => {
+                let n = self.len(6)?;
+                let mut moves = Vec::with_capacity(n);
+                for _ in 0..n {
+                    moves.push((self.pos()?, self.pos()?));
+                }
+                Event::Relocate { moves }
+            }
+            _ => return Err(Error::BadEvent("unknown event tag")),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn pos() -> impl Strategy<Value = Position> {
+        (any::<u32>(), any::<u32>(), any::<u32>()).prop_map(|(a, b, c)| Position::new(a, b, c))
+    }
+
+    fn flags() -> impl Strategy<Value = Flags> {
+        (
+            any::<u8>(),
+            proptest::collection::vec("[a-zA-Z$]{1,12}", 0..3),
+        )
+            .prop_map(|(system, keywords)| Flags { system, keywords })
+    }
+
+    fn event() -> impl Strategy<Value = Event> {
+        let s = "\\PC{0,20}";
+        prop_oneof![
+            (s, any::<u32>()).prop_map(|(account, uidvalidity)| Event::CreateAccount {
+                account,
+                uidvalidity
+            }),
+            s.prop_map(|account| Event::DeleteAccount { account }),
+            (s, s, any::<u32>(), any::<u8>()).prop_map(
+                |(account, folder, uidvalidity, special_use)| Event::CreateFolder {
+                    account,
+                    folder,
+                    uidvalidity,
+                    special_use
+                }
+            ),
+            (s, s, s, any::<u32>()).prop_map(|(account, from, to, uidvalidity)| {
+                Event::RenameFolder {
+                    account,
+                    from,
+                    to,
+                    uidvalidity,
+                }
+            }),
+            (s, s).prop_map(|(account, folder)| Event::DeleteFolder { account, folder }),
+            (s, s, any::<bool>()).prop_map(|(account, folder, subscribed)| Event::Subscribe {
+                account,
+                folder,
+                subscribed
+            }),
+            (
+                s,
+                s,
+                any::<u32>(),
+                any::<u64>(),
+                pos(),
+                any::<u32>(),
+                any::<i64>(),
+                flags()
+            )
+                .prop_map(
+                    |(account, folder, uid, modseq, pos, size, internal_date, flags)| {
+                        Event::Deliver {
+                            account,
+                            folder,
+                            uid,
+                            modseq,
+                            pos,
+                            size,
+                            internal_date,
+                            flags,
+                        }
+                    }
+                ),
+            (
+                s,
+                s,
+                any::<u64>(),
+                proptest::collection::vec(any::<u32>(), 0..5),
+                0u8..3,
+                flags()
+            )
+                .prop_map(|(account, folder, modseq, uids, m, flags)| {
+                    Event::SetFlags {
+                        account,
+                        folder,
+                        modseq,
+                        uids,
+                        mode: [FlagMode::Replace, FlagMode::Add, FlagMode::Remove][m as usize],
+                        flags,
+                    }
+                }),
+            (
+                s,
+                s,
+                any::<u64>(),
+                proptest::collection::vec(any::<u32>(), 0..5)
+            )
+                .prop_map(|(account, folder, modseq, uids)| {
+                    Event::Expunge {
+                        account,
+                        folder,
+                        modseq,
+                        uids,
+                    }
+                }),
+            proptest::collection::vec((pos(), pos()), 0..4)
+                .prop_map(|moves| Event::Relocate { moves }),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn round_trip(generation in any::<u64>(), events in proptest::collection::vec(event(), 0..6)) {
+            let b = EventBatch { generation, events };
+            let mut out = Vec::new();
+            b.encode(&mut out);
+            prop_assert_eq!(EventBatch::decode(&out).unwrap(), b);
+            // Every strict prefix is an error, never a panic or a different batch.
+            for cut in 0..out.len() {
+                prop_assert!(EventBatch::decode(&out[..cut]).is_err());
+            }
+        }
+
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..200)) {
+            let _ = EventBatch::decode(&bytes);
+        }
+    }
+
+    #[test]
+    fn huge_counts_are_refused_without_allocating() {
+        let mut b = vec![VERSION, 0];
+        put_u(&mut b, u64::MAX >> 1);
+        assert!(EventBatch::decode(&b).is_err());
+    }
+}
