@@ -1,1 +1,9 @@
-//! SMTP (RFC 5321): the sans-io core (parser, replies, DATA/BDAT reader, session state machine).
+//! SMTP (RFC 5321): a sans-io core (`command`, `reply`, `data`, `session`) and the glommio shell (`conn`).
+
+pub mod command;
+pub mod data;
+pub mod reply;
+pub mod session;
+
+#[cfg(test)]
+mod transcript;
