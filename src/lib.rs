@@ -4,7 +4,9 @@
 
 pub use shardmail_storage as storage;
 
-pub mod smtp;
 pub mod accounts;
 pub mod config;
+pub mod inspect;
 pub mod metrics;
+pub mod shard;
+pub mod smtp;

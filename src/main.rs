@@ -1,9 +1,186 @@
-//! The `shardmail` command line.
+//! The `shardmail` command line: `serve`, and the operator commands `account` and `mailbox`, which work
+//! with the server stopped or running.
 
-fn main() {
-    eprintln!(
-        "shardmail {}: the server runtime is not built yet; see README.md",
-        env!("CARGO_PKG_VERSION")
-    );
-    std::process::exit(2);
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{bail, Context};
+use clap::{Args, Parser, Subcommand};
+
+use shardmail::accounts::Accounts;
+use shardmail::config::Config;
+
+#[derive(Parser)]
+#[command(
+    name = "shardmail",
+    version,
+    about = "A thread-per-core mail server: SMTP, IMAP and POP3 over an append-only log"
+)]
+struct Cli {
+    #[command(flatten)]
+    common: Common,
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Args, Clone)]
+struct Common {
+    /// The TOML configuration file (every key has a default; no file runs on loopback).
+    #[arg(long, short, global = true)]
+    config: Option<PathBuf>,
+    /// The data directory (overrides `data_dir` in the config).
+    #[arg(long, global = true)]
+    data_dir: Option<PathBuf>,
+}
+
+impl Common {
+    fn load(&self) -> anyhow::Result<Config> {
+        let mut c = Config::load(self.config.as_deref())?;
+        if let Some(d) = &self.data_dir {
+            c.data_dir = d.clone();
+        }
+        Ok(c)
+    }
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Run the server until SIGTERM or SIGINT.
+    Serve {
+        /// Number of shards (default: the config's `shards`, else one per online CPU).
+        #[arg(long)]
+        shards: Option<usize>,
+    },
+    /// Manage accounts (adding one makes its domain local).
+    Account {
+        #[command(subcommand)]
+        cmd: AccountCmd,
+    },
+    /// Look into mailboxes (like `doveadm fetch`).
+    Mailbox {
+        #[command(subcommand)]
+        cmd: MailboxCmd,
+    },
+}
+
+#[derive(Subcommand)]
+enum AccountCmd {
+    /// Add an account.
+    Add {
+        address: String,
+        /// The password (visible in the process list; prefer --password-file).
+        #[arg(long, conflicts_with = "password_file")]
+        password: Option<String>,
+        /// A file whose first line is the password.
+        #[arg(long)]
+        password_file: Option<PathBuf>,
+    },
+    /// Delete an account (its mail stays in the log until compaction).
+    Del { address: String },
+    /// List accounts.
+    List,
+}
+
+#[derive(Subcommand)]
+enum MailboxCmd {
+    /// List the folders of an account, or the messages of one folder: uid, size, internal date, flags, subject.
+    Ls {
+        address: String,
+        folder: Option<String>,
+    },
+    /// Print the raw bytes of one message.
+    Cat {
+        address: String,
+        folder: String,
+        uid: u32,
+    },
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("SHARDMAIL_LOG")
+                .unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match run(Cli::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("shardmail: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    let common = cli.common;
+    match cli.cmd {
+        Cmd::Serve { shards } => {
+            let mut c = common.load()?;
+            if let Some(n) = shards {
+                if n == 0 || n > 1024 {
+                    bail!("--shards must be between 1 and 1024");
+                }
+                c.shards = n;
+            }
+            shardmail::shard::serve(c)
+        }
+        Cmd::Account { cmd } => {
+            let c = common.load()?;
+            let dir = &c.data_dir;
+            match cmd {
+                AccountCmd::Add {
+                    address,
+                    password,
+                    password_file,
+                } => {
+                    let pw = match (password, password_file) {
+                        (Some(p), None) => p,
+                        (None, Some(f)) => std::fs::read_to_string(&f)
+                            .with_context(|| format!("reading {}", f.display()))?
+                            .lines()
+                            .next()
+                            .unwrap_or("")
+                            .to_string(),
+                        _ => bail!("give --password or --password-file"),
+                    };
+                    let a = Accounts::add(dir, &address, &pw)?;
+                    println!("added {a}");
+                }
+                AccountCmd::Del { address } => {
+                    println!("deleted {}", Accounts::delete(dir, &address)?)
+                }
+                AccountCmd::List => {
+                    for a in Accounts::load(dir)?.addresses() {
+                        println!("{a}");
+                    }
+                }
+            }
+            Ok(())
+        }
+        Cmd::Mailbox { cmd } => {
+            let c = common.load()?;
+            shardmail::inspect::run(&c, cmd.into())
+        }
+    }
+}
+
+impl From<MailboxCmd> for shardmail::inspect::MailboxCmd {
+    fn from(c: MailboxCmd) -> Self {
+        match c {
+            MailboxCmd::Ls { address, folder } => {
+                shardmail::inspect::MailboxCmd::Ls { address, folder }
+            }
+            MailboxCmd::Cat {
+                address,
+                folder,
+                uid,
+            } => shardmail::inspect::MailboxCmd::Cat {
+                address,
+                folder,
+                uid,
+            },
+        }
+    }
 }

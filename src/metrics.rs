@@ -46,37 +46,86 @@ impl ShardMetrics {
 /// Renders every shard's metrics.
 pub fn render(shards: &[ShardMetrics]) -> String {
     let mut out = String::with_capacity(4096);
-    let counter = |out: &mut String, name: &str, help: &str, kind: &str, get: &dyn Fn(&ShardMetrics) -> u64| {
+    let counter = |out: &mut String,
+                   name: &str,
+                   help: &str,
+                   kind: &str,
+                   get: &dyn Fn(&ShardMetrics) -> u64| {
         let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
         for (i, s) in shards.iter().enumerate() {
             let _ = writeln!(out, "{name}{{shard=\"{i}\"}} {}", get(s));
         }
     };
-    counter(&mut out, "shardmail_connections_open", "Connections open now.", "gauge", &|s| s.connections_open.load(Relaxed));
-    counter(&mut out, "shardmail_connections_total", "Connections accepted.", "counter", &|s| s.connections_total.load(Relaxed));
-    counter(&mut out, "shardmail_connections_refused_total", "Connections refused by a limit.", "counter", &|s| {
-        s.connections_refused.load(Relaxed)
-    });
-    counter(&mut out, "shardmail_messages_accepted_total", "Messages accepted durably.", "counter", &|s| {
-        s.messages_accepted.load(Relaxed)
-    });
-    counter(&mut out, "shardmail_bytes_accepted_total", "Message bytes accepted durably.", "counter", &|s| s.bytes_accepted.load(Relaxed));
-    counter(&mut out, "shardmail_cross_shard_sent_total", "Requests sent to other shards.", "counter", &|s| {
-        s.cross_shard_sent.load(Relaxed)
-    });
-    counter(&mut out, "shardmail_cross_shard_received_total", "Requests received from other shards.", "counter", &|s| {
-        s.cross_shard_received.load(Relaxed)
-    });
+    counter(
+        &mut out,
+        "shardmail_connections_open",
+        "Connections open now.",
+        "gauge",
+        &|s| s.connections_open.load(Relaxed),
+    );
+    counter(
+        &mut out,
+        "shardmail_connections_total",
+        "Connections accepted.",
+        "counter",
+        &|s| s.connections_total.load(Relaxed),
+    );
+    counter(
+        &mut out,
+        "shardmail_connections_refused_total",
+        "Connections refused by a limit.",
+        "counter",
+        &|s| s.connections_refused.load(Relaxed),
+    );
+    counter(
+        &mut out,
+        "shardmail_messages_accepted_total",
+        "Messages accepted durably.",
+        "counter",
+        &|s| s.messages_accepted.load(Relaxed),
+    );
+    counter(
+        &mut out,
+        "shardmail_bytes_accepted_total",
+        "Message bytes accepted durably.",
+        "counter",
+        &|s| s.bytes_accepted.load(Relaxed),
+    );
+    counter(
+        &mut out,
+        "shardmail_cross_shard_sent_total",
+        "Requests sent to other shards.",
+        "counter",
+        &|s| s.cross_shard_sent.load(Relaxed),
+    );
+    counter(
+        &mut out,
+        "shardmail_cross_shard_received_total",
+        "Requests received from other shards.",
+        "counter",
+        &|s| s.cross_shard_received.load(Relaxed),
+    );
     let _ = writeln!(out, "# HELP shardmail_smtp_replies_total SMTP replies sent by class.\n# TYPE shardmail_smtp_replies_total counter");
     for (i, s) in shards.iter().enumerate() {
         for (c, class) in ["2xx", "3xx", "4xx", "5xx"].iter().enumerate() {
-            let _ = writeln!(out, "shardmail_smtp_replies_total{{shard=\"{i}\",class=\"{class}\"}} {}", s.replies[c].load(Relaxed));
+            let _ = writeln!(
+                out,
+                "shardmail_smtp_replies_total{{shard=\"{i}\",class=\"{class}\"}} {}",
+                s.replies[c].load(Relaxed)
+            );
         }
     }
-    let writers: Vec<WriterStats> = shards.iter().map(|s| s.writer.lock().map(|w| *w).unwrap_or_default()).collect();
+    let writers: Vec<WriterStats> = shards
+        .iter()
+        .map(|s| s.writer.lock().map(|w| *w).unwrap_or_default())
+        .collect();
     let _ = writeln!(out, "# HELP shardmail_log_records_total Records appended to the shard's log.\n# TYPE shardmail_log_records_total counter");
     for (i, w) in writers.iter().enumerate() {
-        let _ = writeln!(out, "shardmail_log_records_total{{shard=\"{i}\"}} {}", w.records);
+        let _ = writeln!(
+            out,
+            "shardmail_log_records_total{{shard=\"{i}\"}} {}",
+            w.records
+        );
     }
     let _ = writeln!(
         out,
@@ -86,12 +135,27 @@ pub fn render(shards: &[ShardMetrics]) -> String {
         let mut cum = 0;
         for (b, bound) in SYNC_BUCKETS_US.iter().enumerate() {
             cum += w.sync_hist[b];
-            let _ = writeln!(out, "shardmail_log_sync_seconds_bucket{{shard=\"{i}\",le=\"{}\"}} {cum}", *bound as f64 / 1e6);
+            let _ = writeln!(
+                out,
+                "shardmail_log_sync_seconds_bucket{{shard=\"{i}\",le=\"{}\"}} {cum}",
+                *bound as f64 / 1e6
+            );
         }
         cum += w.sync_hist[SYNC_BUCKETS_US.len()];
-        let _ = writeln!(out, "shardmail_log_sync_seconds_bucket{{shard=\"{i}\",le=\"+Inf\"}} {cum}");
-        let _ = writeln!(out, "shardmail_log_sync_seconds_sum{{shard=\"{i}\"}} {}", w.sync_time.as_secs_f64());
-        let _ = writeln!(out, "shardmail_log_sync_seconds_count{{shard=\"{i}\"}} {}", w.syncs);
+        let _ = writeln!(
+            out,
+            "shardmail_log_sync_seconds_bucket{{shard=\"{i}\",le=\"+Inf\"}} {cum}"
+        );
+        let _ = writeln!(
+            out,
+            "shardmail_log_sync_seconds_sum{{shard=\"{i}\"}} {}",
+            w.sync_time.as_secs_f64()
+        );
+        let _ = writeln!(
+            out,
+            "shardmail_log_sync_seconds_count{{shard=\"{i}\"}} {}",
+            w.syncs
+        );
     }
     out
 }
@@ -107,16 +171,26 @@ mod tests {
         shards[1].messages_accepted.fetch_add(7, Relaxed);
         shards[0].reply(250);
         shards[0].reply(554);
-        let mut w = WriterStats { syncs: 3, sync_time: Duration::from_micros(900), ..Default::default() };
+        let mut w = WriterStats {
+            syncs: 3,
+            sync_time: Duration::from_micros(900),
+            ..Default::default()
+        };
         w.sync_hist[1] = 2; // <= 100us
         w.sync_hist[12] = 1; // > 250ms
         shards[1].set_writer(w);
         let text = render(&shards);
-        assert!(text.contains("shardmail_messages_accepted_total{shard=\"1\"} 7"), "{text}");
+        assert!(
+            text.contains("shardmail_messages_accepted_total{shard=\"1\"} 7"),
+            "{text}"
+        );
         assert!(text.contains("shardmail_smtp_replies_total{shard=\"0\",class=\"5xx\"} 1"));
         assert!(text.contains("shardmail_log_sync_seconds_bucket{shard=\"1\",le=\"0.0001\"} 2"));
         assert!(text.contains("shardmail_log_sync_seconds_bucket{shard=\"1\",le=\"+Inf\"} 3"));
         assert!(text.contains("shardmail_log_sync_seconds_count{shard=\"1\"} 3"));
-        assert_eq!(text.matches("# TYPE shardmail_log_records_total").count(), 1);
+        assert_eq!(
+            text.matches("# TYPE shardmail_log_records_total").count(),
+            1
+        );
     }
 }

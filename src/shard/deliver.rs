@@ -29,7 +29,12 @@ impl DeliverError {
 
 /// Stores `parts` (the message as delivered: Return-Path, trace header, body) once and delivers it to
 /// the INBOX of every account; resolves when every delivery is durable.
-pub async fn deliver(ctx: &Rc<ShardCtx>, parts: &[&[u8]], accounts: &[String], internal_date: i64) -> Result<(), DeliverError> {
+pub async fn deliver(
+    ctx: &Rc<ShardCtx>,
+    parts: &[&[u8]],
+    accounts: &[String],
+    internal_date: i64,
+) -> Result<(), DeliverError> {
     let size: usize = parts.iter().map(|p| p.len()).sum();
     let pos = ctx.part.store_message(parts).await?;
     let mut by_owner: BTreeMap<usize, Vec<String>> = BTreeMap::new();
@@ -43,16 +48,36 @@ pub async fn deliver(ctx: &Rc<ShardCtx>, parts: &[&[u8]], accounts: &[String], i
             continue;
         }
         let (tx, rx) = async_channel::bounded(1);
-        let msg = ShardMsg::Deliver { pos, size: size as u32, internal_date, accounts: accts, reply: tx };
-        let to = ctx.shared.mesh.to.get(owner).ok_or(DeliverError::Unreachable(owner))?;
-        to.send(msg).await.map_err(|_| DeliverError::Unreachable(owner))?;
-        ctx.metrics().cross_shard_sent.fetch_add(1, Ordering::Relaxed);
+        let msg = ShardMsg::Deliver {
+            pos,
+            size: size as u32,
+            internal_date,
+            accounts: accts,
+            reply: tx,
+        };
+        let to = ctx
+            .shared
+            .mesh
+            .to
+            .get(owner)
+            .ok_or(DeliverError::Unreachable(owner))?;
+        to.send(msg)
+            .await
+            .map_err(|_| DeliverError::Unreachable(owner))?;
+        ctx.metrics()
+            .cross_shard_sent
+            .fetch_add(1, Ordering::Relaxed);
         waits.push((owner, rx));
     }
     for (owner, rx) in waits {
         match rx.recv().await {
             Ok(Ok(_uids)) => {}
-            Ok(Err(reason)) => return Err(DeliverError::Remote { shard: owner, reason }),
+            Ok(Err(reason)) => {
+                return Err(DeliverError::Remote {
+                    shard: owner,
+                    reason,
+                })
+            }
             Err(_) => return Err(DeliverError::Unreachable(owner)),
         }
     }
@@ -60,20 +85,34 @@ pub async fn deliver(ctx: &Rc<ShardCtx>, parts: &[&[u8]], accounts: &[String], i
 }
 
 /// Records the delivery on this (owner) shard, creating the account's mailboxes on first delivery.
-pub async fn deliver_here(ctx: &ShardCtx, pos: Position, size: u32, internal_date: i64, accounts: &[String]) -> Result<Vec<u32>, StoreError> {
+pub async fn deliver_here(
+    ctx: &ShardCtx,
+    pos: Position,
+    size: u32,
+    internal_date: i64,
+    accounts: &[String],
+) -> Result<Vec<u32>, StoreError> {
     let now = internal_date;
     for a in accounts {
         if !ctx.part.index().has_account(a) {
-            let r = ctx.part.execute(|ix: &mut Index| Ok((ix.create_account(a, now)?, ()))).await;
+            let r = ctx
+                .part
+                .execute(|ix: &mut Index| Ok((ix.create_account(a, now)?, ())))
+                .await;
             match r {
                 Ok(()) => {}
                 // Another delivery created it meanwhile.
-                Err(StoreError::Mailbox(shardmail_storage::index::MailboxError::AccountExists(_))) => {}
+                Err(StoreError::Mailbox(
+                    shardmail_storage::index::MailboxError::AccountExists(_),
+                )) => {}
                 Err(e) => return Err(e),
             }
         }
     }
-    let targets: Vec<(String, String)> = accounts.iter().map(|a| (a.clone(), "INBOX".to_string())).collect();
+    let targets: Vec<(String, String)> = accounts
+        .iter()
+        .map(|a| (a.clone(), "INBOX".to_string()))
+        .collect();
     ctx.part
         .execute(|ix: &mut Index| {
             let events = ix.deliver(&targets, pos, size, internal_date, Default::default())?;
@@ -86,12 +125,22 @@ pub async fn deliver_here(ctx: &ShardCtx, pos: Position, size: u32, internal_dat
 /// Serves the requests other shards send to this one.
 pub async fn inbox_loop(ctx: Rc<ShardCtx>, inbox: async_channel::Receiver<ShardMsg>) {
     while let Ok(msg) = inbox.recv().await {
-        ctx.metrics().cross_shard_received.fetch_add(1, Ordering::Relaxed);
+        ctx.metrics()
+            .cross_shard_received
+            .fetch_add(1, Ordering::Relaxed);
         match msg {
-            ShardMsg::Deliver { pos, size, internal_date, accounts, reply } => {
+            ShardMsg::Deliver {
+                pos,
+                size,
+                internal_date,
+                accounts,
+                reply,
+            } => {
                 let c = ctx.clone();
                 glommio::spawn_local(async move {
-                    let r = deliver_here(&c, pos, size, internal_date, &accounts).await.map_err(|e| e.to_string());
+                    let r = deliver_here(&c, pos, size, internal_date, &accounts)
+                        .await
+                        .map_err(|e| e.to_string());
                     let _ = reply.send(r).await;
                 })
                 .detach();

@@ -26,6 +26,7 @@ use shardmail_storage::store::{recover, split_index, Logs, Partition};
 use crate::accounts::Accounts;
 use crate::config::Config;
 use crate::metrics::{self, ShardMetrics};
+use crate::smtp::session::SessionConfig;
 use mesh::{Mesh, ShardMsg};
 
 /// What every shard shares (read-mostly; each shard writes only its own metrics).
@@ -40,6 +41,8 @@ pub struct Shared {
     /// Shards whose sessions have all ended; inboxes close only when every shard is drained, so a
     /// session finishing its transaction can still reach every owner.
     drained: AtomicUsize,
+    /// Shards whose run has ended (cleanly or not).
+    exited: AtomicUsize,
     per_ip: Mutex<HashMap<IpAddr, usize>>,
 }
 
@@ -58,7 +61,9 @@ impl Shared {
 
     /// Counts a connection from `ip` against the per-IP limit; false if over it.
     fn admit_ip(&self, ip: IpAddr) -> bool {
-        let Ok(mut m) = self.per_ip.lock() else { return true };
+        let Ok(mut m) = self.per_ip.lock() else {
+            return true;
+        };
         let n = m.entry(ip).or_default();
         if *n >= self.config.smtp.max_connections_per_ip {
             return false;
@@ -84,12 +89,22 @@ pub struct ShardCtx {
     pub id: usize,
     pub shared: Arc<Shared>,
     pub part: Partition,
+    /// The SMTP session settings, built once from the config.
+    pub smtp: Arc<SessionConfig>,
     open: Cell<usize>,
+    seq: Cell<u64>,
 }
 
 impl ShardCtx {
     pub fn metrics(&self) -> &ShardMetrics {
         &self.shared.metrics[self.id]
+    }
+
+    /// A message id unique in this data directory: start-up time ordering, shard and a counter.
+    pub fn next_message_id(&self, now: i64) -> String {
+        let n = self.seq.get() + 1;
+        self.seq.set(n);
+        format!("{now:X}{:02X}{n:06X}", self.id)
     }
 
     pub fn owner(&self, account: &str) -> usize {
@@ -109,11 +124,13 @@ pub fn serve(config: Config) -> anyhow::Result<()> {
 /// The server, stopped by setting `stop`.
 pub fn run(config: Config, stop: Arc<AtomicBool>) -> anyhow::Result<()> {
     let data_dir = config.data_dir.clone();
-    std::fs::create_dir_all(&data_dir).with_context(|| format!("creating data directory {}", data_dir.display()))?;
+    std::fs::create_dir_all(&data_dir)
+        .with_context(|| format!("creating data directory {}", data_dir.display()))?;
     let n = config.shard_count();
     let opts = config.log_options();
     let t = Instant::now();
-    let rec = recover(&data_dir, opts.max_payload()).with_context(|| format!("recovering {}", data_dir.display()))?;
+    let rec = recover(&data_dir, opts.max_payload())
+        .with_context(|| format!("recovering {}", data_dir.display()))?;
     tracing::info!(
         logs = rec.report.logs.len(),
         snapshots = rec.report.snapshots.len(),
@@ -134,20 +151,27 @@ pub fn run(config: Config, stop: Arc<AtomicBool>) -> anyhow::Result<()> {
         mesh,
         shutdown: AtomicBool::new(false),
         drained: AtomicUsize::new(0),
+        exited: AtomicUsize::new(0),
         per_ip: Mutex::new(HashMap::new()),
         config,
     });
     let generation = rec.generation;
     let parts = split_index(rec.index, n as u32);
-    let cpus = std::thread::available_parallelism().map(|c| c.get()).unwrap_or(1);
+    let cpus = std::thread::available_parallelism()
+        .map(|c| c.get())
+        .unwrap_or(1);
     let mut handles = Vec::new();
     for ((k, index), inbox) in parts.into_iter().enumerate().zip(inboxes) {
         let shared = shared.clone();
-        let placement = if shared.config.pin { Placement::Fixed(k % cpus) } else { Placement::Unbound };
+        let placement = if shared.config.pin {
+            Placement::Fixed(k % cpus)
+        } else {
+            Placement::Unbound
+        };
         let h = LocalExecutorBuilder::new(placement)
             .name(&format!("shard-{k}"))
             .spawn(move || run_shard(k, shared, index, generation, inbox))
-            .with_context(|| format!("starting shard {k}"))?;
+            .map_err(|e| anyhow!("starting shard {k}: {e}"))?;
         handles.push(h);
     }
     // The main thread watches for the stop signal and for account changes.
@@ -170,10 +194,12 @@ pub fn run(config: Config, stop: Arc<AtomicBool>) -> anyhow::Result<()> {
                         *cur = Arc::new(a);
                     }
                 }
-                Err(e) => tracing::error!(error = %e, "accounts file unreadable; keeping the previous accounts"),
+                Err(e) => {
+                    tracing::error!(error = %e, "accounts file unreadable; keeping the previous accounts")
+                }
             }
         }
-        finished = handles.iter().all(|h| h.is_finished());
+        finished = watcher_shared.exited.load(Ordering::SeqCst) == n;
     }
     let mut first_err = None;
     for (k, h) in handles.into_iter().enumerate() {
@@ -205,23 +231,60 @@ async fn run_shard(
 ) -> anyhow::Result<()> {
     let opts = shared.config.log_options();
     let res = async {
-        let (part, rec) = Partition::open(shared.logs.clone(), k as u32, shared.shards as u32, opts, index, generation)
-            .await
-            .with_context(|| format!("opening log {k}"))?;
+        let (part, rec) = Partition::open(
+            shared.logs.clone(),
+            k as u32,
+            shared.shards as u32,
+            opts,
+            index,
+            generation,
+        )
+        .await
+        .with_context(|| format!("opening log {k}"))?;
         if let Some((off, why)) = rec.last_segment.torn_tail {
-            tracing::warn!(shard = k, offset = off, reason = why, "log had a torn tail; truncated");
+            tracing::warn!(
+                shard = k,
+                offset = off,
+                reason = why,
+                "log had a torn tail; truncated"
+            );
         }
-        let ctx = Rc::new(ShardCtx { id: k, shared: shared.clone(), part, open: Cell::new(0) });
+        let c = &shared.config;
+        let smtp = Arc::new(SessionConfig {
+            hostname: c.hostname.clone(),
+            max_line: c.smtp.max_line,
+            max_message_size: c.smtp.max_message_size,
+            max_recipients: c.smtp.max_recipients,
+            max_errors: c.smtp.max_errors,
+        });
+        let ctx = Rc::new(ShardCtx {
+            id: k,
+            shared: shared.clone(),
+            part,
+            smtp,
+            open: Cell::new(0),
+            seq: Cell::new(0),
+        });
         glommio::spawn_local(deliver::inbox_loop(ctx.clone(), inbox)).detach();
         let mut listeners = Vec::new();
         for addr in &shared.config.smtp.listen {
-            let l = TcpListener::bind(addr.as_str()).with_context(|| format!("binding SMTP listener {addr}"))?;
-            listeners.push(glommio::spawn_local(accept_loop(ctx.clone(), l, Proto::Smtp)));
+            let l = TcpListener::bind(addr.as_str())
+                .map_err(|e| anyhow!("binding SMTP listener {addr}: {e}"))?;
+            listeners.push(glommio::spawn_local(accept_loop(
+                ctx.clone(),
+                l,
+                Proto::Smtp,
+            )));
         }
         if k == 0 {
             for addr in &shared.config.metrics.listen {
-                let l = TcpListener::bind(addr.as_str()).with_context(|| format!("binding metrics listener {addr}"))?;
-                listeners.push(glommio::spawn_local(accept_loop(ctx.clone(), l, Proto::Metrics)));
+                let l = TcpListener::bind(addr.as_str())
+                    .map_err(|e| anyhow!("binding metrics listener {addr}: {e}"))?;
+                listeners.push(glommio::spawn_local(accept_loop(
+                    ctx.clone(),
+                    l,
+                    Proto::Metrics,
+                )));
             }
         }
         tracing::info!(shard = k, "ready");
@@ -238,7 +301,11 @@ async fn run_shard(
             glommio::timer::sleep(Duration::from_millis(20)).await;
         }
         if ctx.open.get() > 0 {
-            tracing::warn!(shard = k, sessions = ctx.open.get(), "shutdown timeout: closing sessions still open");
+            tracing::warn!(
+                shard = k,
+                sessions = ctx.open.get(),
+                "shutdown timeout: closing sessions still open"
+            );
         }
         shared.drained.fetch_add(1, Ordering::SeqCst);
         while shared.drained.load(Ordering::SeqCst) < shared.shards && Instant::now() < deadline {
@@ -262,10 +329,14 @@ async fn run_shard(
                 Err(_) => return Err(anyhow!("shard {k}: tasks still hold the shard at shutdown")),
             }
         };
-        ctx.part.close().await.with_context(|| format!("flushing log {k}"))?;
+        ctx.part
+            .close()
+            .await
+            .with_context(|| format!("flushing log {k}"))?;
         Ok(())
     };
     let r = res.await;
+    shared.exited.fetch_add(1, Ordering::SeqCst);
     if r.is_err() {
         // One shard failing stops the others.
         shared.begin_shutdown();
@@ -294,7 +365,8 @@ async fn accept_loop(ctx: Rc<ShardCtx>, listener: TcpListener, proto: Proto) {
         }
     };
     loop {
-        let next = futures_lite::future::or(async { Some(listener.accept().await) }, shutdown()).await;
+        let next =
+            futures_lite::future::or(async { Some(listener.accept().await) }, shutdown()).await;
         let stream = match next {
             None => return,
             Some(Ok(s)) => s,
@@ -304,7 +376,9 @@ async fn accept_loop(ctx: Rc<ShardCtx>, listener: TcpListener, proto: Proto) {
                 continue;
             }
         };
-        let peer = stream.peer_addr().unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
+        let peer = stream
+            .peer_addr()
+            .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
         match proto {
             Proto::Metrics => {
                 glommio::spawn_local(serve_metrics(ctx.clone(), stream)).detach();
@@ -336,7 +410,9 @@ async fn accept_loop(ctx: Rc<ShardCtx>, listener: TcpListener, proto: Proto) {
 
 async fn refuse(mut stream: TcpStream) {
     use futures_lite::AsyncWriteExt;
-    let _ = stream.write_all(b"421 4.7.0 Too many connections, try again later\r\n").await;
+    let _ = stream
+        .write_all(b"421 4.7.0 Too many connections, try again later\r\n")
+        .await;
     let _ = stream.close().await;
 }
 

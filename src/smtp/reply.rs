@@ -7,8 +7,9 @@ use std::fmt::Write as _;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Reply {
     pub code: u16,
-    /// `class.subject.detail`; the class always equals the first digit of `code`.
-    pub status: (u8, u16, u16),
+    /// `class.subject.detail`; the class always equals the first digit of `code`. None only for the
+    /// greeting and the EHLO/HELO reply, which RFC 2034 3 exempts (clients parse EHLO lines as keywords).
+    pub status: Option<(u8, u16, u16)>,
     pub lines: Vec<String>,
 }
 
@@ -16,8 +17,17 @@ impl Reply {
     pub fn new(code: u16, status: (u8, u16, u16), text: impl Into<String>) -> Reply {
         Reply {
             code,
-            status,
+            status: Some(status),
             lines: vec![text.into()],
+        }
+    }
+
+    /// A reply without an enhanced status code (greeting, EHLO/HELO).
+    pub fn plain(code: u16, lines: Vec<String>) -> Reply {
+        Reply {
+            code,
+            status: None,
+            lines,
         }
     }
 
@@ -25,33 +35,25 @@ impl Reply {
     /// each line carrying the enhanced code (RFC 2034 3).
     pub fn encode(&self, out: &mut Vec<u8>) {
         let last = self.lines.len().saturating_sub(1);
-        let (c, s, d) = self.status;
+        let mut l = String::with_capacity(64);
         for (i, line) in self.lines.iter().enumerate() {
             let sep = if i == last { ' ' } else { '-' };
-            let mut s_line = String::with_capacity(line.len() + 16);
-            let _ = write!(s_line, "{}{sep}{c}.{s}.{d} {line}\r\n", self.code);
-            out.extend_from_slice(s_line.as_bytes());
+            l.clear();
+            let _ = match self.status {
+                Some((c, s, d)) => write!(l, "{}{sep}{c}.{s}.{d} {line}\r\n", self.code),
+                None => write!(l, "{}{sep}{line}\r\n", self.code),
+            };
+            out.extend_from_slice(l.as_bytes());
         }
         if self.lines.is_empty() {
-            let _ = write_reply_line(out, self.code, self.status, "");
+            let _ = write!(l, "{}\r\n", self.code);
+            out.extend_from_slice(l.as_bytes());
         }
     }
 
     pub fn is_positive(&self) -> bool {
         self.code < 400
     }
-}
-
-fn write_reply_line(
-    out: &mut Vec<u8>,
-    code: u16,
-    (c, s, d): (u8, u16, u16),
-    text: &str,
-) -> std::fmt::Result {
-    let mut l = String::new();
-    write!(l, "{code} {c}.{s}.{d} {text}\r\n")?;
-    out.extend_from_slice(l.as_bytes());
-    Ok(())
 }
 
 /// The replies the session uses, named by what they mean.
@@ -84,7 +86,7 @@ pub mod r {
     pub fn help() -> Reply {
         Reply {
             code: 214,
-            status: (2, 0, 0),
+            status: Some((2, 0, 0)),
             lines: vec![
                 "Commands: EHLO HELO MAIL RCPT DATA BDAT RSET NOOP QUIT VRFY HELP".into(),
                 "See RFC 5321".into(),
@@ -168,12 +170,15 @@ mod tests {
     fn multiline_replies_use_dashes_but_on_the_last_line() {
         let rep = Reply {
             code: 250,
-            status: (2, 0, 0),
+            status: Some((2, 0, 0)),
             lines: vec!["a".into(), "b".into(), "c".into()],
         };
         let mut out = Vec::new();
         rep.encode(&mut out);
         assert_eq!(out, b"250-2.0.0 a\r\n250-2.0.0 b\r\n250 2.0.0 c\r\n");
+        let mut out = Vec::new();
+        Reply::plain(250, vec!["host".into(), "PIPELINING".into()]).encode(&mut out);
+        assert_eq!(out, b"250-host\r\n250 PIPELINING\r\n");
     }
 
     #[test]
@@ -208,7 +213,7 @@ mod tests {
             let class = (rep.code / 100) as u8;
             // 354 is an intermediate reply; its enhanced code is 2.0.0 by convention.
             if rep.code != 354 {
-                assert_eq!(class, rep.status.0, "{rep:?}");
+                assert_eq!(Some(class), rep.status.map(|s| s.0), "{rep:?}");
             }
         }
     }

@@ -136,10 +136,9 @@ impl Session {
             after_chunk: None,
             cfg,
         };
-        let greet = Reply::new(
+        let greet = Reply::plain(
             220,
-            (2, 0, 0),
-            format!("{} ESMTP shardmail ready", s.cfg.hostname),
+            vec![format!("{} ESMTP shardmail ready", s.cfg.hostname)],
         );
         s.send(greet, out);
         s
@@ -356,16 +355,9 @@ impl Session {
                         "SMTPUTF8".into(),
                         "CHUNKING".into(),
                     ];
-                    self.send(
-                        Reply {
-                            code: 250,
-                            status: (2, 0, 0),
-                            lines,
-                        },
-                        out,
-                    );
+                    self.send(Reply::plain(250, lines), out);
                 } else {
-                    self.send(r::ok(&self.cfg.hostname.clone()), out);
+                    self.send(Reply::plain(250, vec![self.cfg.hostname.clone()]), out);
                 }
                 None
             }

@@ -1,0 +1,345 @@
+//! Starts and stops the real `shardmail` binary on loopback with a private data directory, and runs the
+//! real clients (Python's smtplib, swaks) against it. Every end-to-end test uses this; no copied setup.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_shardmail");
+
+/// A free loopback port (bound then released; the server binds it right after).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
+}
+
+pub struct Server {
+    pub dir: tempfile::TempDir,
+    pub smtp: SocketAddr,
+    pub metrics: SocketAddr,
+    pub child: Option<Child>,
+    pub extra_config: String,
+}
+
+impl Server {
+    /// A server configuration in a fresh directory (not started). `extra` is appended to the TOML.
+    pub fn new(extra: &str) -> Server {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let smtp: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+        let metrics: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+        let s = Server {
+            dir,
+            smtp,
+            metrics,
+            child: None,
+            extra_config: extra.to_string(),
+        };
+        s.write_config();
+        s
+    }
+
+    fn write_config(&self) {
+        // Listeners not under test are moved to free ports so parallel tests never collide.
+        let cfg = format!(
+            "data_dir = \"data\"\npin = false\nhostname = \"mx.example.test\"\n{}\n[smtp]\nlisten = [\"{}\"]\n\
+[submission]\nlisten = [\"127.0.0.1:{}\"]\n[imap]\nlisten = [\"127.0.0.1:{}\"]\n[pop3]\nlisten = [\"127.0.0.1:{}\"]\n\
+[metrics]\nlisten = [\"{}\"]\n",
+            self.extra_top(),
+            self.smtp,
+            free_port(),
+            free_port(),
+            free_port(),
+            self.metrics
+        );
+        let cfg = cfg.replace("[smtp]\n", &format!("[smtp]\n{}", self.extra_smtp()));
+        std::fs::write(self.path("shardmail.toml"), cfg).unwrap();
+    }
+
+    /// Lines of `extra_config` before any table header go at the top; `smtp.KEY = v` lines into [smtp].
+    fn extra_top(&self) -> String {
+        self.extra_config
+            .lines()
+            .filter(|l| !l.starts_with("smtp."))
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    fn extra_smtp(&self) -> String {
+        self.extra_config
+            .lines()
+            .filter_map(|l| l.strip_prefix("smtp."))
+            .map(|l| format!("{l}\n"))
+            .collect()
+    }
+
+    pub fn path(&self, p: &str) -> PathBuf {
+        self.dir.path().join(p)
+    }
+
+    /// Runs the CLI in the server's directory with its config.
+    pub fn cli(&self, args: &[&str]) -> Output {
+        Command::new(BIN)
+            .current_dir(self.dir.path())
+            .arg("--config")
+            .arg("shardmail.toml")
+            .args(args)
+            .output()
+            .expect("running shardmail")
+    }
+
+    pub fn add_account(&self, address: &str) {
+        let o = self.cli(&["account", "add", address, "--password", "secret"]);
+        assert!(
+            o.status.success(),
+            "account add {address}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    }
+
+    /// Starts the server with `shards` shards and waits until SMTP answers.
+    pub fn start(&mut self, shards: usize) {
+        assert!(self.child.is_none());
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.path("server.log"))
+            .unwrap();
+        let child = Command::new(BIN)
+            .current_dir(self.dir.path())
+            .args([
+                "--config",
+                "shardmail.toml",
+                "serve",
+                "--shards",
+                &shards.to_string(),
+            ])
+            .env("SHARDMAIL_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("starting shardmail");
+        self.child = Some(child);
+        let t = Instant::now();
+        loop {
+            if let Ok(mut s) = TcpStream::connect(self.smtp) {
+                let mut greet = [0u8; 3];
+                if s.read_exact(&mut greet).is_ok() && &greet == b"220" {
+                    let _ = s.write_all(b"QUIT\r\n");
+                    return;
+                }
+            }
+            if let Some(Some(status)) = self.child.as_mut().map(|c| c.try_wait().ok().flatten()) {
+                panic!("server exited at start ({status}):\n{}", self.log());
+            }
+            assert!(
+                t.elapsed() < Duration::from_secs(30),
+                "server did not start:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.path("server.log")).unwrap_or_default()
+    }
+
+    pub fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// SIGTERM and wait; returns the exit status code.
+    pub fn stop(&mut self) -> Option<i32> {
+        let mut c = self.child.take()?;
+        unsafe { libc::kill(c.id() as i32, libc::SIGTERM) };
+        let t = Instant::now();
+        loop {
+            if let Ok(Some(st)) = c.try_wait() {
+                return st.code();
+            }
+            if t.elapsed() > Duration::from_secs(60) {
+                let _ = c.kill();
+                panic!("server did not stop on SIGTERM:\n{}", self.log());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub fn sigterm(&self) {
+        if let Some(c) = &self.child {
+            unsafe { libc::kill(c.id() as i32, libc::SIGTERM) };
+        }
+    }
+
+    /// Runs a Python client script from tests/py with arguments; returns its output (asserting success).
+    pub fn python(&self, script: &str, args: &[&str]) -> String {
+        let o = self.python_raw(script, args);
+        assert!(
+            o.status.success(),
+            "{script} failed:\nstdout:\n{}\nstderr:\n{}\nserver log:\n{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr),
+            self.log()
+        );
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    }
+
+    pub fn python_raw(&self, script: &str, args: &[&str]) -> Output {
+        Command::new("python3")
+            .arg(py(script))
+            .arg(self.smtp.to_string())
+            .args(args)
+            .current_dir(self.dir.path())
+            .output()
+            .expect("running python3")
+    }
+
+    /// `mailbox ls ADDRESS INBOX` as (uid, size, subject) rows.
+    pub fn ls(&self, address: &str, folder: &str) -> Vec<(u32, u64, String)> {
+        let o = self.cli(&["mailbox", "ls", address, folder]);
+        assert!(
+            o.status.success(),
+            "mailbox ls: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        String::from_utf8_lossy(&o.stdout)
+            .lines()
+            .skip(1)
+            .map(|l| {
+                let f: Vec<&str> = l.split_whitespace().collect();
+                let subject = l.get(74..).unwrap_or("").trim().to_string();
+                (f[0].parse().unwrap(), f[1].parse().unwrap(), subject)
+            })
+            .collect()
+    }
+
+    /// True when `mailbox ls ADDRESS INBOX` fails because the account has no mailboxes yet.
+    pub fn ls_err(&self, address: &str) -> bool {
+        let o = self.cli(&["mailbox", "ls", address, "INBOX"]);
+        !o.status.success() && String::from_utf8_lossy(&o.stderr).contains("no mailboxes")
+    }
+
+    pub fn cat(&self, address: &str, folder: &str, uid: u32) -> Vec<u8> {
+        let o = self.cli(&["mailbox", "cat", address, folder, &uid.to_string()]);
+        assert!(
+            o.status.success(),
+            "mailbox cat: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        o.stdout
+    }
+
+    /// GET /metrics.
+    pub fn metrics(&self) -> String {
+        let mut s = TcpStream::connect(self.metrics).unwrap();
+        s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+            .unwrap();
+        let mut out = String::new();
+        s.read_to_string(&mut out).unwrap();
+        out
+    }
+
+    /// Sum of one metric over shards.
+    pub fn metric_sum(&self, name: &str) -> u64 {
+        self.metrics()
+            .lines()
+            .filter(|l| l.starts_with(name) && l[name.len()..].starts_with('{'))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+            .sum()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+pub fn py(script: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/py")
+        .join(script)
+}
+
+/// The stored copy is the trace fields then the body exactly as sent.
+pub fn assert_stored(stored: &[u8], body: &[u8]) {
+    assert!(
+        stored.starts_with(b"Return-Path: <"),
+        "{}",
+        String::from_utf8_lossy(stored)
+    );
+    let split = stored.windows(2).enumerate().find_map(|(i, w)| {
+        // The trace block ends at the first line that is not Return-Path/Received or their continuation.
+        (w == b"\r\n"
+            && !stored[i + 2..].starts_with(b"Received:")
+            && !stored[i + 2..].starts_with(b"\t")
+            && i + 2 < stored.len())
+        .then_some(i + 2)
+    });
+    let at = split.expect("trace fields end");
+    assert!(
+        String::from_utf8_lossy(&stored[..at]).contains("\r\nReceived: from "),
+        "{}",
+        String::from_utf8_lossy(stored)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&stored[at..]),
+        String::from_utf8_lossy(body),
+        "stored body differs"
+    );
+    assert_eq!(&stored[at..], body);
+}
+
+/// A raw SMTP client for what the libraries do not do (BDAT, mid-transaction tricks).
+pub struct Raw {
+    pub r: BufReader<TcpStream>,
+    pub w: TcpStream,
+}
+
+impl Raw {
+    pub fn connect(addr: SocketAddr) -> Raw {
+        let s = TcpStream::connect(addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        let mut raw = Raw {
+            r: BufReader::new(s.try_clone().unwrap()),
+            w: s,
+        };
+        let g = raw.reply();
+        assert!(g.starts_with("220 "), "{g}");
+        raw
+    }
+
+    pub fn send(&mut self, bytes: &[u8]) {
+        self.w.write_all(bytes).unwrap();
+    }
+
+    /// One whole (possibly multi-line) reply.
+    pub fn reply(&mut self) -> String {
+        let mut all = String::new();
+        loop {
+            let mut line = String::new();
+            let n = self.r.read_line(&mut line).unwrap_or(0);
+            if n == 0 {
+                return all;
+            }
+            all.push_str(&line);
+            if line.len() < 4 || line.as_bytes()[3] == b' ' {
+                return all;
+            }
+        }
+    }
+
+    pub fn cmd(&mut self, line: &str) -> String {
+        self.send(format!("{line}\r\n").as_bytes());
+        self.reply()
+    }
+}
