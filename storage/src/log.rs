@@ -587,7 +587,9 @@ async fn create_segment(st: &State, n: u32) -> Result<BufferedFile> {
         .await
         .map_err(io("preallocating segment"))?;
     file.fdatasync().await.map_err(io("syncing new segment"))?;
-    let dir = Directory::open(&st.dir)
+    // glommio opens directories relative to no working directory: give it an absolute path.
+    let abs = std::path::absolute(&st.dir).unwrap_or_else(|_| st.dir.clone());
+    let dir = Directory::open(&abs)
         .await
         .map_err(|e| Error::io("opening log directory", &st.dir, e.into()))?;
     dir.sync()

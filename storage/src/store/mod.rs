@@ -302,7 +302,9 @@ pub(crate) async fn write_file_atomically(dir: &Path, name: &str, bytes: Vec<u8>
 }
 
 async fn sync_dir_async(dir: &Path) -> Result<()> {
-    let d = glommio::io::Directory::open(dir)
+    // glommio opens directories relative to no working directory: give it an absolute path.
+    let abs = std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf());
+    let d = glommio::io::Directory::open(&abs)
         .await
         .map_err(|e| Error::io("opening directory", dir, e.into()))?;
     d.sync()
