@@ -1,6 +1,215 @@
-//! `loadtest`: the load generator (SMTP, IMAP, POP3). Not built yet; see issue "loadtest".
+//! `loadtest`: drives SMTP (and later IMAP, POP3) against the one address it is given, bounded by count
+//! or duration, and prints a summary (ops/s, MB/s, latency percentiles, errors by reply code).
 
-fn main() {
-    eprintln!("loadtest: not built yet");
-    std::process::exit(2);
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, Parser, Subcommand};
+use shardmail_loadtest::message::SizeDist;
+use shardmail_loadtest::pattern::Pattern;
+use shardmail_loadtest::runner::{self, RunOpts, Shared};
+use shardmail_loadtest::sink::{self, SinkCounters, SinkOpts};
+use shardmail_loadtest::smtp::{self, SmtpOpts};
+use shardmail_loadtest::{report, stats::Stats};
+
+#[derive(Parser)]
+#[command(name = "loadtest", version, about = "Load generator for SMTP, IMAP and POP3 servers")]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Args, Clone)]
+struct Common {
+    /// The server to load (host:port). Nothing else is ever contacted.
+    #[arg(long)]
+    target: String,
+    /// Concurrent connections.
+    #[arg(long, default_value_t = 16)]
+    connections: usize,
+    /// Stop after this many operations (messages for SMTP).
+    #[arg(long, conflicts_with = "duration", required_unless_present = "duration")]
+    messages: Option<u64>,
+    /// Stop after this many seconds.
+    #[arg(long)]
+    duration: Option<f64>,
+    /// Client threads (one glommio executor each); default: online CPUs.
+    #[arg(long)]
+    threads: Option<usize>,
+    /// Pin client threads to CPUs.
+    #[arg(long)]
+    pin: bool,
+    /// Seconds to wait for a connect or a reply before counting a timeout.
+    #[arg(long, default_value_t = 10.0)]
+    timeout: f64,
+    /// Write the summary as JSON.
+    #[arg(long)]
+    json: Option<PathBuf>,
+    /// Draw throughput over time and the latency distribution (SVG).
+    #[arg(long)]
+    plot: Option<PathBuf>,
+    /// No progress bar.
+    #[arg(long)]
+    quiet: bool,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Send messages over SMTP.
+    Smtp {
+        #[command(flatten)]
+        common: Common,
+        /// Message size in bytes (k/m suffixes), optionally with a distribution: fixed, uniform, exp.
+        #[arg(long, default_value = "10k")]
+        size: String,
+        /// Recipients per message.
+        #[arg(long, default_value_t = 1)]
+        rcpts: usize,
+        /// Recipient pattern, e.g. user{0..99}@example.test.
+        #[arg(long)]
+        to: String,
+        /// Envelope sender.
+        #[arg(long, default_value = "loadtest@loadtest.invalid")]
+        from: String,
+        /// Pipeline MAIL/RCPT/DATA (RFC 2920; the default).
+        #[arg(long, overrides_with = "no_pipelining")]
+        pipelining: bool,
+        /// One command at a time.
+        #[arg(long)]
+        no_pipelining: bool,
+        /// Send the body with BDAT LAST (RFC 3030) instead of DATA.
+        #[arg(long)]
+        bdat: bool,
+        /// Open loop: this many messages per second in total (latency counts from the intended time).
+        #[arg(long)]
+        rate: Option<f64>,
+    },
+    /// A sink that speaks SMTP and POP3 and keeps nothing: the client's own ceiling.
+    Sink {
+        /// SMTP listen address.
+        #[arg(long)]
+        listen: Option<SocketAddr>,
+        /// POP3 listen address.
+        #[arg(long)]
+        pop3_listen: Option<SocketAddr>,
+        #[arg(long)]
+        threads: Option<usize>,
+        /// POP3: messages per maildrop and their size.
+        #[arg(long, default_value_t = 100)]
+        pop3_messages: usize,
+        #[arg(long, default_value = "10k")]
+        pop3_size: String,
+    },
+}
+
+fn main() -> ExitCode {
+    match run(Cli::parse()) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("loadtest: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn resolve(target: &str) -> Result<SocketAddr> {
+    target
+        .to_socket_addrs()
+        .with_context(|| format!("--target {target:?} is not host:port"))?
+        .next()
+        .with_context(|| format!("--target {target:?} resolves to no address"))
+}
+
+fn cpus() -> usize {
+    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+}
+
+fn run(cli: Cli) -> Result<ExitCode> {
+    match cli.cmd {
+        Cmd::Smtp { common, size, rcpts, to, from, pipelining: _, no_pipelining, bdat, rate } => {
+            let target = resolve(&common.target)?;
+            if common.connections == 0 || rcpts == 0 {
+                bail!("--connections and --rcpts must be at least 1");
+            }
+            if rate.is_some_and(|r| !(r > 0.0)) {
+                bail!("--rate must be positive");
+            }
+            let opts = Arc::new(SmtpOpts {
+                target,
+                connections: common.connections,
+                size: SizeDist::parse(&size)?,
+                rcpts,
+                to: Pattern::parse(&to)?,
+                from,
+                pipelining: !no_pipelining,
+                bdat,
+                rate,
+                timeout: Duration::from_secs_f64(common.timeout),
+                helo: "loadtest.invalid".into(),
+                run_id: std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0),
+            });
+            let label = format!("smtp {} {}x{} rcpt{}", common.target, size, rcpts, if bdat { " bdat" } else { "" });
+            drive(&common, &label, move |c, shared| smtp::connection(c, opts.clone(), shared))
+        }
+        Cmd::Sink { listen, pop3_listen, threads, pop3_messages, pop3_size } => {
+            if listen.is_none() && pop3_listen.is_none() {
+                bail!("give --listen (SMTP) and/or --pop3-listen");
+            }
+            let opts = SinkOpts {
+                smtp: listen,
+                pop3: pop3_listen,
+                threads: threads.unwrap_or_else(cpus),
+                pop3_messages,
+                pop3_size: shardmail_loadtest::message::parse_bytes(&pop3_size)?,
+            };
+            let stop = Arc::new(AtomicBool::new(false));
+            signal_hook::flag::register(signal_hook::consts::SIGINT, stop.clone())?;
+            signal_hook::flag::register(signal_hook::consts::SIGTERM, stop.clone())?;
+            let counters = Arc::new(SinkCounters::default());
+            eprintln!("sink: SMTP {listen:?} POP3 {pop3_listen:?}; Ctrl-C stops");
+            sink::run(opts, counters.clone(), stop)?;
+            eprintln!(
+                "sink: {} messages, {} bytes",
+                counters.messages.load(std::sync::atomic::Ordering::Relaxed),
+                counters.bytes.load(std::sync::atomic::Ordering::Relaxed)
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn drive<F, Fut>(common: &Common, label: &str, conn: F) -> Result<ExitCode>
+where
+    F: Fn(usize, Arc<Shared>) -> Fut + Send + Sync + Clone + 'static,
+    Fut: std::future::Future<Output = Stats> + 'static,
+{
+    if common.duration.is_some_and(|d| !(d > 0.0 && d < 86_400.0)) {
+        bail!("--duration must be between 0 and 86400 seconds");
+    }
+    let shared = Shared::new(common.messages, common.duration.map(Duration::from_secs_f64));
+    let threads = common.threads.unwrap_or_else(cpus).clamp(1, common.connections);
+    let opts = RunOpts {
+        threads,
+        connections: common.connections,
+        pin: common.pin,
+        progress: !common.quiet,
+        label: label.to_string(),
+    };
+    let stats = runner::run(&opts, shared.clone(), conn)?;
+    let elapsed = shared.start.elapsed();
+    let summary = stats.summary(label, elapsed);
+    print!("{}", summary.table());
+    if let Some(p) = &common.json {
+        report::write_json(p, &summary)?;
+    }
+    if let Some(p) = &common.plot {
+        report::write_plot(p, &summary, &stats)?;
+    }
+    // Non-zero when nothing succeeded, so scripts notice an unreachable or refusing target.
+    Ok(if summary.ops == 0 { ExitCode::from(1) } else { ExitCode::SUCCESS })
 }

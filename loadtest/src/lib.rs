@@ -1,0 +1,10 @@
+//! `loadtest`: a thread-per-core load generator for SMTP, IMAP and POP3 servers (see the binary's help).
+
+pub mod message;
+pub mod pattern;
+pub mod report;
+pub mod runner;
+pub mod sink;
+pub mod smtp;
+pub mod stats;
+pub mod wire;

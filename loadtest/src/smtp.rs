@@ -1,0 +1,235 @@
+//! The SMTP load: each connection sends messages back to back (closed loop) or at its share of a fixed
+//! rate (open loop), pipelined (RFC 2920) by default, with DATA or BDAT (RFC 3030).
+
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::message::{self, Corpus, Rng, SizeDist};
+use crate::pattern::Pattern;
+use crate::runner::{Pace, Shared};
+use crate::stats::Stats;
+use crate::wire::{kind, Wire};
+
+#[derive(Clone)]
+pub struct SmtpOpts {
+    pub target: SocketAddr,
+    pub connections: usize,
+    pub size: SizeDist,
+    pub rcpts: usize,
+    pub to: Pattern,
+    pub from: String,
+    pub pipelining: bool,
+    pub bdat: bool,
+    pub rate: Option<f64>,
+    pub timeout: Duration,
+    pub helo: String,
+    pub run_id: u64,
+}
+
+/// Why a connection's session ended.
+enum End {
+    Done,
+    Reconnect,
+}
+
+/// One connection's whole life: connects (and reconnects after errors) until the run stops.
+pub async fn connection(c: usize, opts: Arc<SmtpOpts>, shared: Arc<Shared>) -> Stats {
+    let mut st = Stats::default();
+    let corpus = Corpus::new(opts.size.max().min(64 << 20) + 4096, c as u64);
+    let mut rng = Rng::new(opts.run_id ^ c as u64);
+    let mut pace = opts.rate.map(|r| Pace::new(shared.start, r, opts.connections, c));
+    let mut seq = 0u64;
+    let mut backoff = Duration::from_millis(50);
+    while !shared.stopped() {
+        let mut w = match Wire::connect(opts.target, opts.timeout).await {
+            Ok(w) => w,
+            Err(e) => {
+                st.connections_failed += 1;
+                st.error(format!("connect {}", kind(&e)));
+                shared.errors.fetch_add(1, Relaxed);
+                glommio::timer::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(1));
+                continue;
+            }
+        };
+        backoff = Duration::from_millis(50);
+        match session(&mut w, c, &opts, &shared, &mut st, &corpus, &mut rng, &mut pace, &mut seq).await {
+            Ok(End::Done) => {
+                let _ = w.send(b"QUIT\r\n").await;
+                let _ = w.smtp_reply().await;
+                w.close().await;
+                break;
+            }
+            Ok(End::Reconnect) => w.close().await,
+            Err(e) => {
+                st.error(kind(&e));
+                shared.errors.fetch_add(1, Relaxed);
+                w.close().await;
+            }
+        }
+    }
+    st
+}
+
+fn code_error(st: &mut Stats, shared: &Shared, code: u16) {
+    st.error(code.to_string());
+    shared.errors.fetch_add(1, Relaxed);
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn session(
+    w: &mut Wire,
+    c: usize,
+    opts: &SmtpOpts,
+    shared: &Shared,
+    st: &mut Stats,
+    corpus: &Corpus,
+    rng: &mut Rng,
+    pace: &mut Option<Pace>,
+    seq: &mut u64,
+) -> std::io::Result<End> {
+    let greet = w.smtp_reply().await?;
+    if greet != 220 {
+        code_error(st, shared, greet);
+        return Ok(End::Reconnect);
+    }
+    w.send(format!("EHLO {}\r\n", opts.helo).as_bytes()).await?;
+    let ehlo = w.smtp_reply().await?;
+    if ehlo != 250 {
+        code_error(st, shared, ehlo);
+        return Ok(End::Reconnect);
+    }
+    let mut msg = Vec::with_capacity(opts.size.max() + 1024);
+    let mut cmds = Vec::with_capacity(1024);
+    loop {
+        if !shared.claim() {
+            return Ok(End::Done);
+        }
+        let due = match pace {
+            Some(p) => p.wait().await,
+            None => Instant::now(),
+        };
+        let size = opts.size.sample(rng);
+        let to: Vec<String> = (0..opts.rcpts as u64).map(|r| opts.to.get(rng.next() % opts.to.len().max(1) + r)).collect();
+        message::build(&mut msg, corpus, size, &opts.from, &to, opts.run_id, c as u64, *seq);
+        *seq += 1;
+        cmds.clear();
+        cmds.extend_from_slice(format!("MAIL FROM:<{}> SIZE={}\r\n", opts.from, msg.len()).as_bytes());
+        for t in &to {
+            cmds.extend_from_slice(format!("RCPT TO:<{t}>\r\n").as_bytes());
+        }
+        let ok = if opts.bdat {
+            send_bdat(w, opts, &mut cmds, &msg, st, shared).await?
+        } else {
+            send_data(w, opts, &mut cmds, &msg, st, shared).await?
+        };
+        if ok {
+            st.record(shared.start.elapsed(), due.elapsed(), msg.len() as u64);
+            shared.done.fetch_add(1, Relaxed);
+        }
+    }
+}
+
+/// Reads the envelope replies; true if MAIL and at least one RCPT were accepted.
+async fn envelope_replies(w: &mut Wire, rcpts: usize, st: &mut Stats, shared: &Shared) -> std::io::Result<bool> {
+    let mail = w.smtp_reply().await?;
+    if mail != 250 {
+        code_error(st, shared, mail);
+    }
+    let mut any = false;
+    for _ in 0..rcpts {
+        let r = w.smtp_reply().await?;
+        if r == 250 || r == 251 {
+            any = true;
+        } else if mail == 250 {
+            code_error(st, shared, r);
+        }
+    }
+    Ok(mail == 250 && any)
+}
+
+async fn send_data(w: &mut Wire, opts: &SmtpOpts, cmds: &mut Vec<u8>, msg: &[u8], st: &mut Stats, shared: &Shared) -> std::io::Result<bool> {
+    let env_ok;
+    if opts.pipelining {
+        cmds.extend_from_slice(b"DATA\r\n");
+        w.send(cmds).await?;
+        env_ok = envelope_replies(w, opts.rcpts, st, shared).await?;
+    } else {
+        // One command, one reply.
+        let mut ok = true;
+        let mut lines = cmds.split_inclusive(|&b| b == b'\n');
+        if let Some(mail) = lines.next() {
+            w.send(mail).await?;
+            let r = w.smtp_reply().await?;
+            if r != 250 {
+                code_error(st, shared, r);
+                ok = false;
+            }
+        }
+        let mut any = false;
+        for l in lines {
+            if !ok {
+                break;
+            }
+            w.send(l).await?;
+            let r = w.smtp_reply().await?;
+            if r == 250 || r == 251 {
+                any = true;
+            } else {
+                code_error(st, shared, r);
+            }
+        }
+        env_ok = ok && any;
+        if env_ok {
+            w.send(b"DATA\r\n").await?;
+        }
+    }
+    if !env_ok {
+        if opts.pipelining {
+            // The pipelined DATA gets an error reply too.
+            let r = w.smtp_reply().await?;
+            if r == 354 {
+                w.send(b".\r\n").await?;
+                w.smtp_reply().await?;
+            }
+        }
+        w.send(b"RSET\r\n").await?;
+        w.smtp_reply().await?;
+        return Ok(false);
+    }
+    let r = w.smtp_reply().await?;
+    if r != 354 {
+        code_error(st, shared, r);
+        return Ok(false);
+    }
+    // Messages come from a corpus where no line starts with '.': no stuffing needed.
+    w.send(msg).await?;
+    w.send(b".\r\n").await?;
+    let r = w.smtp_reply().await?;
+    if r != 250 {
+        code_error(st, shared, r);
+        return Ok(false);
+    }
+    Ok(true)
+}
+
+async fn send_bdat(w: &mut Wire, opts: &SmtpOpts, cmds: &mut Vec<u8>, msg: &[u8], st: &mut Stats, shared: &Shared) -> std::io::Result<bool> {
+    // RFC 3030: the chunk follows its command at once; with PIPELINING the envelope goes with it.
+    cmds.extend_from_slice(format!("BDAT {} LAST\r\n", msg.len()).as_bytes());
+    w.send(cmds).await?;
+    w.send(msg).await?;
+    let env_ok = envelope_replies(w, opts.rcpts, st, shared).await?;
+    let r = w.smtp_reply().await?;
+    if !env_ok {
+        w.send(b"RSET\r\n").await?;
+        w.smtp_reply().await?;
+        return Ok(false);
+    }
+    if r != 250 {
+        code_error(st, shared, r);
+        return Ok(false);
+    }
+    Ok(true)
+}
