@@ -1,5 +1,6 @@
 //! `loadtest`: a thread-per-core load generator for SMTP, IMAP and POP3 servers (see the binary's help).
 
+pub mod idle;
 pub mod message;
 pub mod pattern;
 pub mod report;

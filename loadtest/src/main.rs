@@ -18,7 +18,11 @@ use shardmail_loadtest::smtp::{self, SmtpOpts};
 use shardmail_loadtest::{report, stats::Stats};
 
 #[derive(Parser)]
-#[command(name = "loadtest", version, about = "Load generator for SMTP, IMAP and POP3 servers")]
+#[command(
+    name = "loadtest",
+    version,
+    about = "Load generator for SMTP, IMAP and POP3 servers"
+)]
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
@@ -33,7 +37,11 @@ struct Common {
     #[arg(long, default_value_t = 16)]
     connections: usize,
     /// Stop after this many operations (messages for SMTP).
-    #[arg(long, conflicts_with = "duration", required_unless_present = "duration")]
+    #[arg(
+        long,
+        conflicts_with = "duration",
+        required_unless_present = "duration"
+    )]
     messages: Option<u64>,
     /// Stop after this many seconds.
     #[arg(long)]
@@ -89,6 +97,11 @@ enum Cmd {
         #[arg(long)]
         rate: Option<f64>,
     },
+    /// Open connections, read the greeting, hold them idle until the duration ends (memory per connection).
+    Idle {
+        #[command(flatten)]
+        common: Common,
+    },
     /// A sink that speaks SMTP and POP3 and keeps nothing: the client's own ceiling.
     Sink {
         /// SMTP listen address.
@@ -126,12 +139,24 @@ fn resolve(target: &str) -> Result<SocketAddr> {
 }
 
 fn cpus() -> usize {
-    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
 }
 
 fn run(cli: Cli) -> Result<ExitCode> {
     match cli.cmd {
-        Cmd::Smtp { common, size, rcpts, to, from, pipelining: _, no_pipelining, bdat, rate } => {
+        Cmd::Smtp {
+            common,
+            size,
+            rcpts,
+            to,
+            from,
+            pipelining: _,
+            no_pipelining,
+            bdat,
+            rate,
+        } => {
             let target = resolve(&common.target)?;
             if common.connections == 0 || rcpts == 0 {
                 bail!("--connections and --rcpts must be at least 1");
@@ -151,12 +176,42 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 rate,
                 timeout: Duration::from_secs_f64(common.timeout),
                 helo: "loadtest.invalid".into(),
-                run_id: std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0),
+                run_id: std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map(|d| d.as_nanos() as u64)
+                    .unwrap_or(0),
             });
-            let label = format!("smtp {} {}x{} rcpt{}", common.target, size, rcpts, if bdat { " bdat" } else { "" });
-            drive(&common, &label, move |c, shared| smtp::connection(c, opts.clone(), shared))
+            let label = format!(
+                "smtp {} {}x{} rcpt{}",
+                common.target,
+                size,
+                rcpts,
+                if bdat { " bdat" } else { "" }
+            );
+            drive(&common, &label, move |c, shared| {
+                smtp::connection(c, opts.clone(), shared)
+            })
         }
-        Cmd::Sink { listen, pop3_listen, threads, pop3_messages, pop3_size } => {
+        Cmd::Idle { common } => {
+            let target = resolve(&common.target)?;
+            if common.duration.is_none() {
+                bail!("idle needs --duration (how long to hold the connections)");
+            }
+            let timeout = Duration::from_secs_f64(common.timeout);
+            let label = format!("idle {} x{}", common.target, common.connections);
+            let mut common = common;
+            common.messages = None;
+            drive(&common, &label, move |_, shared| {
+                shardmail_loadtest::idle::connection(target, timeout, shared)
+            })
+        }
+        Cmd::Sink {
+            listen,
+            pop3_listen,
+            threads,
+            pop3_messages,
+            pop3_size,
+        } => {
             if listen.is_none() && pop3_listen.is_none() {
                 bail!("give --listen (SMTP) and/or --pop3-listen");
             }
@@ -191,8 +246,14 @@ where
     if common.duration.is_some_and(|d| !(d > 0.0 && d < 86_400.0)) {
         bail!("--duration must be between 0 and 86400 seconds");
     }
-    let shared = Shared::new(common.messages, common.duration.map(Duration::from_secs_f64));
-    let threads = common.threads.unwrap_or_else(cpus).clamp(1, common.connections);
+    let shared = Shared::new(
+        common.messages,
+        common.duration.map(Duration::from_secs_f64),
+    );
+    let threads = common
+        .threads
+        .unwrap_or_else(cpus)
+        .clamp(1, common.connections);
     let opts = RunOpts {
         threads,
         connections: common.connections,
@@ -211,5 +272,9 @@ where
         report::write_plot(p, &summary, &stats)?;
     }
     // Non-zero when nothing succeeded, so scripts notice an unreachable or refusing target.
-    Ok(if summary.ops == 0 { ExitCode::from(1) } else { ExitCode::SUCCESS })
+    Ok(if summary.ops == 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
 }

@@ -61,7 +61,9 @@ pub fn parse_bytes(s: &str) -> Result<usize> {
     let t = s.trim().to_ascii_lowercase();
     let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
     let (num, unit) = t.split_at(split);
-    let Ok(n) = num.parse::<usize>() else { bail!("{s:?} is not a size in bytes") };
+    let Ok(n) = num.parse::<usize>() else {
+        bail!("{s:?} is not a size in bytes")
+    };
     let mult = match unit {
         "" | "b" => 1,
         "k" | "kb" | "kib" => 1 << 10,
@@ -89,9 +91,35 @@ impl Rng {
 }
 
 const WORDS: &[&str] = &[
-    "the", "quarterly", "report", "attached", "please", "review", "before", "meeting", "tomorrow", "shipment",
-    "invoice", "schedule", "budget", "server", "latency", "throughput", "customer", "feedback", "agenda",
-    "release", "notes", "deadline", "thanks", "regards", "update", "project", "draft", "final", "summary",
+    "the",
+    "quarterly",
+    "report",
+    "attached",
+    "please",
+    "review",
+    "before",
+    "meeting",
+    "tomorrow",
+    "shipment",
+    "invoice",
+    "schedule",
+    "budget",
+    "server",
+    "latency",
+    "throughput",
+    "customer",
+    "feedback",
+    "agenda",
+    "release",
+    "notes",
+    "deadline",
+    "thanks",
+    "regards",
+    "update",
+    "project",
+    "draft",
+    "final",
+    "summary",
 ];
 
 /// Text lines (CRLF, at most 76 octets, never starting with '.') to cut bodies from.
@@ -133,7 +161,16 @@ impl Corpus {
 }
 
 /// Builds message `seq` of connection `conn` in run `run`, about `size` bytes, into `out` (cleared).
-pub fn build(out: &mut Vec<u8>, corpus: &Corpus, size: usize, from: &str, to: &[String], run: u64, conn: u64, seq: u64) {
+pub fn build(
+    out: &mut Vec<u8>,
+    corpus: &Corpus,
+    size: usize,
+    from: &str,
+    to: &[String],
+    run: u64,
+    conn: u64,
+    seq: u64,
+) {
     use std::io::Write;
     out.clear();
     let _ = write!(
@@ -176,11 +213,30 @@ mod tests {
         let c = Corpus::new(1 << 20, 7);
         let mut m = Vec::new();
         for size in [300, 10240, 100 << 10] {
-            build(&mut m, &c, size, "a@b.example", &["x@y.test".into()], 1, 2, 3);
-            assert!(m.len() <= size && m.len() + 80 >= size, "{size}: {}", m.len());
+            build(
+                &mut m,
+                &c,
+                size,
+                "a@b.example",
+                &["x@y.test".into()],
+                1,
+                2,
+                3,
+            );
+            assert!(
+                m.len() <= size && m.len() + 80 >= size,
+                "{size}: {}",
+                m.len()
+            );
             assert!(m.ends_with(b"\r\n"));
-            assert!(!m.windows(3).any(|w| w == b"\n.\r" || w == b"\n.."), "no line starts with a dot");
-            assert!(!m.windows(2).enumerate().any(|(i, w)| w[1] == b'\n' && w[0] != b'\r' && i > 0));
+            assert!(
+                !m.windows(3).any(|w| w == b"\n.\r" || w == b"\n.."),
+                "no line starts with a dot"
+            );
+            assert!(!m
+                .windows(2)
+                .enumerate()
+                .any(|(i, w)| w[1] == b'\n' && w[0] != b'\r' && i > 0));
             let s = String::from_utf8(m.clone()).unwrap();
             assert!(s.contains("Message-ID: <1.2.3@loadtest.invalid>\r\n"));
             assert!(s.lines().all(|l| l.len() <= 998));

@@ -23,9 +23,13 @@ impl Pattern {
             if open > 0 {
                 parts.push(Part::Lit(rest[..open].to_string()));
             }
-            let Some(close) = rest[open..].find('}') else { bail!("pattern {s:?}: '{{' without '}}'") };
+            let Some(close) = rest[open..].find('}') else {
+                bail!("pattern {s:?}: '{{' without '}}'")
+            };
             let inner = &rest[open + 1..open + close];
-            let Some((a, b)) = inner.split_once("..") else { bail!("pattern {s:?}: expected {{FROM..TO}}, got {{{inner}}}") };
+            let Some((a, b)) = inner.split_once("..") else {
+                bail!("pattern {s:?}: expected {{FROM..TO}}, got {{{inner}}}")
+            };
             let (a, b): (u64, u64) = match (a.trim().parse(), b.trim().parse()) {
                 (Ok(a), Ok(b)) if a <= b => (a, b),
                 _ => bail!("pattern {s:?}: {{{inner}}} is not an ascending range of numbers"),
@@ -51,10 +55,13 @@ impl Pattern {
 
     /// The number of distinct expansions (0 on overflow).
     pub fn len(&self) -> u64 {
-        self.parts.iter().try_fold(1u64, |n, p| match p {
-            Part::Lit(_) => Some(n),
-            Part::Range(a, b) => n.checked_mul(b - a + 1),
-        }).unwrap_or(0)
+        self.parts
+            .iter()
+            .try_fold(1u64, |n, p| match p {
+                Part::Lit(_) => Some(n),
+                Part::Range(a, b) => n.checked_mul(b - a + 1),
+            })
+            .unwrap_or(0)
     }
 
     pub fn is_empty(&self) -> bool {
@@ -94,14 +101,32 @@ mod tests {
         let p = Pattern::parse("u{1..2}@d{5..7}.test").unwrap();
         assert_eq!(p.len(), 6);
         let all: Vec<String> = (0..6).map(|i| p.get(i)).collect();
-        assert_eq!(all, ["u1@d5.test", "u1@d6.test", "u1@d7.test", "u2@d5.test", "u2@d6.test", "u2@d7.test"]);
+        assert_eq!(
+            all,
+            [
+                "u1@d5.test",
+                "u1@d6.test",
+                "u1@d7.test",
+                "u2@d5.test",
+                "u2@d6.test",
+                "u2@d7.test"
+            ]
+        );
         let p = Pattern::parse("plain@example.test").unwrap();
         assert_eq!((p.len(), p.get(7)), (1, "plain@example.test".to_string()));
     }
 
     #[test]
     fn bad_patterns_say_why() {
-        for bad in ["", "u{1..}@x", "u{5..1}@x", "u{1..2@x", "u}@x", "u{a..b}@x", "{0..4294967296}{0..4294967296}{0..4294967296}"] {
+        for bad in [
+            "",
+            "u{1..}@x",
+            "u{5..1}@x",
+            "u{1..2@x",
+            "u}@x",
+            "u{a..b}@x",
+            "{0..4294967296}{0..4294967296}{0..4294967296}",
+        ] {
             assert!(Pattern::parse(bad).is_err(), "{bad}");
         }
     }

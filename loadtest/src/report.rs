@@ -24,20 +24,35 @@ pub fn write_plot(path: &Path, summary: &Summary, stats: &Stats) -> Result<()> {
     let tl = &summary.timeline;
     let ymax = tl.iter().copied().max().unwrap_or(1).max(1) as f64 * 1.1;
     let mut c = ChartBuilder::on(&top)
-        .caption(format!("{}: operations per second", summary.scenario), ("sans-serif", 20))
+        .caption(
+            format!("{}: operations per second", summary.scenario),
+            ("sans-serif", 20),
+        )
         .margin(10)
         .x_label_area_size(35)
         .y_label_area_size(60)
         .build_cartesian_2d(0f64..(tl.len().max(1) as f64), 0f64..ymax)?;
-    c.configure_mesh().x_desc("seconds").y_desc("ops/s").draw()?;
-    c.draw_series(LineSeries::new(tl.iter().enumerate().map(|(i, &v)| (i as f64 + 0.5, v as f64)), &BLUE))?;
+    c.configure_mesh()
+        .x_desc("seconds")
+        .y_desc("ops/s")
+        .draw()?;
+    c.draw_series(LineSeries::new(
+        tl.iter()
+            .enumerate()
+            .map(|(i, &v)| (i as f64 + 0.5, v as f64)),
+        &BLUE,
+    ))?;
 
     // Percentiles 0..99.99 on a "nines" axis: x = -log10(1 - p).
     let points: Vec<(f64, f64)> = (0..=40)
         .map(|i| {
             let nines = i as f64 * 0.1;
             let p = 1.0 - 10f64.powf(-nines);
-            let ms = if stats.ops == 0 { 0.0 } else { stats.latency.value_at_quantile(p) as f64 / 1000.0 };
+            let ms = if stats.ops == 0 {
+                0.0
+            } else {
+                stats.latency.value_at_quantile(p) as f64 / 1000.0
+            };
             (nines, ms)
         })
         .collect();

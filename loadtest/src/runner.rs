@@ -78,13 +78,21 @@ where
 {
     let interrupted = Arc::new(AtomicBool::new(false));
     let _ = signal_hook::flag::register(signal_hook::consts::SIGINT, interrupted.clone());
-    let cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let cpus = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
     let mut handles = Vec::new();
     for t in 0..opts.threads {
-        let mine: Vec<usize> = (0..opts.connections).filter(|c| c % opts.threads == t).collect();
+        let mine: Vec<usize> = (0..opts.connections)
+            .filter(|c| c % opts.threads == t)
+            .collect();
         let shared = shared.clone();
         let conn = conn.clone();
-        let placement = if opts.pin { Placement::Fixed(t % cpus) } else { Placement::Unbound };
+        let placement = if opts.pin {
+            Placement::Fixed(t % cpus)
+        } else {
+            Placement::Unbound
+        };
         let h = LocalExecutorBuilder::new(placement)
             .name(&format!("loadtest-{t}"))
             .spawn(move || async move {
@@ -119,7 +127,8 @@ where
     let bar = if opts.progress {
         let b = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr_with_hz(4));
         b.set_style(
-            ProgressStyle::with_template("{spinner} {elapsed_precise} {msg}").unwrap_or_else(|_| ProgressStyle::default_spinner()),
+            ProgressStyle::with_template("{spinner} {elapsed_precise} {msg}")
+                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
         );
         Some(b)
     } else {
@@ -136,14 +145,20 @@ where
             let now = Instant::now();
             let rate = (done - last.1) as f64 / now.duration_since(last.0).as_secs_f64().max(1e-3);
             last = (now, done);
-            b.set_message(format!("{}: {done} done, {rate:.0}/s now, {} errors", opts.label, shared.errors.load(Relaxed)));
+            b.set_message(format!(
+                "{}: {done} done, {rate:.0}/s now, {} errors",
+                opts.label,
+                shared.errors.load(Relaxed)
+            ));
             b.tick();
         }
     }
     if let Some(b) = bar {
         b.finish_and_clear();
     }
-    waiter.join().map_err(|_| anyhow::anyhow!("a load thread panicked"))
+    waiter
+        .join()
+        .map_err(|_| anyhow::anyhow!("a load thread panicked"))
 }
 
 /// Sleeps on the executor until `at` (no-op if past).
@@ -165,7 +180,10 @@ impl Pace {
     pub fn new(start: Instant, rate: f64, connections: usize, c: usize) -> Pace {
         let interval = Duration::from_secs_f64(connections as f64 / rate.max(1e-9));
         let offset = interval.mul_f64(c as f64 / connections.max(1) as f64);
-        Pace { next: start + offset, interval }
+        Pace {
+            next: start + offset,
+            interval,
+        }
     }
 
     /// Waits for the next due time and returns it (latency is measured from it, so a slow server shows
@@ -177,4 +195,3 @@ impl Pace {
         due
     }
 }
-

@@ -26,25 +26,42 @@ pub struct SinkCounters {
 }
 
 /// Serves until the process is killed (or `stop` is set).
-pub fn run(opts: SinkOpts, counters: Arc<SinkCounters>, stop: Arc<std::sync::atomic::AtomicBool>) -> anyhow::Result<()> {
+pub fn run(
+    opts: SinkOpts,
+    counters: Arc<SinkCounters>,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+) -> anyhow::Result<()> {
     let pop3_msg = Arc::new(pop3_message(opts.pop3_size));
     let mut handles = Vec::new();
     for t in 0..opts.threads {
-        let (smtp, pop3, counters, stop, msg, n) = (opts.smtp, opts.pop3, counters.clone(), stop.clone(), pop3_msg.clone(), opts.pop3_messages);
+        let (smtp, pop3, counters, stop, msg, n) = (
+            opts.smtp,
+            opts.pop3,
+            counters.clone(),
+            stop.clone(),
+            pop3_msg.clone(),
+            opts.pop3_messages,
+        );
         handles.push(
             LocalExecutorBuilder::new(Placement::Unbound)
                 .name(&format!("sink-{t}"))
                 .spawn(move || async move {
                     let mut tasks = Vec::new();
                     if let Some(a) = smtp {
-                        let l = TcpListener::bind(a).map_err(|e| anyhow::anyhow!("binding {a}: {e}"))?;
+                        let l = TcpListener::bind(a)
+                            .map_err(|e| anyhow::anyhow!("binding {a}: {e}"))?;
                         let (c, s) = (counters.clone(), stop.clone());
-                        tasks.push(glommio::spawn_local(accept(l, s, move |st| smtp_conn(st, c.clone()))));
+                        tasks.push(glommio::spawn_local(accept(l, s, move |st| {
+                            smtp_conn(st, c.clone())
+                        })));
                     }
                     if let Some(a) = pop3 {
-                        let l = TcpListener::bind(a).map_err(|e| anyhow::anyhow!("binding {a}: {e}"))?;
+                        let l = TcpListener::bind(a)
+                            .map_err(|e| anyhow::anyhow!("binding {a}: {e}"))?;
                         let s = stop.clone();
-                        tasks.push(glommio::spawn_local(accept(l, s, move |st| pop3_conn(st, msg.clone(), n))));
+                        tasks.push(glommio::spawn_local(accept(l, s, move |st| {
+                            pop3_conn(st, msg.clone(), n)
+                        })));
                     }
                     for t in tasks {
                         t.await;
@@ -55,7 +72,8 @@ pub fn run(opts: SinkOpts, counters: Arc<SinkCounters>, stop: Arc<std::sync::ato
         );
     }
     for h in handles {
-        h.join().map_err(|e| anyhow::anyhow!("sink thread: {e}"))??;
+        h.join()
+            .map_err(|e| anyhow::anyhow!("sink thread: {e}"))??;
     }
     Ok(())
 }
@@ -90,7 +108,10 @@ async fn smtp_conn(mut s: TcpStream, counters: Arc<SinkCounters>) -> std::io::Re
         while let Some(i) = memchr::memchr(b'\n', &buf[lo..hi]) {
             let line = &buf[lo..lo + i + 1];
             lo += i + 1;
-            let verb = line.get(..4).map(|v| v.to_ascii_uppercase()).unwrap_or_default();
+            let verb = line
+                .get(..4)
+                .map(|v| v.to_ascii_uppercase())
+                .unwrap_or_default();
             match &verb[..] {
                 b"EHLO" => out.extend_from_slice(b"250-sink\r\n250-PIPELINING\r\n250-8BITMIME\r\n250-CHUNKING\r\n250 SIZE 1073741824\r\n"),
                 b"QUIT" => {
@@ -190,7 +211,9 @@ async fn smtp_conn(mut s: TcpStream, counters: Arc<SinkCounters>) -> std::io::Re
 fn pop3_message(size: usize) -> Vec<u8> {
     let mut m = b"From: sink@loadtest.invalid\r\nSubject: sink message\r\n\r\n".to_vec();
     while m.len() + 80 < size {
-        m.extend_from_slice(b"The sink serves the same message to every client; its content is not checked.\r\n");
+        m.extend_from_slice(
+            b"The sink serves the same message to every client; its content is not checked.\r\n",
+        );
     }
     m.extend_from_slice(b".\r\n");
     m
@@ -204,13 +227,18 @@ async fn pop3_conn(mut s: TcpStream, msg: Arc<Vec<u8>>, n: usize) -> std::io::Re
     let (mut lo, mut hi) = (0usize, 0usize);
     loop {
         while let Some(i) = memchr::memchr(b'\n', &buf[lo..hi]) {
-            let line = String::from_utf8_lossy(&buf[lo..lo + i + 1]).trim().to_string();
+            let line = String::from_utf8_lossy(&buf[lo..lo + i + 1])
+                .trim()
+                .to_string();
             lo += i + 1;
             let mut parts = line.split_whitespace();
             let verb = parts.next().unwrap_or("").to_ascii_uppercase();
             let arg: usize = parts.next().and_then(|a| a.parse().ok()).unwrap_or(0);
             match verb.as_str() {
-                "STAT" => s.write_all(format!("+OK {n} {}\r\n", n * size).as_bytes()).await?,
+                "STAT" => {
+                    s.write_all(format!("+OK {n} {}\r\n", n * size).as_bytes())
+                        .await?
+                }
                 "UIDL" | "LIST" if arg == 0 => {
                     let mut out = b"+OK\r\n".to_vec();
                     for k in 1..=n {
@@ -224,14 +252,17 @@ async fn pop3_conn(mut s: TcpStream, msg: Arc<Vec<u8>>, n: usize) -> std::io::Re
                     s.write_all(&out).await?;
                 }
                 "RETR" if (1..=n).contains(&arg) => {
-                    s.write_all(format!("+OK {size} octets\r\n").as_bytes()).await?;
+                    s.write_all(format!("+OK {size} octets\r\n").as_bytes())
+                        .await?;
                     s.write_all(&msg).await?;
                 }
                 "QUIT" => {
                     s.write_all(b"+OK bye\r\n").await?;
                     return Ok(());
                 }
-                "USER" | "PASS" | "DELE" | "NOOP" | "RSET" | "UIDL" | "LIST" => s.write_all(b"+OK\r\n").await?,
+                "USER" | "PASS" | "DELE" | "NOOP" | "RSET" | "UIDL" | "LIST" => {
+                    s.write_all(b"+OK\r\n").await?
+                }
                 _ => s.write_all(b"-ERR unknown command\r\n").await?,
             }
         }

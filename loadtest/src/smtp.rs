@@ -39,7 +39,9 @@ pub async fn connection(c: usize, opts: Arc<SmtpOpts>, shared: Arc<Shared>) -> S
     let mut st = Stats::default();
     let corpus = Corpus::new(opts.size.max().min(64 << 20) + 4096, c as u64);
     let mut rng = Rng::new(opts.run_id ^ c as u64);
-    let mut pace = opts.rate.map(|r| Pace::new(shared.start, r, opts.connections, c));
+    let mut pace = opts
+        .rate
+        .map(|r| Pace::new(shared.start, r, opts.connections, c));
     let mut seq = 0u64;
     let mut backoff = Duration::from_millis(50);
     while !shared.stopped() {
@@ -55,7 +57,11 @@ pub async fn connection(c: usize, opts: Arc<SmtpOpts>, shared: Arc<Shared>) -> S
             }
         };
         backoff = Duration::from_millis(50);
-        match session(&mut w, c, &opts, &shared, &mut st, &corpus, &mut rng, &mut pace, &mut seq).await {
+        match session(
+            &mut w, c, &opts, &shared, &mut st, &corpus, &mut rng, &mut pace, &mut seq,
+        )
+        .await
+        {
             Ok(End::Done) => {
                 let _ = w.send(b"QUIT\r\n").await;
                 let _ = w.smtp_reply().await;
@@ -112,11 +118,24 @@ async fn session(
             None => Instant::now(),
         };
         let size = opts.size.sample(rng);
-        let to: Vec<String> = (0..opts.rcpts as u64).map(|r| opts.to.get(rng.next() % opts.to.len().max(1) + r)).collect();
-        message::build(&mut msg, corpus, size, &opts.from, &to, opts.run_id, c as u64, *seq);
+        let to: Vec<String> = (0..opts.rcpts as u64)
+            .map(|r| opts.to.get(rng.next() % opts.to.len().max(1) + r))
+            .collect();
+        message::build(
+            &mut msg,
+            corpus,
+            size,
+            &opts.from,
+            &to,
+            opts.run_id,
+            c as u64,
+            *seq,
+        );
         *seq += 1;
         cmds.clear();
-        cmds.extend_from_slice(format!("MAIL FROM:<{}> SIZE={}\r\n", opts.from, msg.len()).as_bytes());
+        cmds.extend_from_slice(
+            format!("MAIL FROM:<{}> SIZE={}\r\n", opts.from, msg.len()).as_bytes(),
+        );
         for t in &to {
             cmds.extend_from_slice(format!("RCPT TO:<{t}>\r\n").as_bytes());
         }
@@ -133,7 +152,12 @@ async fn session(
 }
 
 /// Reads the envelope replies; true if MAIL and at least one RCPT were accepted.
-async fn envelope_replies(w: &mut Wire, rcpts: usize, st: &mut Stats, shared: &Shared) -> std::io::Result<bool> {
+async fn envelope_replies(
+    w: &mut Wire,
+    rcpts: usize,
+    st: &mut Stats,
+    shared: &Shared,
+) -> std::io::Result<bool> {
     let mail = w.smtp_reply().await?;
     if mail != 250 {
         code_error(st, shared, mail);
@@ -150,7 +174,14 @@ async fn envelope_replies(w: &mut Wire, rcpts: usize, st: &mut Stats, shared: &S
     Ok(mail == 250 && any)
 }
 
-async fn send_data(w: &mut Wire, opts: &SmtpOpts, cmds: &mut Vec<u8>, msg: &[u8], st: &mut Stats, shared: &Shared) -> std::io::Result<bool> {
+async fn send_data(
+    w: &mut Wire,
+    opts: &SmtpOpts,
+    cmds: &mut Vec<u8>,
+    msg: &[u8],
+    st: &mut Stats,
+    shared: &Shared,
+) -> std::io::Result<bool> {
     let env_ok;
     if opts.pipelining {
         cmds.extend_from_slice(b"DATA\r\n");
@@ -215,7 +246,14 @@ async fn send_data(w: &mut Wire, opts: &SmtpOpts, cmds: &mut Vec<u8>, msg: &[u8]
     Ok(true)
 }
 
-async fn send_bdat(w: &mut Wire, opts: &SmtpOpts, cmds: &mut Vec<u8>, msg: &[u8], st: &mut Stats, shared: &Shared) -> std::io::Result<bool> {
+async fn send_bdat(
+    w: &mut Wire,
+    opts: &SmtpOpts,
+    cmds: &mut Vec<u8>,
+    msg: &[u8],
+    st: &mut Stats,
+    shared: &Shared,
+) -> std::io::Result<bool> {
     // RFC 3030: the chunk follows its command at once; with PIPELINING the envelope goes with it.
     cmds.extend_from_slice(format!("BDAT {} LAST\r\n", msg.len()).as_bytes());
     w.send(cmds).await?;

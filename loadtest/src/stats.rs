@@ -27,7 +27,8 @@ impl Default for Stats {
         Stats {
             ops: 0,
             bytes: 0,
-            latency: Histogram::new_with_bounds(1, MAX_US, 3).expect("static histogram bounds are valid"),
+            latency: Histogram::new_with_bounds(1, MAX_US, 3)
+                .expect("static histogram bounds are valid"),
             errors: BTreeMap::new(),
             connections_failed: 0,
             timeline: Vec::new(),
@@ -72,7 +73,13 @@ impl Stats {
 
     pub fn summary(&self, name: &str, elapsed: Duration) -> Summary {
         let secs = elapsed.as_secs_f64().max(1e-9);
-        let q = |p: f64| if self.ops == 0 { 0.0 } else { self.latency.value_at_quantile(p) as f64 / 1000.0 };
+        let q = |p: f64| {
+            if self.ops == 0 {
+                0.0
+            } else {
+                self.latency.value_at_quantile(p) as f64 / 1000.0
+            }
+        };
         Summary {
             scenario: name.to_string(),
             seconds: elapsed.as_secs_f64(),
@@ -84,8 +91,16 @@ impl Stats {
                 p90: q(0.9),
                 p99: q(0.99),
                 p999: q(0.999),
-                max: if self.ops == 0 { 0.0 } else { self.latency.max() as f64 / 1000.0 },
-                mean: if self.ops == 0 { 0.0 } else { self.latency.mean() / 1000.0 },
+                max: if self.ops == 0 {
+                    0.0
+                } else {
+                    self.latency.max() as f64 / 1000.0
+                },
+                mean: if self.ops == 0 {
+                    0.0
+                } else {
+                    self.latency.mean() / 1000.0
+                },
             },
             errors: self.errors.clone(),
             errors_total: self.errors.values().sum(),
@@ -135,11 +150,18 @@ impl Summary {
         ));
         s.push_str(&format!("errors              {}", self.errors_total));
         if !self.errors.is_empty() {
-            let parts: Vec<String> = self.errors.iter().map(|(k, v)| format!("{k}: {v}")).collect();
+            let parts: Vec<String> = self
+                .errors
+                .iter()
+                .map(|(k, v)| format!("{k}: {v}"))
+                .collect();
             s.push_str(&format!(" ({})", parts.join(", ")));
         }
         s.push('\n');
-        s.push_str(&format!("connections failed  {}\n", self.connections_failed));
+        s.push_str(&format!(
+            "connections failed  {}\n",
+            self.connections_failed
+        ));
         s
     }
 }
@@ -159,8 +181,16 @@ mod tests {
         assert!((sum.ops_per_s - 500.0).abs() < 1e-9);
         assert!((sum.mb_per_s - 0.5).abs() < 1e-9);
         // HDR with 3 significant digits: within 0.1%.
-        assert!((sum.latency_ms.p50 - 500.0).abs() <= 0.5, "{}", sum.latency_ms.p50);
-        assert!((sum.latency_ms.p99 - 990.0).abs() <= 1.0, "{}", sum.latency_ms.p99);
+        assert!(
+            (sum.latency_ms.p50 - 500.0).abs() <= 0.5,
+            "{}",
+            sum.latency_ms.p50
+        );
+        assert!(
+            (sum.latency_ms.p99 - 990.0).abs() <= 1.0,
+            "{}",
+            sum.latency_ms.p99
+        );
         assert!((sum.latency_ms.max - 1000.0).abs() <= 1.0);
         assert_eq!(sum.timeline.iter().sum::<u64>(), 1000);
         assert_eq!(sum.timeline.len(), 2);

@@ -30,10 +30,19 @@ impl Wire {
     pub async fn connect(addr: SocketAddr, timeout: Duration) -> Result<Wire> {
         let connect = TcpStream::connect_timeout(addr, timeout);
         let stream = connect.await.map_err(Error::from)?;
-        stream.set_read_timeout(Some(timeout)).map_err(Error::from)?;
-        stream.set_write_timeout(Some(timeout)).map_err(Error::from)?;
+        stream
+            .set_read_timeout(Some(timeout))
+            .map_err(Error::from)?;
+        stream
+            .set_write_timeout(Some(timeout))
+            .map_err(Error::from)?;
         let _ = stream.set_nodelay(true);
-        Ok(Wire { stream, buf: vec![0; 64 << 10], lo: 0, hi: 0 })
+        Ok(Wire {
+            stream,
+            buf: vec![0; 64 << 10],
+            lo: 0,
+            hi: 0,
+        })
     }
 
     pub async fn send(&mut self, bytes: &[u8]) -> Result<()> {
@@ -60,7 +69,10 @@ impl Wire {
         let hi = self.hi;
         let n = self.stream.read(&mut self.buf[hi..]).await?;
         if n == 0 {
-            return Err(Error::new(ErrorKind::UnexpectedEof, "server closed the connection"));
+            return Err(Error::new(
+                ErrorKind::UnexpectedEof,
+                "server closed the connection",
+            ));
         }
         self.hi += n;
         Ok(())
@@ -82,7 +94,10 @@ impl Wire {
     pub async fn smtp_reply(&mut self) -> Result<u16> {
         loop {
             let line = self.line().await?;
-            let code = line.get(..3).and_then(|c| std::str::from_utf8(c).ok()?.parse().ok()).unwrap_or(0);
+            let code = line
+                .get(..3)
+                .and_then(|c| std::str::from_utf8(c).ok()?.parse().ok())
+                .unwrap_or(0);
             if line.get(3) != Some(&b'-') {
                 return Ok(code);
             }

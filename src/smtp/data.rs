@@ -6,7 +6,7 @@
 //! line here, so a lone `<LF>.<LF>` or `<LF>.<CRLF>` cannot end the message early (the SMTP smuggling
 //! family of attacks depends on servers that accept those).
 
-use memchr::memchr;
+use memchr::memmem;
 
 /// Incremental state across reads.
 #[derive(Debug, Clone)]
@@ -76,22 +76,33 @@ impl DataReader {
                     }
                 }
             }
-            // Copy through the end of this line (or of the input).
-            let (end, line_end) = match memchr(b'\n', &input[i..]) {
-                Some(off) => (i + off + 1, true),
-                None => (input.len(), false),
-            };
-            let chunk = &input[i..end];
-            let crlf = line_end
-                && (if chunk.len() >= 2 {
-                    chunk[chunk.len() - 2] == b'\r'
-                } else {
-                    self.last_cr
-                });
-            self.keep(chunk, out);
-            self.last_cr = chunk.last() == Some(&b'\r');
-            self.at_line_start = crlf;
-            i = end;
+            // A CRLF split across reads: the LF completes it and starts a line.
+            if self.last_cr && input[i] == b'\n' {
+                self.keep(&input[i..=i], out);
+                self.last_cr = false;
+                self.at_line_start = true;
+                i += 1;
+                continue;
+            }
+            // Only a dot after CRLF matters: jump to the next CRLF "." and copy everything before it at
+            // once (most bodies have none, so this is one memmem and one copy per read).
+            match memmem::find(&input[i..], b"\r\n.") {
+                Some(off) => {
+                    self.keep(&input[i..i + off + 2], out);
+                    self.last_cr = false;
+                    self.at_line_start = true;
+                    i += off + 2;
+                }
+                None => {
+                    let rest = &input[i..];
+                    self.keep(rest, out);
+                    let n = rest.len();
+                    self.at_line_start =
+                        rest.ends_with(b"\r\n") || (n == 1 && rest[0] == b'\n' && self.last_cr);
+                    self.last_cr = rest[n - 1] == b'\r';
+                    i = input.len();
+                }
+            }
         }
         Progress {
             used: i,
