@@ -110,6 +110,10 @@ enum Cmd {
         /// POP3 listen address.
         #[arg(long)]
         pop3_listen: Option<SocketAddr>,
+        /// Ceiling mode: append messages to FILE.<thread> and answer 250 only after fdatasync
+        /// (group commit), i.e. the least any durable server must do.
+        #[arg(long)]
+        durable: Option<PathBuf>,
         #[arg(long)]
         threads: Option<usize>,
         /// POP3: messages per maildrop and their size.
@@ -208,6 +212,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Cmd::Sink {
             listen,
             pop3_listen,
+            durable,
             threads,
             pop3_messages,
             pop3_size,
@@ -217,6 +222,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             }
             let opts = SinkOpts {
                 smtp: listen,
+                durable,
                 pop3: pop3_listen,
                 threads: threads.unwrap_or_else(cpus),
                 pop3_messages,

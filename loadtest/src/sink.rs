@@ -1,7 +1,9 @@
 //! `loadtest sink`: an SMTP and POP3 server that accepts everything and keeps nothing, thread-per-core
 //! like the client, to measure the client's own ceiling on this machine.
 
+use std::cell::RefCell;
 use std::net::SocketAddr;
+use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 
@@ -12,6 +14,9 @@ use memchr::memmem;
 
 pub struct SinkOpts {
     pub smtp: Option<SocketAddr>,
+    /// The ceiling mode: append every message to `PATH.<thread>` and answer 250 only after an
+    /// fdatasync covers it, batching like a group commit (what any durable server must at least do).
+    pub durable: Option<std::path::PathBuf>,
     pub pop3: Option<SocketAddr>,
     pub threads: usize,
     /// POP3: messages in every maildrop, and their size.
@@ -42,17 +47,22 @@ pub fn run(
             pop3_msg.clone(),
             opts.pop3_messages,
         );
+        let durable_path = opts.durable.as_ref().map(|p| p.with_extension(format!("{t}")));
         handles.push(
             LocalExecutorBuilder::new(Placement::Unbound)
                 .name(&format!("sink-{t}"))
                 .spawn(move || async move {
                     let mut tasks = Vec::new();
+                    let durable = match durable_path {
+                        Some(p) => Some(Durable::open(&p).await?),
+                        None => None,
+                    };
                     if let Some(a) = smtp {
                         let l = TcpListener::bind(a)
                             .map_err(|e| anyhow::anyhow!("binding {a}: {e}"))?;
                         let (c, s) = (counters.clone(), stop.clone());
                         tasks.push(glommio::spawn_local(accept(l, s, move |st| {
-                            smtp_conn(st, c.clone())
+                            smtp_conn(st, c.clone(), durable.clone())
                         })));
                     }
                     if let Some(a) = pop3 {
@@ -97,7 +107,9 @@ where
 }
 
 /// Reads lines and answers; DATA is skipped to CRLF.CRLF, BDAT by count.
-async fn smtp_conn(mut s: TcpStream, counters: Arc<SinkCounters>) -> std::io::Result<()> {
+async fn smtp_conn(mut s: TcpStream, counters: Arc<SinkCounters>, durable: Option<Rc<Durable>>) -> std::io::Result<()> {
+    let mut body: Vec<u8> = Vec::new();
+    let keep = durable.is_some();
     s.write_all(b"220 sink ESMTP\r\n").await?;
     let mut buf = vec![0u8; 64 << 10];
     let (mut lo, mut hi) = (0usize, 0usize);
@@ -133,16 +145,21 @@ async fn smtp_conn(mut s: TcpStream, counters: Arc<SinkCounters>) -> std::io::Re
                             break;
                         }
                         if let Some(j) = end.find(w) {
+                            if keep {
+                                body.extend_from_slice(&w[..j + 2]);
+                            }
                             lo += j + 5;
                             n += j as u64 + 2;
                             break;
                         }
-                        if at_start && w.len() < 3 {
-                        } else {
+                        if !(at_start && w.len() < 3) {
                             at_start = false;
-                            let keep = w.len().min(4);
-                            n += (w.len() - keep) as u64;
-                            lo = hi - keep;
+                            let hold = w.len().min(4);
+                            if keep {
+                                body.extend_from_slice(&w[..w.len() - hold]);
+                            }
+                            n += (w.len() - hold) as u64;
+                            lo = hi - hold;
                         }
                         buf.copy_within(lo..hi, 0);
                         hi -= lo;
@@ -152,6 +169,10 @@ async fn smtp_conn(mut s: TcpStream, counters: Arc<SinkCounters>) -> std::io::Re
                             return Ok(());
                         }
                         hi += r;
+                    }
+                    if let Some(d) = &durable {
+                        d.append(&body).await?;
+                        body.clear();
                     }
                     counters.messages.fetch_add(1, Relaxed);
                     counters.bytes.fetch_add(n, Relaxed);
@@ -166,8 +187,14 @@ async fn smtp_conn(mut s: TcpStream, counters: Arc<SinkCounters>) -> std::io::Re
                     loop {
                         let have = (hi - lo) as u64;
                         if have >= n {
+                            if keep {
+                                body.extend_from_slice(&buf[lo..lo + n as usize]);
+                            }
                             lo += n as usize;
                             break;
+                        }
+                        if keep {
+                            body.extend_from_slice(&buf[lo..hi]);
                         }
                         n -= have;
                         lo = 0;
@@ -178,6 +205,10 @@ async fn smtp_conn(mut s: TcpStream, counters: Arc<SinkCounters>) -> std::io::Re
                         hi = r;
                     }
                     if last {
+                        if let Some(d) = &durable {
+                            d.append(&body).await?;
+                            body.clear();
+                        }
                         counters.messages.fetch_add(1, Relaxed);
                     }
                     out.extend_from_slice(b"250 ok\r\n");
@@ -282,5 +313,60 @@ async fn pop3_conn(mut s: TcpStream, msg: Arc<Vec<u8>>, n: usize) -> std::io::Re
             return Ok(());
         }
         hi += r;
+    }
+}
+
+/// Group commit into one file: appends join the pending batch; one write + fdatasync covers it.
+pub struct Durable {
+    file: glommio::io::BufferedFile,
+    pending: RefCell<(Vec<u8>, Vec<async_channel::Sender<()>>)>,
+    wake: async_channel::Sender<()>,
+}
+
+impl Durable {
+    pub async fn open(path: &std::path::Path) -> anyhow::Result<Rc<Durable>> {
+        let file = glommio::io::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .buffered_open(path)
+            .await
+            .map_err(|e| anyhow::anyhow!("opening {}: {e}", path.display()))?;
+        let (wake, rx) = async_channel::bounded(1);
+        let d = Rc::new(Durable { file, pending: RefCell::new((Vec::new(), Vec::new())), wake });
+        glommio::spawn_local(flusher(d.clone(), rx)).detach();
+        Ok(d)
+    }
+
+    /// Resolves once `bytes` are on disk.
+    pub async fn append(&self, bytes: &[u8]) -> std::io::Result<()> {
+        let (tx, rx) = async_channel::bounded(1);
+        {
+            let mut p = self.pending.borrow_mut();
+            p.0.extend_from_slice(bytes);
+            p.1.push(tx);
+        }
+        let _ = self.wake.try_send(());
+        rx.recv().await.map_err(|_| std::io::Error::other("durable sink writer failed"))
+    }
+}
+
+async fn flusher(d: Rc<Durable>, wake: async_channel::Receiver<()>) {
+    let mut off = 0u64;
+    while wake.recv().await.is_ok() {
+        loop {
+            let (buf, waiters) = std::mem::take(&mut *d.pending.borrow_mut());
+            if waiters.is_empty() {
+                break;
+            }
+            let len = buf.len() as u64;
+            if d.file.write_at(buf, off).await.is_err() || d.file.fdatasync().await.is_err() {
+                return; // waiters see their channel closed
+            }
+            off += len;
+            for w in waiters {
+                let _ = w.try_send(());
+            }
+        }
     }
 }

@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# Side-by-side benchmark in one run on this machine: shardmail vs Postfix (SMTP ingest, durable at 250 on
+# both) and the machine's ceiling (loadtest's durable sink: the same bytes over loopback TCP appended to
+# a file with group-commit fdatasync batching). The load generator shares the CPUs with the servers.
+#
+# usage: loadtest/bench.sh [SECONDS_PER_RUN]    env: CONNECTIONS (16), SHARDS (2), SCENARIOS
+# Prints a markdown table; JSON per run is kept in $WORK (printed at the end).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+D=${1:-10}
+C=${CONNECTIONS:-16}
+SHARDS=${SHARDS:-2}
+SCENARIOS=${SCENARIOS:-"10k:1 100k:1 10k:10 100k:10"}
+. loadtest/peers/env.sh
+
+cargo build --release -q -p shardmail -p shardmail-loadtest
+LT=$PWD/target/release/loadtest
+SM=$PWD/target/release/shardmail
+WORK=$(mktemp -d /tmp/shardmail-bench.XXXXXX)
+PIDS=()
+cleanup() {
+  for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  loadtest/peers/stop.sh >/dev/null 2>&1 || true
+}
+trap cleanup EXIT
+
+# Peers.
+[ -f "$PEERS_DIR/postfix/config/main.cf" ] || loadtest/peers/setup.sh
+loadtest/peers/start.sh >/dev/null
+
+# shardmail with the same accounts.
+cat > "$WORK/shardmail.toml" <<CONF
+data_dir = "$WORK/data"
+hostname = "bench.test"
+[smtp]
+listen = ["127.0.0.1:4525"]
+[submission]
+listen = ["127.0.0.1:4587"]
+[imap]
+listen = ["127.0.0.1:4143"]
+[pop3]
+listen = ["127.0.0.1:4110"]
+[metrics]
+listen = ["127.0.0.1:4025"]
+CONF
+for i in $(seq 0 $((BENCH_USERS - 1))); do
+  "$SM" --config "$WORK/shardmail.toml" account add "user$i@$BENCH_DOMAIN" --password "$BENCH_PASSWORD" >/dev/null
+done
+"$SM" --config "$WORK/shardmail.toml" serve --shards "$SHARDS" 2> "$WORK/shardmail.log" &
+PIDS+=($!)
+"$LT" sink --listen 127.0.0.1:4999 --durable "$WORK/ceiling" 2> "$WORK/sink.log" &
+PIDS+=($!)
+for port in 4525 4999; do
+  for _ in $(seq 1 100); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.1; done
+done
+
+postfix_drain() {
+  # Postfix hands queued mail to Dovecot after its 250; let that finish so runs do not overlap.
+  for _ in $(seq 1 300); do
+    [ -z "$(find "$PEERS_DIR/postfix/queue/"{incoming,active,deferred} -type f 2>/dev/null | head -1)" ] && return
+    sleep 1
+  done
+}
+
+run() { # name target size rcpts
+  local out="$WORK/$1-$3-$4.json"
+  "$LT" smtp --target "$2" --connections "$C" --duration "$D" --size "$3" --rcpts "$4" \
+    --to "user{0..$((BENCH_USERS - 1))}@$BENCH_DOMAIN" --quiet --json "$out" > /dev/null || true
+  python3 -c "import json,sys; s=json.load(open(sys.argv[1])); print(f\"{s['ops_per_s']:.0f} {s['latency_ms']['p99']:.1f} {s['errors_total']}\")" "$out"
+}
+
+echo "| SMTP ingest (${C} connections, ${D} s) | shardmail msg/s (p99 ms) | Postfix msg/s (p99 ms) | shardmail/Postfix | ceiling msg/s | shardmail/ceiling |"
+echo "|---|---|---|---|---|---|"
+for sc in $SCENARIOS; do
+  size=${sc%%:*}; rcpts=${sc##*:}
+  read -r sm_ops sm_p99 sm_err < <(run shardmail 127.0.0.1:4525 "$size" "$rcpts")
+  postfix_drain
+  read -r pf_ops pf_p99 pf_err < <(run postfix "127.0.0.1:$POSTFIX_SMTP_PORT" "$size" "$rcpts")
+  postfix_drain
+  read -r ce_ops ce_p99 ce_err < <(run ceiling 127.0.0.1:4999 "$size" "$rcpts")
+  ratio=$(python3 -c "print(f'{$sm_ops/max($pf_ops,1):.2f}x')")
+  share=$(python3 -c "print(f'{100*$sm_ops/max($ce_ops,1):.0f}%')")
+  errs=""; [ "$sm_err$pf_err$ce_err" != "000" ] && errs=" (errors: shardmail $sm_err, postfix $pf_err, ceiling $ce_err)"
+  echo "| $size, $rcpts rcpt | $sm_ops ($sm_p99) | $pf_ops ($pf_p99) | $ratio | $ce_ops | $share |$errs"
+done
+echo "| POP3 RETR, IMAP fetch-all/headers | shardmail has no POP3/IMAP server yet | | | | |"
+echo
+echo "machine: $(nproc) CPUs ($(lscpu | sed -n 's/^Model name: *//p')), $(free -g | awk '/Mem:/{print $2}') GiB; client and servers share the CPUs; shardmail --shards $SHARDS"
+echo "json: $WORK"
