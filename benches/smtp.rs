@@ -38,7 +38,9 @@ fn wire_body(size: usize) -> Vec<u8> {
         if n % 50 == 0 {
             out.extend_from_slice(b"..");
         }
-        out.extend_from_slice(&b"The quick brown fox jumps over the lazy dog; 0123456789 abcdefghijklmnopq"[..72]);
+        out.extend_from_slice(
+            &b"The quick brown fox jumps over the lazy dog; 0123456789 abcdefghijklmnopq"[..72],
+        );
         out.extend_from_slice(b"\r\n");
         n += 1;
     }
@@ -62,25 +64,31 @@ fn data(c: &mut Criterion) {
             })
         });
         // As it arrives from the socket: 64 KiB reads.
-        g.bench_with_input(BenchmarkId::new("unstuff_64k_reads", size), &wire, |b, w| {
-            b.iter(|| {
-                out.clear();
-                let mut r = DataReader::new(64 << 20);
-                let mut at = 0;
-                loop {
-                    let end = (at + (64 << 10)).min(w.len());
-                    let p = r.feed(&w[at..end], &mut out);
-                    at += p.used;
-                    if p.done {
-                        break;
+        g.bench_with_input(
+            BenchmarkId::new("unstuff_64k_reads", size),
+            &wire,
+            |b, w| {
+                b.iter(|| {
+                    out.clear();
+                    let mut r = DataReader::new(64 << 20);
+                    let mut at = 0;
+                    loop {
+                        let end = (at + (64 << 10)).min(w.len());
+                        let p = r.feed(&w[at..end], &mut out);
+                        at += p.used;
+                        if p.done {
+                            break;
+                        }
                     }
-                }
-            })
-        });
+                })
+            },
+        );
         g.bench_with_input(BenchmarkId::new("bdat_copy", size), &wire, |b, w| {
             b.iter(|| {
                 out.clear();
-                let mut ch = ChunkReader { remaining: w.len() as u64 };
+                let mut ch = ChunkReader {
+                    remaining: w.len() as u64,
+                };
                 ch.feed(black_box(w), &mut out, true);
             })
         });

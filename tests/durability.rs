@@ -35,31 +35,61 @@ fn crash_round(first: usize, after: usize) {
         .spawn()
         .unwrap();
     let stdout = client.stdout.take().unwrap();
-    let reader = std::thread::spawn(move || BufReader::new(stdout).lines().map_while(Result::ok).collect::<Vec<String>>());
+    let reader = std::thread::spawn(move || {
+        BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+            .collect::<Vec<String>>()
+    });
     std::thread::sleep(Duration::from_millis(2500));
     s.kill9();
     std::thread::sleep(Duration::from_millis(300));
     // The log recovers by itself; senders reconnect to the restarted server.
     s.start(after);
     assert!(client.wait().unwrap().success());
-    let acked: Vec<String> = reader.join().unwrap().into_iter().filter_map(|l| l.strip_prefix("ACK ").map(str::to_string)).collect();
+    let acked: Vec<String> = reader
+        .join()
+        .unwrap()
+        .into_iter()
+        .filter_map(|l| l.strip_prefix("ACK ").map(str::to_string))
+        .collect();
     assert_eq!(s.stop(), Some(0), "{}", s.log());
-    assert!(acked.len() > 20, "the load ran: {} acknowledged", acked.len());
+    assert!(
+        acked.len() > 20,
+        "the load ran: {} acknowledged",
+        acked.len()
+    );
 
-    let rec = recover(&s.path("data"), Config::default().log_options().max_payload()).unwrap();
+    let rec = recover(
+        &s.path("data"),
+        Config::default().log_options().max_payload(),
+    )
+    .unwrap();
     assert_eq!(rec.report.rejected, 0, "{:?}", rec.report);
     for a in RCPTS {
         let mut stored: BTreeMap<String, Vec<u8>> = BTreeMap::new();
         for m in rec.index.messages(a, "INBOX").unwrap() {
             let bytes = rec.readers[&m.pos.log].get(m.pos).unwrap().to_vec();
             let token = subject_token(&bytes).unwrap();
-            assert!(stored.insert(token.clone(), bytes).is_none(), "{a}: {token} stored twice");
+            assert!(
+                stored.insert(token.clone(), bytes).is_none(),
+                "{a}: {token} stored twice"
+            );
         }
         for token in &acked {
-            let got = stored.get(token).unwrap_or_else(|| panic!("{a}: acknowledged {token} is missing"));
-            assert_stored(got, &std::fs::read(s.path(&format!("out/{token}.eml"))).unwrap());
+            let got = stored
+                .get(token)
+                .unwrap_or_else(|| panic!("{a}: acknowledged {token} is missing"));
+            assert_stored(
+                got,
+                &std::fs::read(s.path(&format!("out/{token}.eml"))).unwrap(),
+            );
         }
-        eprintln!("{a}: {} acknowledged, {} stored (shards {first} -> {after})", acked.len(), stored.len());
+        eprintln!(
+            "{a}: {} acknowledged, {} stored (shards {first} -> {after})",
+            acked.len(),
+            stored.len()
+        );
     }
 }
 
