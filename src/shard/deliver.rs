@@ -29,28 +29,50 @@ impl DeliverError {
 
 /// Stores `parts` (the message as delivered: Return-Path, trace header, body) once and delivers it to
 /// the INBOX of every account; resolves when every delivery is durable.
+///
+/// Recipients this shard owns cost one group commit: the bytes and their delivery events go into this
+/// log together. Other owners are asked only once the bytes are durable (an event must never point at
+/// bytes a crash could take back), each recording the delivery in its own log.
 pub async fn deliver(
     ctx: &Rc<ShardCtx>,
     parts: &[&[u8]],
     accounts: &[String],
     internal_date: i64,
 ) -> Result<(), DeliverError> {
-    let size: usize = parts.iter().map(|p| p.len()).sum();
-    let pos = ctx.part.store_message(parts).await?;
+    let size: u32 = parts.iter().map(|p| p.len()).sum::<usize>() as u32;
+    let mut local = Vec::new();
     let mut by_owner: BTreeMap<usize, Vec<String>> = BTreeMap::new();
     for a in accounts {
-        by_owner.entry(ctx.owner(a)).or_default().push(a.clone());
+        match ctx.owner(a) {
+            o if o == ctx.id => local.push(a.clone()),
+            o => by_owner.entry(o).or_default().push(a.clone()),
+        }
     }
+    let pos = if local.is_empty() {
+        ctx.part.store_message(parts).await?
+    } else {
+        ensure_accounts(ctx, &local, internal_date).await?;
+        let targets: Vec<(String, String)> = local
+            .iter()
+            .map(|a| (a.clone(), "INBOX".to_string()))
+            .collect();
+        let (pos, ()) = ctx
+            .part
+            .store_and_execute(parts, |ix: &mut Index, pos| {
+                Ok((
+                    ix.deliver(&targets, pos, size, internal_date, Default::default())?,
+                    (),
+                ))
+            })
+            .await?;
+        pos
+    };
     let mut waits = Vec::new();
     for (owner, accts) in by_owner {
-        if owner == ctx.id {
-            deliver_here(ctx, pos, size as u32, internal_date, &accts).await?;
-            continue;
-        }
         let (tx, rx) = async_channel::bounded(1);
         let msg = ShardMsg::Deliver {
             pos,
-            size: size as u32,
+            size,
             internal_date,
             accounts: accts,
             reply: tx,
@@ -84,15 +106,8 @@ pub async fn deliver(
     Ok(())
 }
 
-/// Records the delivery on this (owner) shard, creating the account's mailboxes on first delivery.
-pub async fn deliver_here(
-    ctx: &ShardCtx,
-    pos: Position,
-    size: u32,
-    internal_date: i64,
-    accounts: &[String],
-) -> Result<Vec<u32>, StoreError> {
-    let now = internal_date;
+/// Creates the mailboxes of accounts that get their first delivery.
+async fn ensure_accounts(ctx: &ShardCtx, accounts: &[String], now: i64) -> Result<(), StoreError> {
     for a in accounts {
         if !ctx.part.index().has_account(a) {
             let r = ctx
@@ -109,6 +124,18 @@ pub async fn deliver_here(
             }
         }
     }
+    Ok(())
+}
+
+/// Records the delivery on this (owner) shard, creating the account's mailboxes on first delivery.
+pub async fn deliver_here(
+    ctx: &ShardCtx,
+    pos: Position,
+    size: u32,
+    internal_date: i64,
+    accounts: &[String],
+) -> Result<Vec<u32>, StoreError> {
+    ensure_accounts(ctx, accounts, internal_date).await?;
     let targets: Vec<(String, String)> = accounts
         .iter()
         .map(|a| (a.clone(), "INBOX".to_string()))

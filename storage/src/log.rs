@@ -168,7 +168,8 @@ impl Completion {
     }
 }
 
-struct Wait(Rc<Completion>);
+/// Resolves when an append is durable (see [`LogWriter::append_deferred`]).
+pub struct Wait(Rc<Completion>);
 
 impl Future for Wait {
     type Output = Result<()>;
@@ -360,6 +361,16 @@ impl LogWriter {
         self.st.work.notify();
         Wait(done).await?;
         Ok(pos)
+    }
+
+    /// Appends without waiting: returns the record's position at once and a future that resolves when
+    /// it is durable. A writer's records become durable in append order, so a later append resolving
+    /// means this one is durable too (one fsync can cover a message and the events that reference it).
+    /// Until then the position must not be handed to readers or other shards.
+    pub fn append_deferred(&self, kind: Kind, parts: &[&[u8]]) -> Result<(Position, Wait)> {
+        let (pos, done) = self.enqueue(kind, parts)?;
+        self.st.work.notify();
+        Ok((pos, Wait(done)))
     }
 
     fn enqueue(&self, kind: Kind, parts: &[&[u8]]) -> Result<(Position, Rc<Completion>)> {

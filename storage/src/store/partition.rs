@@ -81,6 +81,31 @@ impl Partition {
         self.writer.append_parts(Kind::MESSAGE, parts).await
     }
 
+    /// Stores message bytes and runs a mailbox operation on them (typically: deliver to local
+    /// mailboxes) so that one group commit covers both: the message record is appended first, the
+    /// events after it in the same log, and both are awaited before the events are applied.
+    pub async fn store_and_execute<R>(
+        &self,
+        parts: &[&[u8]],
+        plan: impl FnOnce(&mut Index, Position) -> Result<(Vec<Event>, R)>,
+    ) -> Result<(Position, R)> {
+        let _shared = self.gate.read().await.map_err(|_| Error::Closed)?;
+        let (pos, stored) = self.writer.append_deferred(Kind::MESSAGE, parts)?;
+        let planned = plan(&mut self.index.borrow_mut(), pos);
+        let (events, out) = match planned {
+            Ok(p) => p,
+            Err(e) => {
+                // The bytes stay unreferenced (compaction reclaims them); nothing was promised.
+                let _ = stored.await;
+                return Err(e);
+            }
+        };
+        let committed = self.commit(events).await;
+        stored.await?;
+        committed?;
+        Ok((pos, out))
+    }
+
     /// Runs one mailbox operation: `plan` validates and reserves against the index and returns the
     /// events; they are appended to this log and applied once durable.
     pub async fn execute<R>(
