@@ -1,8 +1,10 @@
 //! `loadtest`: a thread-per-core load generator for SMTP, IMAP and POP3 servers (see the binary's help).
 
 pub mod idle;
+pub mod imap;
 pub mod message;
 pub mod pattern;
+pub mod pop3;
 pub mod report;
 pub mod runner;
 pub mod sink;

@@ -97,6 +97,31 @@ enum Cmd {
         #[arg(long)]
         rate: Option<f64>,
     },
+    /// Retrieve mail over POP3: log in, STAT, UIDL, RETR all (optionally DELE), QUIT; repeat.
+    Pop3 {
+        #[command(flatten)]
+        common: Common,
+        /// Users to log in as, e.g. user{0..99}@example.test (each connection takes the next).
+        #[arg(long)]
+        user_pattern: String,
+        #[arg(long)]
+        password: String,
+        /// Delete each message after retrieving it.
+        #[arg(long)]
+        dele: bool,
+    },
+    /// IMAP clients: log in, SELECT INBOX, then run a scenario.
+    Imap {
+        #[command(flatten)]
+        common: Common,
+        #[arg(long)]
+        user_pattern: String,
+        #[arg(long)]
+        password: String,
+        /// fetch-all, headers, store, append, or a weighted mix like headers:3,store:5,append:1.
+        #[arg(long, default_value = "headers")]
+        scenario: String,
+    },
     /// Open connections, read the greeting, hold them idle until the duration ends (memory per connection).
     Idle {
         #[command(flatten)]
@@ -194,6 +219,44 @@ fn run(cli: Cli) -> Result<ExitCode> {
             );
             drive(&common, &label, move |c, shared| {
                 smtp::connection(c, opts.clone(), shared)
+            })
+        }
+        Cmd::Pop3 {
+            common,
+            user_pattern,
+            password,
+            dele,
+        } => {
+            let opts = Arc::new(shardmail_loadtest::pop3::Pop3Opts {
+                target: resolve(&common.target)?,
+                connections: common.connections,
+                users: Pattern::parse(&user_pattern)?,
+                password,
+                dele,
+                timeout: Duration::from_secs_f64(common.timeout),
+            });
+            let label = format!("pop3 {} retr", common.target);
+            drive(&common, &label, move |c, shared| {
+                shardmail_loadtest::pop3::connection(c, opts.clone(), shared)
+            })
+        }
+        Cmd::Imap {
+            common,
+            user_pattern,
+            password,
+            scenario,
+        } => {
+            let opts = Arc::new(shardmail_loadtest::imap::ImapOpts {
+                target: resolve(&common.target)?,
+                connections: common.connections,
+                users: Pattern::parse(&user_pattern)?,
+                password,
+                scenario: shardmail_loadtest::imap::Scenario::parse(&scenario)?,
+                timeout: Duration::from_secs_f64(common.timeout),
+            });
+            let label = format!("imap {} {scenario}", common.target);
+            drive(&common, &label, move |c, shared| {
+                shardmail_loadtest::imap::connection(c, opts.clone(), shared)
             })
         }
         Cmd::Idle { common } => {

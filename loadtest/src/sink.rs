@@ -47,7 +47,10 @@ pub fn run(
             pop3_msg.clone(),
             opts.pop3_messages,
         );
-        let durable_path = opts.durable.as_ref().map(|p| p.with_extension(format!("{t}")));
+        let durable_path = opts
+            .durable
+            .as_ref()
+            .map(|p| p.with_extension(format!("{t}")));
         handles.push(
             LocalExecutorBuilder::new(Placement::Unbound)
                 .name(&format!("sink-{t}"))
@@ -107,7 +110,11 @@ where
 }
 
 /// Reads lines and answers; DATA is skipped to CRLF.CRLF, BDAT by count.
-async fn smtp_conn(mut s: TcpStream, counters: Arc<SinkCounters>, durable: Option<Rc<Durable>>) -> std::io::Result<()> {
+async fn smtp_conn(
+    mut s: TcpStream,
+    counters: Arc<SinkCounters>,
+    durable: Option<Rc<Durable>>,
+) -> std::io::Result<()> {
     let mut body: Vec<u8> = Vec::new();
     let keep = durable.is_some();
     s.write_all(b"220 sink ESMTP\r\n").await?;
@@ -333,7 +340,11 @@ impl Durable {
             .await
             .map_err(|e| anyhow::anyhow!("opening {}: {e}", path.display()))?;
         let (wake, rx) = async_channel::bounded(1);
-        let d = Rc::new(Durable { file, pending: RefCell::new((Vec::new(), Vec::new())), wake });
+        let d = Rc::new(Durable {
+            file,
+            pending: RefCell::new((Vec::new(), Vec::new())),
+            wake,
+        });
         glommio::spawn_local(flusher(d.clone(), rx)).detach();
         Ok(d)
     }
@@ -347,7 +358,9 @@ impl Durable {
             p.1.push(tx);
         }
         let _ = self.wake.try_send(());
-        rx.recv().await.map_err(|_| std::io::Error::other("durable sink writer failed"))
+        rx.recv()
+            .await
+            .map_err(|_| std::io::Error::other("durable sink writer failed"))
     }
 }
 

@@ -1,0 +1,314 @@
+//! The IMAP load (RFC 9051 / 3501 commands): each client logs in as the next user of the pattern, SELECTs
+//! INBOX, then runs the scenario until the run ends. An operation is one tagged command round trip.
+//!
+//! Scenarios: `fetch-all` (UID FETCH 1:* BODY.PEEK[]), `headers` (envelope, flags, sizes: what a client
+//! does on opening a folder), `store` (+FLAGS/-FLAGS \Seen on a random message), `append` (a 10 KB
+//! message), or a weighted mix such as `headers:3,store:5,fetch-all:1,append:1`.
+
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Result};
+
+use crate::message::{self, Corpus, Rng};
+use crate::pattern::Pattern;
+use crate::runner::Shared;
+use crate::stats::Stats;
+use crate::wire::{kind, Wire};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    FetchAll,
+    Headers,
+    Store,
+    Append,
+}
+
+/// A weighted choice of operations.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Scenario {
+    pub ops: Vec<(Op, u32)>,
+}
+
+impl Scenario {
+    pub fn parse(s: &str) -> Result<Scenario> {
+        let mut ops = Vec::new();
+        for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            let (name, weight) = match part.split_once(':') {
+                Some((n, w)) => match w.parse::<u32>() {
+                    Ok(w) if w > 0 => (n, w),
+                    _ => bail!("scenario {s:?}: weight of {n:?} must be a positive integer"),
+                },
+                None => (part, 1),
+            };
+            let op = match name {
+                "fetch-all" => Op::FetchAll,
+                "headers" => Op::Headers,
+                "store" => Op::Store,
+                "append" => Op::Append,
+                "idle" => bail!("scenario idle is not implemented yet"),
+                other => bail!("unknown scenario {other:?} (fetch-all, headers, store, append, or a weighted mix)"),
+            };
+            ops.push((op, weight));
+        }
+        if ops.is_empty() {
+            bail!("empty scenario");
+        }
+        Ok(Scenario { ops })
+    }
+
+    pub fn pick(&self, rng: &mut Rng) -> Op {
+        let total: u64 = self.ops.iter().map(|o| o.1 as u64).sum();
+        let mut x = rng.next() % total;
+        for (op, w) in &self.ops {
+            if x < *w as u64 {
+                return *op;
+            }
+            x -= *w as u64;
+        }
+        self.ops[0].0
+    }
+}
+
+#[derive(Clone)]
+pub struct ImapOpts {
+    pub target: SocketAddr,
+    pub connections: usize,
+    pub users: Pattern,
+    pub password: String,
+    pub scenario: Scenario,
+    pub timeout: Duration,
+}
+
+/// The tagged completion of a command: OK, NO or BAD (or something unexpected), with bytes received.
+struct Done {
+    status: String,
+    bytes: u64,
+    /// UIDs from `* SEARCH` responses, when asked for.
+    uids: Vec<u32>,
+}
+
+/// Reads responses until the tagged one, skipping literals (`{n}` at a line end) wherever they occur.
+async fn response(w: &mut Wire, tag: &str, want_uids: bool) -> std::io::Result<Done> {
+    let mut bytes = 0u64;
+    let mut uids = Vec::new();
+    loop {
+        let line = w.line().await?;
+        bytes += line.len() as u64;
+        let text = String::from_utf8_lossy(line).into_owned();
+        let literal = literal_len(line);
+        if let Some(n) = literal {
+            w.skip(n).await?;
+            bytes += n;
+            continue;
+        }
+        if want_uids && text.starts_with("* SEARCH") {
+            uids.extend(
+                text.split_whitespace()
+                    .skip(2)
+                    .filter_map(|u| u.parse::<u32>().ok()),
+            );
+        }
+        if let Some(rest) = text.strip_prefix(tag).and_then(|r| r.strip_prefix(' ')) {
+            let status = rest
+                .split_whitespace()
+                .next()
+                .unwrap_or("")
+                .to_ascii_uppercase();
+            return Ok(Done {
+                status,
+                bytes,
+                uids,
+            });
+        }
+    }
+}
+
+/// `{123}\r\n` (or `{123+}`) at the end of a line.
+fn literal_len(line: &[u8]) -> Option<u64> {
+    let l = line
+        .strip_suffix(b"\r\n")
+        .or_else(|| line.strip_suffix(b"\n"))?;
+    let l = l.strip_suffix(b"}")?;
+    let open = memchr::memrchr(b'{', l)?;
+    let digits = l[open + 1..].strip_suffix(b"+").unwrap_or(&l[open + 1..]);
+    std::str::from_utf8(digits).ok()?.parse().ok()
+}
+
+fn err(st: &mut Stats, shared: &Shared, what: &str) {
+    st.error(what.to_string());
+    shared.errors.fetch_add(1, Relaxed);
+}
+
+pub async fn connection(c: usize, opts: Arc<ImapOpts>, shared: Arc<Shared>) -> Stats {
+    let mut st = Stats::default();
+    let mut rng = Rng::new(c as u64 + 17);
+    let corpus = Corpus::new(16 << 10, c as u64);
+    let mut round = 0u64;
+    while !shared.stopped() {
+        let user = opts.users.get(c as u64 + round * opts.connections as u64);
+        round += 1;
+        let mut w = match Wire::connect(opts.target, opts.timeout).await {
+            Ok(w) => w,
+            Err(e) => {
+                st.connections_failed += 1;
+                err(&mut st, &shared, &format!("connect {}", kind(&e)));
+                glommio::timer::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        if let Err(e) = session(&mut w, &user, &opts, &shared, &mut st, &mut rng, &corpus).await {
+            err(&mut st, &shared, kind(&e));
+        }
+        w.close().await;
+    }
+    st
+}
+
+async fn session(
+    w: &mut Wire,
+    user: &str,
+    opts: &ImapOpts,
+    shared: &Shared,
+    st: &mut Stats,
+    rng: &mut Rng,
+    corpus: &Corpus,
+) -> std::io::Result<()> {
+    let greet = w.line().await?.to_vec();
+    if !greet.starts_with(b"* OK") {
+        err(st, shared, "greeting");
+        return Ok(());
+    }
+    let mut n = 0u32;
+    let mut tag = move || {
+        n += 1;
+        format!("a{n}")
+    };
+    let t = tag();
+    w.send(format!("{t} LOGIN \"{user}\" \"{}\"\r\n", opts.password).as_bytes())
+        .await?;
+    if response(w, &t, false).await?.status != "OK" {
+        err(st, shared, "LOGIN NO");
+        glommio::timer::sleep(Duration::from_millis(50)).await;
+        return Ok(());
+    }
+    let t = tag();
+    w.send(format!("{t} SELECT INBOX\r\n").as_bytes()).await?;
+    if response(w, &t, false).await?.status != "OK" {
+        err(st, shared, "SELECT NO");
+        return Ok(());
+    }
+    let t = tag();
+    w.send(format!("{t} UID SEARCH ALL\r\n").as_bytes()).await?;
+    let mut uids = response(w, &t, true).await?.uids;
+    let mut msg = Vec::new();
+    loop {
+        if !shared.claim() {
+            break;
+        }
+        let op = opts.scenario.pick(rng);
+        let started = Instant::now();
+        let t = tag();
+        let done = match op {
+            Op::FetchAll => {
+                w.send(format!("{t} UID FETCH 1:* BODY.PEEK[]\r\n").as_bytes())
+                    .await?;
+                response(w, &t, false).await?
+            }
+            Op::Headers => {
+                w.send(
+                    format!("{t} UID FETCH 1:* (UID FLAGS INTERNALDATE RFC822.SIZE ENVELOPE BODY.PEEK[HEADER.FIELDS (DATE FROM TO SUBJECT MESSAGE-ID)])\r\n")
+                        .as_bytes(),
+                )
+                .await?;
+                response(w, &t, false).await?
+            }
+            Op::Store => {
+                let Some(&uid) = uids.get((rng.next() % uids.len().max(1) as u64) as usize) else {
+                    shared.unclaim();
+                    // Nothing to flag yet: turn this op into an append.
+                    continue;
+                };
+                let sign = if rng.next() % 2 == 0 { '+' } else { '-' };
+                w.send(format!("{t} UID STORE {uid} {sign}FLAGS (\\Seen)\r\n").as_bytes())
+                    .await?;
+                response(w, &t, false).await?
+            }
+            Op::Append => {
+                message::build(
+                    &mut msg,
+                    corpus,
+                    10 << 10,
+                    "loadtest@loadtest.invalid",
+                    &[user.to_string()],
+                    0,
+                    0,
+                    rng.next(),
+                );
+                w.send(format!("{t} APPEND INBOX {{{}}}\r\n", msg.len()).as_bytes())
+                    .await?;
+                let cont = w.line().await?.to_vec();
+                if !cont.starts_with(b"+") {
+                    err(st, shared, "APPEND refused");
+                    continue;
+                }
+                w.send(&msg).await?;
+                w.send(b"\r\n").await?;
+                let d = response(w, &t, false).await?;
+                if d.status == "OK" {
+                    uids.push(uids.last().copied().unwrap_or(0) + 1);
+                }
+                Done {
+                    bytes: d.bytes + msg.len() as u64,
+                    ..d
+                }
+            }
+        };
+        if done.status == "OK" {
+            st.record(shared.start.elapsed(), started.elapsed(), done.bytes);
+            shared.done.fetch_add(1, Relaxed);
+        } else {
+            err(st, shared, &format!("{op:?} {}", done.status));
+        }
+    }
+    let t = tag();
+    w.send(format!("{t} LOGOUT\r\n").as_bytes()).await?;
+    let _ = response(w, &t, false).await;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scenarios_parse() {
+        assert_eq!(
+            Scenario::parse("fetch-all").unwrap().ops,
+            vec![(Op::FetchAll, 1)]
+        );
+        assert_eq!(
+            Scenario::parse("headers:3, store:5").unwrap().ops,
+            vec![(Op::Headers, 3), (Op::Store, 5)]
+        );
+        for bad in ["", "fetch", "store:0", "store:x", "idle"] {
+            assert!(Scenario::parse(bad).is_err(), "{bad}");
+        }
+        let s = Scenario::parse("headers:1,store:3").unwrap();
+        let mut rng = Rng::new(3);
+        let stores = (0..10_000)
+            .filter(|_| s.pick(&mut rng) == Op::Store)
+            .count();
+        assert!((7000..8000).contains(&stores), "{stores}");
+    }
+
+    #[test]
+    fn literals_at_line_ends() {
+        assert_eq!(literal_len(b"* 1 FETCH (BODY[] {1234}\r\n"), Some(1234));
+        assert_eq!(literal_len(b"* 1 FETCH (BODY[] {12+}\r\n"), Some(12));
+        assert_eq!(literal_len(b"* 1 FETCH (FLAGS (\\Seen))\r\n"), None);
+        assert_eq!(literal_len(b"a1 OK {x}\r\n"), None);
+    }
+}

@@ -1,0 +1,126 @@
+//! The POP3 load (RFC 1939): each connection logs in as the next user of the pattern, STAT, UIDL, RETR
+//! every message (optionally DELE), QUIT; then again as the next user until the run ends. An operation
+//! is one RETR; its bytes are the message's.
+
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::pattern::Pattern;
+use crate::runner::Shared;
+use crate::stats::Stats;
+use crate::wire::{kind, Wire};
+
+#[derive(Clone)]
+pub struct Pop3Opts {
+    pub target: SocketAddr,
+    pub connections: usize,
+    pub users: Pattern,
+    pub password: String,
+    pub dele: bool,
+    pub timeout: Duration,
+}
+
+fn ok(line: &[u8]) -> bool {
+    line.starts_with(b"+OK")
+}
+
+fn err(st: &mut Stats, shared: &Shared, what: &str) {
+    st.error(what.to_string());
+    shared.errors.fetch_add(1, Relaxed);
+}
+
+pub async fn connection(c: usize, opts: Arc<Pop3Opts>, shared: Arc<Shared>) -> Stats {
+    let mut st = Stats::default();
+    let mut round = 0u64;
+    while !shared.stopped() {
+        let user = opts.users.get(c as u64 + round * opts.connections as u64);
+        round += 1;
+        let mut w = match Wire::connect(opts.target, opts.timeout).await {
+            Ok(w) => w,
+            Err(e) => {
+                st.connections_failed += 1;
+                err(&mut st, &shared, &format!("connect {}", kind(&e)));
+                glommio::timer::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        match session(&mut w, &user, &opts, &shared, &mut st).await {
+            Ok(retrieved) => {
+                if retrieved == 0 {
+                    // An empty maildrop: do not spin.
+                    glommio::timer::sleep(Duration::from_millis(20)).await;
+                }
+            }
+            Err(e) => err(&mut st, &shared, kind(&e)),
+        }
+        w.close().await;
+    }
+    st
+}
+
+async fn cmd(w: &mut Wire, line: &str) -> std::io::Result<bool> {
+    w.send(line.as_bytes()).await?;
+    Ok(ok(w.line().await?))
+}
+
+async fn session(
+    w: &mut Wire,
+    user: &str,
+    opts: &Pop3Opts,
+    shared: &Shared,
+    st: &mut Stats,
+) -> std::io::Result<u64> {
+    if !ok(w.line().await?) {
+        err(st, shared, "-ERR greeting");
+        return Ok(0);
+    }
+    if !cmd(w, &format!("USER {user}\r\n")).await?
+        || !cmd(w, &format!("PASS {}\r\n", opts.password)).await?
+    {
+        err(st, shared, "-ERR login");
+        return Ok(0);
+    }
+    w.send(b"STAT\r\n").await?;
+    let stat = w.line().await?.to_vec();
+    let n: u64 = if ok(&stat) {
+        String::from_utf8_lossy(&stat)
+            .split_whitespace()
+            .nth(1)
+            .and_then(|x| x.parse().ok())
+            .unwrap_or(0)
+    } else {
+        err(st, shared, "-ERR STAT");
+        0
+    };
+    w.send(b"UIDL\r\n").await?;
+    if ok(w.line().await?) {
+        w.skip_dot_terminated().await?;
+    } else {
+        err(st, shared, "-ERR UIDL");
+    }
+    let mut done = 0;
+    for i in 1..=n {
+        if !shared.claim() {
+            break;
+        }
+        let t = Instant::now();
+        w.send(format!("RETR {i}\r\n").as_bytes()).await?;
+        if !ok(w.line().await?) {
+            err(st, shared, "-ERR RETR");
+            continue;
+        }
+        let bytes = w.skip_dot_terminated().await?;
+        st.record(shared.start.elapsed(), t.elapsed(), bytes);
+        shared.done.fetch_add(1, Relaxed);
+        done += 1;
+        if opts.dele && !cmd(w, &format!("DELE {i}\r\n")).await? {
+            err(st, shared, "-ERR DELE");
+        }
+    }
+    if !cmd(w, "QUIT\r\n").await? {
+        err(st, shared, "-ERR QUIT");
+    }
+    Ok(done)
+}
