@@ -150,12 +150,24 @@ enum Cmd {
 }
 
 fn main() -> ExitCode {
+    tune_malloc();
     match run(Cli::parse()) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("loadtest: {e:#}");
             ExitCode::from(2)
         }
+    }
+}
+
+/// Large buffers are reused from the heap instead of mapped and unmapped per use: unmapping in a
+/// multi-threaded process sends TLB-shootdown IPIs to every CPU, which would slow the servers measured
+/// beside this client (and the durable sink's batches, like the server's).
+fn tune_malloc() {
+    // SAFETY: mallopt only sets allocator parameters; called before any thread starts.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 256 << 20);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, 1 << 30);
     }
 }
 
