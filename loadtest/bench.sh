@@ -3,13 +3,15 @@
 # both) and the machine's ceiling (loadtest's durable sink: the same bytes over loopback TCP appended to
 # a file with group-commit fdatasync batching). The load generator shares the CPUs with the servers.
 #
-# usage: loadtest/bench.sh [SECONDS_PER_RUN]    env: CONNECTIONS (16), SHARDS (2), SCENARIOS
+# usage: loadtest/bench.sh [SECONDS_PER_RUN]    env: CONNECTIONS (16), SHARDS (2), REPEAT (3), SCENARIOS
+# Each figure is the median over REPEAT interleaved rounds; ratios are medians of per-round ratios.
 # Prints a markdown table; JSON per run is kept in $WORK (printed at the end).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 D=${1:-10}
 C=${CONNECTIONS:-16}
 SHARDS=${SHARDS:-2}
+REPEAT=${REPEAT:-3}
 SCENARIOS=${SCENARIOS:-"10k:1 100k:1 10k:10 100k:10"}
 . loadtest/peers/env.sh
 
@@ -70,19 +72,31 @@ run() { # name target size rcpts
   python3 -c "import json,sys; s=json.load(open(sys.argv[1])); print(f\"{s['ops_per_s']:.0f} {s['latency_ms']['p99']:.1f} {s['errors_total']}\")" "$out"
 }
 
-echo "| SMTP ingest (${C} connections, ${D} s) | shardmail msg/s (p99 ms) | Postfix msg/s (p99 ms) | shardmail/Postfix | ceiling msg/s | shardmail/ceiling |"
+echo "| SMTP ingest (${C} connections, ${D} s x ${REPEAT} rounds) | shardmail msg/s (p99 ms) | Postfix msg/s (p99 ms) | shardmail/Postfix | ceiling msg/s | shardmail/ceiling |"
 echo "|---|---|---|---|---|---|"
 for sc in $SCENARIOS; do
   size=${sc%%:*}; rcpts=${sc##*:}
-  read -r sm_ops sm_p99 sm_err < <(run shardmail 127.0.0.1:4525 "$size" "$rcpts")
-  postfix_drain
-  read -r pf_ops pf_p99 pf_err < <(run postfix "127.0.0.1:$POSTFIX_SMTP_PORT" "$size" "$rcpts")
-  postfix_drain
-  read -r ce_ops ce_p99 ce_err < <(run ceiling 127.0.0.1:4999 "$size" "$rcpts")
-  ratio=$(python3 -c "print(f'{$sm_ops/max($pf_ops,1):.2f}x')")
-  share=$(python3 -c "print(f'{100*$sm_ops/max($ce_ops,1):.0f}%')")
-  errs=""; [ "$sm_err$pf_err$ce_err" != "000" ] && errs=" (errors: shardmail $sm_err, postfix $pf_err, ceiling $ce_err)"
-  echo "| $size, $rcpts rcpt | $sm_ops ($sm_p99) | $pf_ops ($pf_p99) | $ratio | $ce_ops | $share |$errs"
+  rows=""
+  # Interleaved rounds: the disk of a small VM drifts; each round's ratios come from adjacent runs.
+  for r in $(seq 1 "$REPEAT"); do
+    sm=$(run shardmail 127.0.0.1:4525 "$size" "$rcpts")
+    postfix_drain
+    pf=$(run postfix "127.0.0.1:$POSTFIX_SMTP_PORT" "$size" "$rcpts")
+    postfix_drain
+    ce=$(run ceiling 127.0.0.1:4999 "$size" "$rcpts")
+    rows="$rows$sm $pf $ce"$'\n'
+  done
+  python3 - "$size" "$rcpts" <<PY
+import statistics, sys
+rows = [list(map(float, l.split())) for l in """$rows""".strip().splitlines()]
+med = lambda xs: statistics.median(xs)
+sm, smp, sme, pf, pfp, pfe, ce, cep, cee = (med([r[i] for r in rows]) for i in range(9))
+ratio = med([r[0] / max(r[3], 1) for r in rows])
+share = med([r[0] / max(r[6], 1) for r in rows])
+errs = sum(r[2] + r[5] + r[8] for r in rows)
+note = f" ({int(errs)} errors)" if errs else ""
+print(f"| {sys.argv[1]}, {sys.argv[2]} rcpt | {sm:.0f} ({smp:.1f}) | {pf:.0f} ({pfp:.1f}) | {ratio:.2f}x | {ce:.0f} | {100*share:.0f}% |{note}")
+PY
 done
 echo "| POP3 RETR, IMAP fetch-all/headers | shardmail has no POP3/IMAP server yet | | | | |"
 echo

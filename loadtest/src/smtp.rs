@@ -118,8 +118,10 @@ async fn session(
             None => Instant::now(),
         };
         let size = opts.size.sample(rng);
+        // Consecutive addresses from a random start: distinct as long as the pattern has enough.
+        let base = rng.next() % opts.to.len().max(1);
         let to: Vec<String> = (0..opts.rcpts as u64)
-            .map(|r| opts.to.get(rng.next() % opts.to.len().max(1) + r))
+            .map(|r| opts.to.get(base + r))
             .collect();
         message::build(
             &mut msg,

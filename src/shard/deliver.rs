@@ -109,20 +109,7 @@ pub async fn deliver(
 /// Creates the mailboxes of accounts that get their first delivery.
 async fn ensure_accounts(ctx: &ShardCtx, accounts: &[String], now: i64) -> Result<(), StoreError> {
     for a in accounts {
-        if !ctx.part.index().has_account(a) {
-            let r = ctx
-                .part
-                .execute(|ix: &mut Index| Ok((ix.create_account(a, now)?, ())))
-                .await;
-            match r {
-                Ok(()) => {}
-                // Another delivery created it meanwhile.
-                Err(StoreError::Mailbox(
-                    shardmail_storage::index::MailboxError::AccountExists(_),
-                )) => {}
-                Err(e) => return Err(e),
-            }
-        }
+        ctx.part.ensure_account(a, now).await?;
     }
     Ok(())
 }

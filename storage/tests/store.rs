@@ -310,3 +310,44 @@ fn count_segments(root: &Path) -> usize {
         .map(|e| std::fs::read_dir(e.path()).unwrap().count())
         .sum()
 }
+
+#[test]
+fn concurrent_first_deliveries_create_an_account_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().to_path_buf();
+    run(move || async move {
+        let (store, _) = Store::open(&root, opts(1, 64 << 10)).await.unwrap();
+        let store = std::rc::Rc::new(store);
+        let tasks: Vec<_> = (0..20)
+            .map(|_| {
+                let s = store.clone();
+                glommio::spawn_local(async move {
+                    s.partitions()[0]
+                        .ensure_account("new@example.test", NOW)
+                        .await
+                        .unwrap()
+                })
+            })
+            .collect();
+        let mut created = 0;
+        for t in tasks {
+            created += t.await as u32;
+        }
+        assert_eq!(created, 1);
+        std::rc::Rc::try_unwrap(store)
+            .ok()
+            .unwrap()
+            .close()
+            .await
+            .unwrap();
+        // One CreateAccount in the log: replay applies everything without a rejected event.
+        let (store, report) = Store::open(&root, opts(1, 64 << 10)).await.unwrap();
+        assert_eq!(report.rejected, 0, "{report:?}");
+        assert_eq!(report.replayed_events, 1, "{report:?}");
+        assert!(store
+            .owner("new@example.test")
+            .index()
+            .has_account("new@example.test"));
+        store.close().await.unwrap();
+    });
+}

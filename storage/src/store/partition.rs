@@ -23,6 +23,9 @@ pub struct Partition {
     index: RefCell<Index>,
     /// Operations hold it shared from plan to apply; snapshots take it exclusively.
     gate: RwLock<()>,
+    /// Serializes account creation: two first deliveries at once must not both plan a CreateAccount
+    /// (the first is applied only once durable, so the second would not see it).
+    creating: glommio::sync::Semaphore,
 }
 
 impl Partition {
@@ -47,6 +50,7 @@ impl Partition {
             logs,
             index: RefCell::new(index),
             gate: RwLock::new(()),
+            creating: glommio::sync::Semaphore::new(1),
         };
         Ok((p, report))
     }
@@ -104,6 +108,25 @@ impl Partition {
         stored.await?;
         committed?;
         Ok((pos, out))
+    }
+
+    /// Creates `account`'s mailboxes unless it has them; safe to call from concurrent tasks. Returns
+    /// whether this call created it.
+    pub async fn ensure_account(&self, account: &str, now: i64) -> Result<bool> {
+        if self.index().has_account(account) {
+            return Ok(false);
+        }
+        let _one = self
+            .creating
+            .acquire_permit(1)
+            .await
+            .map_err(|_| Error::Closed)?;
+        if self.index().has_account(account) {
+            return Ok(false);
+        }
+        self.execute(|ix| Ok((ix.create_account(account, now)?, ())))
+            .await?;
+        Ok(true)
     }
 
     /// Runs one mailbox operation: `plan` validates and reserves against the index and returns the

@@ -1,0 +1,289 @@
+//! The load generator end to end: against shardmail started in-process on loopback (counts reported
+//! must equal what the server stored), and against targets that fail: nothing listening, a server that
+//! refuses, a server that hangs. Every run must still end on time with the errors counted.
+
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use shardmail::accounts::Accounts;
+use shardmail::config::Config;
+
+const LT: &str = env!("CARGO_BIN_EXE_loadtest");
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+struct Server {
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<anyhow::Result<()>>>,
+    smtp: String,
+    config: Config,
+}
+
+impl Server {
+    fn start(dir: &Path, accounts: &[&str]) -> Server {
+        let mut config = Config::default();
+        config.data_dir = dir.join("data");
+        config.shards = 2;
+        config.pin = false;
+        let smtp = format!("127.0.0.1:{}", free_port());
+        config.smtp.listen = vec![smtp.clone()];
+        for l in [
+            &mut config.submission.listen,
+            &mut config.imap.listen,
+            &mut config.pop3.listen,
+            &mut config.metrics.listen,
+        ] {
+            *l = vec![format!("127.0.0.1:{}", free_port())];
+        }
+        std::fs::create_dir_all(&config.data_dir).unwrap();
+        for a in accounts {
+            Accounts::add(&config.data_dir, a, "pw").unwrap();
+        }
+        let stop = Arc::new(AtomicBool::new(false));
+        let (c, s) = (config.clone(), stop.clone());
+        let thread = std::thread::spawn(move || shardmail::shard::run(c, s));
+        let t = Instant::now();
+        while std::net::TcpStream::connect(&smtp).is_err() {
+            assert!(
+                t.elapsed() < Duration::from_secs(20),
+                "server did not start"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Server {
+            stop,
+            thread: Some(thread),
+            smtp,
+            config,
+        }
+    }
+
+    /// Stops the server and counts the messages in every INBOX.
+    fn stop_and_count(mut self) -> u64 {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            t.join().unwrap().unwrap();
+        }
+        let rec = shardmail::storage::store::recover(
+            &self.config.data_dir,
+            self.config.log_options().max_payload(),
+        )
+        .unwrap();
+        rec.index
+            .accounts()
+            .iter()
+            .map(|a| rec.index.messages(a, "INBOX").unwrap().len() as u64)
+            .sum()
+    }
+}
+
+fn loadtest(args: &[&str]) -> (Output, serde_json::Value, Duration) {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("out.json");
+    let t = Instant::now();
+    let out = Command::new(LT)
+        .args(args)
+        .arg("--quiet")
+        .arg("--json")
+        .arg(&json)
+        .output()
+        .unwrap();
+    let took = t.elapsed();
+    let v = std::fs::read_to_string(&json)
+        .map(|s| serde_json::from_str(&s).unwrap())
+        .unwrap_or(serde_json::Value::Null);
+    (out, v, took)
+}
+
+#[test]
+fn smtp_counts_equal_what_shardmail_stored() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start(dir.path(), &["u0@lt.test", "u1@lt.test", "u2@lt.test"]);
+    let (out, v, _) = loadtest(&[
+        "smtp",
+        "--target",
+        &s.smtp,
+        "--connections",
+        "4",
+        "--messages",
+        "150",
+        "--size",
+        "2k,uniform",
+        "--to",
+        "u{0..2}@lt.test",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(v["ops"], 150, "{v}");
+    assert_eq!(v["errors_total"], 0, "{v}");
+    // BDAT and several recipients: each message lands in 2 INBOXes.
+    let (out, v, _) = loadtest(&[
+        "smtp",
+        "--target",
+        &s.smtp,
+        "--connections",
+        "3",
+        "--messages",
+        "30",
+        "--bdat",
+        "--rcpts",
+        "2",
+        "--to",
+        "u{0..2}@lt.test",
+    ]);
+    assert!(out.status.success());
+    assert_eq!(v["ops"], 30, "{v}");
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(table.contains("operations          30"), "{table}");
+    assert_eq!(s.stop_and_count(), 150 + 30 * 2);
+}
+
+#[test]
+fn refusals_are_counted_by_reply_code() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start(dir.path(), &["u0@lt.test"]);
+    // Half the recipients do not exist (550), the other domain is not local (554).
+    let (_, v, _) = loadtest(&[
+        "smtp",
+        "--target",
+        &s.smtp,
+        "--connections",
+        "2",
+        "--messages",
+        "40",
+        "--to",
+        "u{0..1}@lt.test",
+    ]);
+    // Every claimed message is either delivered or counted as an error (after 10 errors the server
+    // closes the session with 421, which the client counts too).
+    assert_eq!(
+        v["ops"].as_u64().unwrap() + v["errors_total"].as_u64().unwrap(),
+        40,
+        "{v}"
+    );
+    assert!(v["ops"].as_u64().unwrap() > 0, "{v}");
+    let delivered = v["ops"].as_u64().unwrap();
+    assert!(v["errors"]["550"].as_u64().unwrap() > 0, "{v}");
+    let (out, v, _) = loadtest(&[
+        "smtp",
+        "--target",
+        &s.smtp,
+        "--connections",
+        "2",
+        "--messages",
+        "10",
+        "--to",
+        "x@elsewhere.test",
+    ]);
+    assert_eq!(v["ops"], 0);
+    // Each refused message also draws a 503 for its pipelined DATA: after 10 errors the server ends the
+    // session with 421, so some attempts show as "closed"; every one is counted.
+    assert_eq!(v["errors_total"], 10, "{v}");
+    assert!(v["errors"]["554"].as_u64().unwrap() >= 5, "{v}");
+    assert_eq!(out.status.code(), Some(1), "nothing succeeded: exit 1");
+    assert_eq!(s.stop_and_count(), delivered);
+}
+
+#[test]
+fn an_unreachable_target_ends_on_time_with_connection_failures() {
+    let port = free_port(); // nothing listens here
+    let (out, v, took) = loadtest(&[
+        "smtp",
+        "--target",
+        &format!("127.0.0.1:{port}"),
+        "--connections",
+        "3",
+        "--duration",
+        "1.5",
+        "--to",
+        "a@b.test",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(took < Duration::from_secs(6), "{took:?}");
+    assert!(v["connections_failed"].as_u64().unwrap() >= 3, "{v}");
+    assert!(v["errors"]["connect refused"].as_u64().unwrap() >= 3, "{v}");
+}
+
+#[test]
+fn a_hanging_server_times_out_and_the_run_ends() {
+    // Accepts connections and never says a word.
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap().to_string();
+    let _hold = std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for s in l.incoming().flatten() {
+            held.push(s);
+        }
+    });
+    let (out, v, took) = loadtest(&[
+        "smtp",
+        "--target",
+        &addr,
+        "--connections",
+        "2",
+        "--duration",
+        "1",
+        "--timeout",
+        "0.5",
+        "--to",
+        "a@b.test",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(took < Duration::from_secs(5), "{took:?}");
+    assert!(v["errors"]["timeout"].as_u64().unwrap() >= 2, "{v}");
+}
+
+#[test]
+fn bad_arguments_say_what_is_wrong() {
+    let o = Command::new(LT)
+        .args([
+            "smtp",
+            "--target",
+            "nowhere",
+            "--messages",
+            "1",
+            "--to",
+            "a@b",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--target"));
+    let o = Command::new(LT)
+        .args([
+            "smtp",
+            "--target",
+            "127.0.0.1:1",
+            "--messages",
+            "1",
+            "--to",
+            "u{5..1}@b",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("ascending"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let o = Command::new(LT)
+        .args(["smtp", "--target", "127.0.0.1:1", "--to", "a@b"])
+        .output()
+        .unwrap();
+    assert!(
+        !o.status.success(),
+        "a run must be bounded by --messages or --duration"
+    );
+}
