@@ -24,6 +24,8 @@ cleanup() {
   for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
   wait 2>/dev/null || true
   loadtest/peers/stop.sh >/dev/null 2>&1 || true
+  # The mail itself is not kept (a 100 KB x 10 recipients run writes tens of GB); the JSON is.
+  rm -rf "$WORK/data" "$WORK"/ceiling.* "$PEERS_DIR"/mail/*
 }
 trap cleanup EXIT
 
@@ -31,7 +33,7 @@ trap cleanup EXIT
 [ -f "$PEERS_DIR/postfix/config/main.cf" ] || loadtest/peers/setup.sh
 loadtest/peers/start.sh >/dev/null
 
-# shardmail with the same accounts.
+# shardmail with the same accounts (created once; each scenario starts on a fresh copy).
 cat > "$WORK/shardmail.toml" <<CONF
 data_dir = "$WORK/data"
 hostname = "bench.test"
@@ -49,13 +51,29 @@ CONF
 for i in $(seq 0 $((BENCH_USERS - 1))); do
   "$SM" --config "$WORK/shardmail.toml" account add "user$i@$BENCH_DOMAIN" --password "$BENCH_PASSWORD" >/dev/null
 done
-"$SM" --config "$WORK/shardmail.toml" serve --shards "$SHARDS" 2> "$WORK/shardmail.log" &
-PIDS+=($!)
-"$LT" sink --listen 127.0.0.1:4999 --durable "$WORK/ceiling" 2> "$WORK/sink.log" &
-PIDS+=($!)
-for port in 4525 4999; do
-  for _ in $(seq 1 100); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.1; done
-done
+cp "$WORK/data/accounts" "$WORK/accounts"
+
+wait_port() {
+  for _ in $(seq 1 100); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.1; done
+  echo "port $1 did not open" >&2; return 1
+}
+
+# Fresh servers per scenario, so the disk never holds more than one scenario's mail.
+start_servers() {
+  rm -rf "$WORK/data" "$WORK"/ceiling.*
+  mkdir -p "$WORK/data" && cp "$WORK/accounts" "$WORK/data/accounts"
+  "$SM" --config "$WORK/shardmail.toml" serve --shards "$SHARDS" 2>> "$WORK/shardmail.log" &
+  SM_PID=$!
+  "$LT" sink --listen 127.0.0.1:4999 --durable "$WORK/ceiling" 2>> "$WORK/sink.log" &
+  SINK_PID=$!
+  PIDS+=("$SM_PID" "$SINK_PID")
+  wait_port 4525; wait_port 4999
+}
+stop_servers() {
+  kill -TERM "$SM_PID" "$SINK_PID" 2>/dev/null || true
+  wait "$SM_PID" "$SINK_PID" 2>/dev/null || true
+  rm -rf "$WORK/data" "$WORK"/ceiling.* "$PEERS_DIR"/mail/*
+}
 
 postfix_drain() {
   # Postfix hands queued mail to Dovecot after its 250; let that finish so runs do not overlap.
@@ -77,6 +95,7 @@ echo "|---|---|---|---|---|---|"
 for sc in $SCENARIOS; do
   size=${sc%%:*}; rcpts=${sc##*:}
   rows=""
+  start_servers
   # Interleaved rounds: the disk of a small VM drifts; each round's ratios come from adjacent runs.
   for r in $(seq 1 "$REPEAT"); do
     sm=$(run shardmail 127.0.0.1:4525 "$size" "$rcpts")
@@ -86,6 +105,7 @@ for sc in $SCENARIOS; do
     ce=$(run ceiling 127.0.0.1:4999 "$size" "$rcpts")
     rows="$rows$sm $pf $ce"$'\n'
   done
+  stop_servers
   python3 - "$size" "$rcpts" <<PY
 import statistics, sys
 rows = [list(map(float, l.split())) for l in """$rows""".strip().splitlines()]

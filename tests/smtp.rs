@@ -472,12 +472,24 @@ fn metrics_show_each_shard() {
 fn account_cli_add_list_del_with_password_file() {
     let mut s = Server::new("");
     std::fs::write(s.path("pw"), "from a file\nignored second line\n").unwrap();
-    let o = s.cli(&["account", "add", "Carol@Example.Test", "--password-file", "pw"]);
+    let o = s.cli(&[
+        "account",
+        "add",
+        "Carol@Example.Test",
+        "--password-file",
+        "pw",
+    ]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    assert_eq!(String::from_utf8_lossy(&o.stdout), "added carol@example.test\n");
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout),
+        "added carol@example.test\n"
+    );
     s.add_account("dave@example.test");
     let o = s.cli(&["account", "list"]);
-    assert_eq!(String::from_utf8_lossy(&o.stdout), "carol@example.test\ndave@example.test\n");
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout),
+        "carol@example.test\ndave@example.test\n"
+    );
     let o = s.cli(&["account", "add", "dave@example.test", "--password", "x"]);
     assert!(!o.status.success(), "adding twice is refused");
     let o = s.cli(&["account", "add", "not-an-address", "--password", "x"]);
@@ -485,11 +497,17 @@ fn account_cli_add_list_del_with_password_file() {
     assert!(String::from_utf8_lossy(&o.stderr).contains("not-an-address"));
     // The stored hash is argon2id, never the password.
     let file = std::fs::read_to_string(s.path("data/accounts")).unwrap();
-    assert!(file.contains("$argon2id$") && !file.contains("from a file"), "{file}");
+    assert!(
+        file.contains("$argon2id$") && !file.contains("from a file"),
+        "{file}"
+    );
     s.start(1);
     let o = s.cli(&["account", "del", "dave@example.test"]);
     assert!(o.status.success());
-    assert_eq!(String::from_utf8_lossy(&s.cli(&["account", "list"]).stdout), "carol@example.test\n");
+    assert_eq!(
+        String::from_utf8_lossy(&s.cli(&["account", "list"]).stdout),
+        "carol@example.test\n"
+    );
     let mut c = Raw::connect(s.smtp);
     c.cmd("EHLO raw.example");
     c.cmd("MAIL FROM:<>");
@@ -499,8 +517,14 @@ fn account_cli_add_list_del_with_password_file() {
         if r.starts_with("550 5.1.1") {
             break;
         }
-        assert!(t.elapsed() < Duration::from_secs(1), "deleted account still accepted: {r}");
+        assert!(
+            t.elapsed() < Duration::from_secs(1),
+            "deleted account still accepted: {r}"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
-    assert_eq!(c.cmd("RCPT TO:<carol@example.test>"), "250 2.1.5 Recipient OK\r\n");
+    assert_eq!(
+        c.cmd("RCPT TO:<carol@example.test>"),
+        "250 2.1.5 Recipient OK\r\n"
+    );
 }
