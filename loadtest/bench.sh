@@ -115,9 +115,18 @@ ratio = med([r[0] / max(r[3], 1) for r in rows])
 share = med([r[0] / max(r[6], 1) for r in rows])
 errs = sum(r[2] + r[5] + r[8] for r in rows)
 note = f" ({int(errs)} errors)" if errs else ""
+open("$WORK/best", "a").write(f"{max(sm, pf)}\n")
 print(f"| {sys.argv[1]}, {sys.argv[2]} rcpt | {sm:.0f} ({smp:.1f}) | {pf:.0f} ({pfp:.1f}) | {ratio:.2f}x | {ce:.0f} | {100*share:.0f}% |{note}")
 PY
 done
+# The client's own ceiling: the same load against a sink that keeps nothing.
+"$LT" sink --listen 127.0.0.1:4998 2>> "$WORK/sink.log" &
+PIDS+=($!)
+wait_port 4998
+read -r cl_ops _ < <(run client 127.0.0.1:4998 10k 1)
+python3 -c "
+best = max(float(x) for x in open('$WORK/best'))
+print(f'| client ceiling: loadtest vs a sink that keeps nothing, 10k, 1 rcpt | {$cl_ops:.0f} msg/s | | {$cl_ops/best:.1f}x the fastest server above | | |')"
 echo "| POP3 RETR, IMAP fetch-all/headers | shardmail has no POP3/IMAP server yet | | | | |"
 echo
 echo "machine: $(nproc) CPUs ($(lscpu | sed -n 's/^Model name: *//p')), $(free -g | awk '/Mem:/{print $2}') GiB; client and servers share the CPUs; shardmail --shards $SHARDS"
