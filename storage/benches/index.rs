@@ -42,7 +42,7 @@ fn lookups(c: &mut Criterion) {
 
     for (name, ix) in [("owned", &owned), ("mapped", &mapped)] {
         let mut g = c.benchmark_group(format!("index-{name}"));
-        g.measurement_time(Duration::from_secs(3));
+        g.sample_size(20).measurement_time(Duration::from_secs(3));
         g.throughput(Throughput::Elements(N as u64));
         g.bench_function("list-10000-messages", |b| {
             b.iter(|| black_box(ix.messages(A, "INBOX").expect("list").len()))
@@ -61,7 +61,7 @@ fn lookups(c: &mut Criterion) {
         g.finish();
     }
     let mut g = c.benchmark_group("index-plan");
-    g.measurement_time(Duration::from_secs(3));
+    g.sample_size(20).measurement_time(Duration::from_secs(3));
     g.throughput(Throughput::Elements(1));
     let mut ix = build();
     let mut uid = 0u32;

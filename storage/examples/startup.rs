@@ -2,11 +2,13 @@
 //! (a) from a snapshot, (b) from a snapshot plus a tail of deliveries after it, (c) from the logs alone.
 //!
 //! cargo run --release -p shardmail-storage --example startup -- [--messages N] [--accounts A] [--dir D]
+//! (`--dir D --open-only` opens an existing directory 3 times and prints one row: for profiling.)
 //!
-//! Builds the directory with 2 writers under group commit (many concurrent deliveries), then opens it
-//! 3 times per case and prints min/median wall time with the report's load and replay split.
+//! Builds the directory with 2 writers under group commit (512 concurrent deliveries; bodies of
+//! 200..=2000 bytes), snapshots, then opens it 3 times per case and prints min/median wall time with
+//! the report's load and replay split. The page-cache-dropped rows need root (else they run warm).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
@@ -21,6 +23,8 @@ struct Args {
     messages: u64,
     accounts: u64,
     dir: Option<PathBuf>,
+    /// Only open the existing `--dir` (as it is) 3 times: for profiling one case.
+    open_only: bool,
 }
 
 fn args() -> Args {
@@ -28,6 +32,7 @@ fn args() -> Args {
         messages: 1_000_000,
         accounts: 1000,
         dir: None,
+        open_only: false,
     };
     let v: Vec<String> = std::env::args().skip(1).collect();
     let mut i = 0;
@@ -37,6 +42,11 @@ fn args() -> Args {
             "--messages" => a.messages = val.parse().expect("--messages N"),
             "--accounts" => a.accounts = val.parse().expect("--accounts N"),
             "--dir" => a.dir = Some(PathBuf::from(val)),
+            "--open-only" => {
+                a.open_only = true;
+                i += 1;
+                continue;
+            }
             other => panic!("unknown argument {other}"),
         }
         i += 2;
@@ -64,6 +74,27 @@ fn on_executor<T: Send + 'static, Fut: std::future::Future<Output = T> + 'static
         .expect("executor panicked")
 }
 
+/// Message sizes spread over 200..=2000 bytes.
+fn body_len(seed: u64) -> usize {
+    200 + (seed as usize).wrapping_mul(7919) % 1801
+}
+
+/// Bytes of every file under `dir`.
+fn du(dir: &Path) -> u64 {
+    std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.filter_map(|e| e.ok())
+                .map(|e| match e.metadata() {
+                    Ok(m) if m.is_dir() => du(&e.path()),
+                    // Segments are preallocated sparse: count the blocks in use.
+                    Ok(m) => std::os::unix::fs::MetadataExt::blocks(&m) * 512,
+                    Err(_) => 0,
+                })
+                .sum()
+        })
+        .unwrap_or(0)
+}
+
 /// Delivers `n` messages (seeds from `first`) with `concurrency` deliveries in flight.
 async fn deliver(store: Rc<Store>, first: u64, n: u64, accounts: u64, concurrency: u64) {
     let mut tasks = Vec::new();
@@ -74,7 +105,7 @@ async fn deliver(store: Rc<Store>, first: u64, n: u64, accounts: u64, concurrenc
             while i < n {
                 let seed = first + i;
                 let account = format!("user{}@example.test", seed % accounts);
-                let body = vec![b'x'; 200 + (seed as usize * 7919) % 400];
+                let body = vec![b'x'; body_len(seed)];
                 let via = &store.partitions()[(seed % 2) as usize];
                 let pos = via.store_message(&[&body]).await.expect("store");
                 let t = vec![(account.clone(), "INBOX".to_string())];
@@ -96,8 +127,8 @@ async fn deliver(store: Rc<Store>, first: u64, n: u64, accounts: u64, concurrenc
     }
 }
 
-fn build(dir: &PathBuf, a: &Args) {
-    let (dir, messages, accounts) = (dir.clone(), a.messages, a.accounts);
+fn build(dir: &Path, a: &Args) {
+    let (dir, messages, accounts) = (dir.to_path_buf(), a.messages, a.accounts);
     on_executor(move || async move {
         let (store, _) = Store::open(&dir, opts()).await.expect("open");
         let store = Rc::new(store);
@@ -130,8 +161,8 @@ fn build(dir: &PathBuf, a: &Args) {
     });
 }
 
-fn add_tail(dir: &PathBuf, n: u64, accounts: u64, first: u64) {
-    let dir = dir.clone();
+fn add_tail(dir: &Path, n: u64, accounts: u64, first: u64) {
+    let dir = dir.to_path_buf();
     on_executor(move || async move {
         let (store, _) = Store::open(&dir, opts()).await.expect("open");
         let store = Rc::new(store);
@@ -152,18 +183,26 @@ fn drop_caches() -> bool {
     std::fs::write("/proc/sys/vm/drop_caches", b"3").is_ok()
 }
 
-/// Opens the store `times` times; returns (wall, load, replay, replayed events, messages) per open.
-fn measure(
-    dir: &PathBuf,
-    times: usize,
-    cold: bool,
-) -> Vec<(Duration, Duration, Duration, u64, u64)> {
+/// One timed open.
+struct Open {
+    /// `Store::open` as the caller sees it.
+    wall: Duration,
+    load: Duration,
+    replay: Duration,
+    /// Of `replay`, scanning (CRC-checking) the logs.
+    scan: Duration,
+    events: u64,
+    messages: u64,
+}
+
+/// Opens the store `times` times.
+fn measure(dir: &Path, times: usize, cold: bool) -> Vec<Open> {
     (0..times)
         .map(|_| {
             if cold && !drop_caches() {
                 eprintln!("cannot drop the page cache (not root?): this run is warm");
             }
-            let dir = dir.clone();
+            let dir = dir.to_path_buf();
             on_executor(move || async move {
                 let t = Instant::now();
                 let (store, report) = Store::open(&dir, opts()).await.expect("open");
@@ -174,33 +213,39 @@ fn measure(
                     .map(|p| p.index().message_count() as u64)
                     .sum();
                 store.close().await.expect("close");
-                (
+                Open {
                     wall,
-                    report.load_time,
-                    report.replay_time,
-                    report.replayed_events,
+                    load: report.load_time,
+                    replay: report.replay_time,
+                    scan: report.scan_time,
+                    events: report.replayed_events,
                     messages,
-                )
+                }
             })
         })
         .collect()
 }
 
-fn row(name: &str, runs: &[(Duration, Duration, Duration, u64, u64)]) {
-    let mut walls: Vec<Duration> = runs.iter().map(|r| r.0).collect();
-    walls.sort();
-    let med = runs
-        .iter()
-        .find(|r| r.0 == walls[walls.len() / 2])
-        .unwrap_or(&runs[0]);
+fn header() {
+    println!("| start-up case | messages | events replayed | min | median | snapshot load | log replay (of which log scan) |");
+    println!("|---|---|---|---|---|---|---|");
+}
+
+/// One table row: min and median wall time, and the load/replay split of the median run.
+fn row(name: &str, runs: &[Open]) {
+    let mut by_wall: Vec<&Open> = runs.iter().collect();
+    by_wall.sort_by_key(|o| o.wall);
+    let (min, med) = (by_wall[0], by_wall[by_wall.len() / 2]);
+    let ms = |d: Duration| d.as_secs_f64() * 1e3;
     println!(
-        "| {name} | {} | {} | {:.0} ms | {:.0} ms | {:.0} ms | {:.0} ms |",
-        med.4,
-        med.3,
-        walls[0].as_secs_f64() * 1e3,
-        med.0.as_secs_f64() * 1e3,
-        med.1.as_secs_f64() * 1e3,
-        med.2.as_secs_f64() * 1e3
+        "| {name} | {} | {} | {:.0} ms | {:.0} ms | {:.0} ms | {:.0} ms ({:.0} ms) |",
+        med.messages,
+        med.events,
+        ms(min.wall),
+        ms(med.wall),
+        ms(med.load),
+        ms(med.replay),
+        ms(med.scan)
     );
 }
 
@@ -220,6 +265,11 @@ fn main() {
             tmp.path().to_path_buf()
         }
     };
+    if a.open_only {
+        header();
+        row("existing directory (warm)", &measure(&dir, 3, false));
+        return;
+    }
     eprintln!(
         "building {} messages over {} accounts in {}",
         a.messages,
@@ -228,9 +278,12 @@ fn main() {
     );
     let t = Instant::now();
     build(&dir, &a);
-    eprintln!("built in {:.1} s", t.elapsed().as_secs_f64());
-    println!("| start-up case | messages | events replayed | min | median | snapshot load (median run) | log replay (median run) |");
-    println!("|---|---|---|---|---|---|---|");
+    eprintln!(
+        "built in {:.1} s; {:.0} MB on disk",
+        t.elapsed().as_secs_f64(),
+        du(&dir) as f64 / 1e6
+    );
+    header();
     row(
         "snapshot, no tail (page cache warm)",
         &measure(&dir, 3, false),

@@ -484,8 +484,6 @@ async fn flusher(st: Rc<State>, mut file: BufferedFile, mut file_segment: u32, m
             Err(err) => {
                 let err = Rc::new(err);
                 tracing::error!(log = st.log, error = %err, "log write failed; failing every append not yet durable");
-                // Positions handed to queued batches follow the failed ones: fail them too.
-                let queued: Vec<Batch> = st.inner.borrow_mut().batches.drain(..).collect();
                 let committed = Position::from_seg_off(st.log, st.shared.committed());
                 let repaired = repair_after_failure(
                     &st,
@@ -495,15 +493,21 @@ async fn flusher(st: Rc<State>, mut file: BufferedFile, mut file_segment: u32, m
                     committed,
                 )
                 .await;
-                {
+                // Positions handed to queued batches follow the failed ones: fail them too. That
+                // includes appends made while the repair above was awaited (they were placed after
+                // the failed range), so the queue is drained only now, in the same borrow that moves
+                // the tail back: every batch left or added from here on starts at the committed end.
+                let queued: Vec<Batch> = {
                     let mut inner = st.inner.borrow_mut();
+                    let queued = inner.batches.drain(..).collect();
                     inner.next_segment = committed.segment;
                     inner.next_offset = committed.offset as u64;
                     if let Err(reason) = repaired {
                         tracing::error!(log = st.log, %reason, "log writer poisoned; reopen to recover");
                         inner.poisoned = Some(format!("{reason} after: {err}"));
                     }
-                }
+                    queued
+                };
                 for d in dones.into_iter().chain(queued.into_iter().map(|b| b.done)) {
                     d.finish(Err(err.clone()));
                 }

@@ -413,3 +413,72 @@ fn disk_full_fails_unacknowledged_appends_and_recovers() {
         }
     }
 }
+
+#[test]
+fn appends_made_while_a_failed_write_is_repaired_keep_their_positions() {
+    // Appends keep arriving while the flusher repairs a failed write (zeroing, syncing): they must
+    // either fail or be acknowledged at a position that holds their bytes, never at a stale one.
+    let fs = Tmpfs::mount("2m", "");
+    let root = fs.path.clone();
+    std::fs::write(root.join("filler"), vec![1u8; 1 << 20]).unwrap();
+    let r = root.clone();
+    let acked = run(move || async move {
+        let (w, _) = LogWriter::open(&r, 0, opts(4 << 20), None).await.unwrap();
+        let w = Rc::new(w);
+        let failures = Rc::new(std::cell::Cell::new(0u32));
+        let mut waits = Vec::new();
+        let mut freed = false;
+        for i in 0..600u64 {
+            let (pos, done) = w
+                .append_deferred(Kind::MESSAGE, &[&payload(i, 5_000)])
+                .expect("the writer is never poisoned by a full disk");
+            let failed = failures.clone();
+            waits.push(glommio::spawn_local(async move {
+                match done.await {
+                    Ok(()) => Some((i, pos)),
+                    Err(e) => {
+                        assert!(e.is_disk_full(), "{e}");
+                        failed.set(failed.get() + 1);
+                        None
+                    }
+                }
+            }));
+            // Let the I/O complete and the waiters run between appends, so appends land mid-repair.
+            glommio::timer::sleep(std::time::Duration::from_micros(100)).await;
+            if !freed && failures.get() >= 20 {
+                std::fs::remove_file(r.join("filler")).unwrap();
+                freed = true;
+            }
+        }
+        let mut acked = Vec::new();
+        for t in waits {
+            acked.extend(t.await);
+        }
+        assert!(
+            freed,
+            "the disk filled up and some appends failed ({} failures, {} acked)",
+            failures.get(),
+            acked.len()
+        );
+        let reader = w.reader();
+        for (i, p) in &acked {
+            let rec = reader
+                .get(*p)
+                .unwrap_or_else(|e| panic!("record {i} at {p}: {e}"));
+            assert_eq!(&rec[..], &payload(*i, 5_000)[..], "record {i} at {p}");
+        }
+        Rc::try_unwrap(w).ok().unwrap().close().await.unwrap();
+        acked
+    });
+    assert!(acked.len() > 100, "appends went on once space returned");
+    // After a restart, exactly the acknowledged records are there, in order.
+    let reader = LogReader::new(&root, 0, (4 << 20) - 25, None);
+    let all = reader.scan_from(Position::new(0, 0, 0)).unwrap();
+    let mut acked = acked;
+    acked.sort_by_key(|(_, p)| *p);
+    assert_eq!(all.len(), acked.len());
+    for ((i, p), (q, rec)) in acked.iter().zip(&all) {
+        assert_eq!(p, q);
+        assert_eq!(&rec[..], &payload(*i, 5_000)[..]);
+    }
+}

@@ -273,6 +273,16 @@ impl EventBatch {
         }
     }
 
+    /// The generation of an encoded batch, read without decoding its events (recovery orders batches
+    /// by it first and decodes each one only when it applies it).
+    pub fn peek_generation(bytes: &[u8]) -> Result<u64> {
+        let mut r = Reader { b: bytes };
+        if r.byte()? != VERSION {
+            return Err(Error::BadEvent("unknown event batch version"));
+        }
+        r.u()
+    }
+
     pub fn decode(bytes: &[u8]) -> Result<EventBatch> {
         let mut r = Reader { b: bytes };
         if r.byte()? != VERSION {
@@ -569,6 +579,7 @@ mod tests {
             let b = EventBatch { generation, events };
             let mut out = Vec::new();
             b.encode(&mut out);
+            prop_assert_eq!(EventBatch::peek_generation(&out).unwrap(), generation);
             prop_assert_eq!(EventBatch::decode(&out).unwrap(), b);
             // Every strict prefix is an error, never a panic or a different batch.
             for cut in 0..out.len() {
@@ -579,6 +590,7 @@ mod tests {
         #[test]
         fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..200)) {
             let _ = EventBatch::decode(&bytes);
+            let _ = EventBatch::peek_generation(&bytes);
         }
     }
 

@@ -11,6 +11,8 @@
 //! only grows, and replay raises UIDNEXT past every UID it sees); every UIDVALIDITY an account ever used is
 //! smaller than the next one it gets, so a deleted and recreated folder never repeats one.
 
+use std::borrow::Cow;
+
 mod event;
 mod model;
 mod ops;
@@ -18,6 +20,7 @@ mod snapshot;
 
 pub use event::{Event, EventBatch, FlagMode, Flags, MAX_STRING};
 pub use model::{FolderInfo, FolderStatus, Index, MessageMeta};
+pub use ops::UidMap;
 pub use snapshot::{MessageEntry, Snapshot, SnapshotMeta};
 
 /// System flags (RFC 3501 2.3.2) as bits of a message's flags; bits 8..=63 are the account's keywords.
@@ -85,6 +88,11 @@ pub enum MailboxError {
 /// (RFC 3501 5.1); other names are case-sensitive. Empty components, wildcards and control characters
 /// are refused.
 pub fn canonical_folder(name: &str) -> Result<String, MailboxError> {
+    canonical_folder_cow(name).map(Cow::into_owned)
+}
+
+/// [`canonical_folder`] without allocating when the name is canonical already (lookups on hot paths).
+pub(crate) fn canonical_folder_cow(name: &str) -> Result<Cow<'_, str>, MailboxError> {
     let bad = || MailboxError::InvalidName(name.to_string());
     if name.is_empty()
         || name.len() > 255
@@ -101,18 +109,37 @@ pub fn canonical_folder(name: &str) -> Result<String, MailboxError> {
         Some((f, r)) => (f, Some(r)),
         None => (name, None),
     };
-    if first.eq_ignore_ascii_case("INBOX") {
-        return Ok(match rest {
+    if first != "INBOX" && first.eq_ignore_ascii_case("INBOX") {
+        return Ok(Cow::Owned(match rest {
             Some(r) => format!("INBOX/{r}"),
             None => "INBOX".to_string(),
-        });
+        }));
     }
-    Ok(name.to_string())
+    Ok(Cow::Borrowed(name))
 }
 
 /// Accounts are addresses, matched case-insensitively.
 pub fn canonical_account(account: &str) -> String {
     account.to_lowercase()
+}
+
+/// [`canonical_account`] without allocating when the name is lower case already.
+pub(crate) fn canonical_account_cow(account: &str) -> Cow<'_, str> {
+    // Exactly when `to_lowercase` would return the same string: every char lowercases to itself (the
+    // one context-dependent mapping, final sigma, starts from 'Σ', which does not).
+    let lower = if account.is_ascii() {
+        !account.bytes().any(|b| b.is_ascii_uppercase())
+    } else {
+        account.chars().all(|c| {
+            let mut l = c.to_lowercase();
+            l.next() == Some(c) && l.next().is_none()
+        })
+    };
+    if lower {
+        Cow::Borrowed(account)
+    } else {
+        Cow::Owned(account.to_lowercase())
+    }
 }
 
 #[cfg(test)]

@@ -6,7 +6,8 @@ use std::sync::Arc;
 use super::event::{Event, FlagMode, Flags};
 use super::snapshot::{entry_from_archived, MappedSnapshot, MessageEntry};
 use super::{
-    canonical_account, canonical_folder, MailboxError, DEFAULT_FOLDERS, MAX_KEYWORDS, SEEN,
+    canonical_account, canonical_account_cow, canonical_folder, canonical_folder_cow, MailboxError,
+    DEFAULT_FOLDERS, MAX_KEYWORDS, SEEN,
 };
 use crate::Position;
 
@@ -211,13 +212,17 @@ impl Account {
     }
 
     pub(crate) fn folder(&self, name: &str) -> Result<&Folder, MailboxError> {
-        let c = canonical_folder(name)?;
-        self.folders.get(&c).ok_or(MailboxError::NoFolder(c))
+        let c = canonical_folder_cow(name)?;
+        self.folders
+            .get(c.as_ref())
+            .ok_or_else(|| MailboxError::NoFolder(c.into_owned()))
     }
 
     pub(crate) fn folder_mut(&mut self, name: &str) -> Result<&mut Folder, MailboxError> {
-        let c = canonical_folder(name)?;
-        self.folders.get_mut(&c).ok_or(MailboxError::NoFolder(c))
+        let c = canonical_folder_cow(name)?;
+        self.folders
+            .get_mut(c.as_ref())
+            .ok_or_else(|| MailboxError::NoFolder(c.into_owned()))
     }
 }
 
@@ -271,17 +276,22 @@ pub struct Index {
 
 impl Index {
     pub(crate) fn account(&self, account: &str) -> Result<&Account, MailboxError> {
-        let a = canonical_account(account);
-        self.accounts.get(&a).ok_or(MailboxError::NoAccount(a))
+        let a = canonical_account_cow(account);
+        self.accounts
+            .get(a.as_ref())
+            .ok_or_else(|| MailboxError::NoAccount(a.into_owned()))
     }
 
     pub(crate) fn account_mut(&mut self, account: &str) -> Result<&mut Account, MailboxError> {
-        let a = canonical_account(account);
-        self.accounts.get_mut(&a).ok_or(MailboxError::NoAccount(a))
+        let a = canonical_account_cow(account);
+        self.accounts
+            .get_mut(a.as_ref())
+            .ok_or_else(|| MailboxError::NoAccount(a.into_owned()))
     }
 
     pub fn has_account(&self, account: &str) -> bool {
-        self.accounts.contains_key(&canonical_account(account))
+        self.accounts
+            .contains_key(canonical_account_cow(account).as_ref())
     }
 
     /// Account names, sorted.

@@ -10,6 +10,9 @@ use super::model::{Account, Index};
 use super::{canonical_account, canonical_folder, MailboxError, MAX_KEYWORDS, SPECIAL_NONE};
 use crate::Position;
 
+/// (source UID, new UID) pairs of a COPY or MOVE, for UIDPLUS COPYUID (RFC 4315).
+pub type UidMap = Vec<(u32, u32)>;
+
 /// A UIDVALIDITY for a new folder: the clock's seconds, but always above every one the account used.
 fn next_uidvalidity(a: &mut Account, now: i64) -> u32 {
     let v = (now.clamp(1, u32::MAX as i64) as u32).max(a.last_uidvalidity.saturating_add(1));
@@ -174,7 +177,7 @@ impl Index {
         from: &str,
         to: &str,
         uids: &[u32],
-    ) -> Result<(Vec<Event>, Vec<(u32, u32)>), MailboxError> {
+    ) -> Result<(Vec<Event>, UidMap), MailboxError> {
         let a = self.account(account)?;
         let src = a.folder(from)?;
         a.folder(to)?;
@@ -212,7 +215,7 @@ impl Index {
         from: &str,
         to: &str,
         uids: &[u32],
-    ) -> Result<(Vec<Event>, Vec<(u32, u32)>), MailboxError> {
+    ) -> Result<(Vec<Event>, UidMap), MailboxError> {
         if canonical_folder(from)? == canonical_folder(to)? {
             return Err(MailboxError::RenameIntoSelf);
         }

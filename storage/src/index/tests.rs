@@ -639,3 +639,40 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn account_lookup_without_allocation_matches_to_lowercase() {
+    for name in [
+        "user@example.test",
+        "User@Example.TEST",
+        "\u{01C5}ur@example.test", // titlecase: not upper case, yet lowercases to another char
+        "ΣΟΦΙΑ@example.test",      // final sigma depends on context
+        "σοφία@example.test",
+        "İ@example.test", // lowercases to two chars
+        "",
+    ] {
+        assert_eq!(canonical_account_cow(name), name.to_lowercase(), "{name:?}");
+    }
+    let mut ix = Index::default();
+    for e in ix.create_account("Mixed.Case@Example.Test", NOW).unwrap() {
+        ix.apply(&e).unwrap();
+    }
+    assert!(ix.has_account("mixed.case@example.test"));
+    assert!(ix.has_account("MIXED.CASE@EXAMPLE.TEST"));
+    assert!(ix.status("mixed.case@example.test", "inbox").is_ok());
+    assert!(matches!(
+        ix.status("nobody@example.test", "INBOX"),
+        Err(MailboxError::NoAccount(a)) if a == "nobody@example.test"
+    ));
+    assert!(matches!(
+        ix.status("MIXED.case@example.test", "Nope"),
+        Err(MailboxError::NoFolder(f)) if f == "Nope"
+    ));
+}
+
+proptest! {
+    #[test]
+    fn canonical_account_cow_is_to_lowercase(name in "\\PC{0,12}") {
+        prop_assert_eq!(canonical_account_cow(&name), name.to_lowercase());
+    }
+}

@@ -15,7 +15,7 @@ use crate::index::{EventBatch, Index, Snapshot, SnapshotMeta};
 use crate::reader::LogReader;
 use crate::record::{Kind, HEADER_LEN};
 use crate::segment;
-use crate::{Error, LogId, Position, Result};
+use crate::{Error, LogId, Position, RecordRef, Result};
 
 use super::owner_of;
 
@@ -43,8 +43,12 @@ pub struct RecoverReport {
     pub covered_events: u64,
     /// Events that did not apply or batches that did not decode (each logged with its position).
     pub rejected: u64,
+    /// Loading (mapping, validating) the snapshot parts.
     pub load_time: Duration,
+    /// Scanning the logs after the snapshots and applying their events.
     pub replay_time: Duration,
+    /// Of `replay_time`, the part spent scanning (CRC-checking) the logs.
+    pub scan_time: Duration,
 }
 
 /// The name of snapshot part `k` of `n`.
@@ -118,6 +122,41 @@ fn load_parts(root: &Path, report: &mut RecoverReport) -> Result<Vec<Part>> {
     Ok(chosen)
 }
 
+/// What one log's scan found: its event records in log order, where its valid records end, and how
+/// many event records were unreadable.
+struct LogScan {
+    batches: Vec<(u64, Position, RecordRef)>,
+    end: Position,
+    rejected: u64,
+}
+
+fn scan_log(reader: &LogReader, from: Position) -> Result<LogScan> {
+    let log = reader.log();
+    let mut out = LogScan {
+        batches: Vec::new(),
+        end: from,
+        rejected: 0,
+    };
+    reader.for_each_from(from, |pos, rec| {
+        out.end = Position::new(
+            log,
+            pos.segment,
+            pos.offset + (HEADER_LEN + rec.len()) as u32,
+        );
+        if rec.kind() == Kind::MAILBOX {
+            match EventBatch::peek_generation(&rec) {
+                Ok(g) => out.batches.push((g, pos, rec)),
+                Err(e) => {
+                    tracing::warn!(%pos, error = %e, "undecodable mailbox event batch skipped");
+                    out.rejected += 1;
+                }
+            }
+        }
+        Ok(())
+    })?;
+    Ok(out)
+}
+
 /// Rebuilds the index of the data directory `root` from its snapshot parts and logs. Synchronous
 /// (start-up, or the CLI); touches no writer, so it may run while a server appends (it then sees the
 /// records whose CRC is valid).
@@ -155,43 +194,57 @@ pub fn recover(root: &Path, max_payload: usize) -> Result<Recovered> {
     }
     report.logs = readers.keys().copied().collect();
 
-    let mut batches: Vec<(u64, Position, EventBatch)> = Vec::new();
-    let mut ends = BTreeMap::new();
-    for (&log, reader) in &readers {
-        // Start at the earliest checkpoint any part has for this log (0 when some part lacks it).
-        let from = if part_checkpoints.is_empty() {
-            0
-        } else {
-            part_checkpoints
+    // Scan the logs (CRC checks, most of the work) on threads, one log each, a few at a time. Each
+    // scan keeps the event records themselves (in the map), not their decoded events: a batch is
+    // decoded only when it is applied, so a full replay never holds a million decoded batches.
+    let starts: Vec<(LogId, Position)> = readers
+        .keys()
+        .map(|&log| {
+            // Start at the earliest checkpoint any part has for this log (0 when some part lacks it).
+            let from = part_checkpoints
                 .iter()
                 .map(|c| c.get(&log).copied().unwrap_or(0))
                 .min()
-                .unwrap_or(0)
-        };
-        let from = Position::from_seg_off(log, from);
-        let mut end = from;
-        reader.for_each_from(from, |pos, rec| {
-            end = Position::new(
-                log,
-                pos.segment,
-                pos.offset + (HEADER_LEN + rec.len()) as u32,
-            );
-            if rec.kind() == Kind::MAILBOX {
-                match EventBatch::decode(&rec) {
-                    Ok(b) => batches.push((b.generation, pos, b)),
-                    Err(e) => {
-                        tracing::warn!(%pos, error = %e, "undecodable mailbox event batch skipped");
-                        report.rejected += 1;
-                    }
-                }
+                .unwrap_or(0);
+            (log, Position::from_seg_off(log, from))
+        })
+        .collect();
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let mut scans: Vec<Result<LogScan>> = Vec::with_capacity(starts.len());
+    for chunk in starts.chunks(threads.max(1)) {
+        std::thread::scope(|s| {
+            let handles: Vec<_> = chunk
+                .iter()
+                .map(|&(log, from)| {
+                    let reader = &readers[&log];
+                    s.spawn(move || scan_log(reader, from))
+                })
+                .collect();
+            for h in handles {
+                scans.push(h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)));
             }
-            Ok(())
-        })?;
-        ends.insert(log, end);
+        });
+    }
+    report.scan_time = t.elapsed();
+    let mut batches: Vec<(u64, Position, RecordRef)> = Vec::new();
+    let mut ends = BTreeMap::new();
+    for ((log, _), scan) in starts.iter().zip(scans) {
+        let scan = scan?;
+        report.rejected += scan.rejected;
+        batches.extend(scan.batches);
+        ends.insert(*log, scan.end);
     }
     batches.sort_by_key(|(g, pos, _)| (*g, *pos));
-    for (g, pos, batch) in &batches {
+    for (g, pos, rec) in &batches {
         generation = generation.max(*g);
+        let batch = match EventBatch::decode(rec) {
+            Ok(b) => b,
+            Err(e) => {
+                tracing::warn!(%pos, error = %e, "undecodable mailbox event batch skipped");
+                report.rejected += 1;
+                continue;
+            }
+        };
         report.replayed_batches += 1;
         for ev in &batch.events {
             if let Some(account) = ev.account() {
