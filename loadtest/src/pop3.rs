@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::pattern::Pattern;
-use crate::runner::Shared;
+use crate::runner::{connect_counted, fail, Shared};
 use crate::stats::Stats;
 use crate::wire::{kind, Wire};
 
@@ -27,8 +27,7 @@ fn ok(line: &[u8]) -> bool {
 }
 
 fn err(st: &mut Stats, shared: &Shared, what: &str) {
-    st.error(what.to_string());
-    shared.errors.fetch_add(1, Relaxed);
+    fail(st, shared, what);
 }
 
 pub async fn connection(c: usize, opts: Arc<Pop3Opts>, shared: Arc<Shared>) -> Stats {
@@ -37,14 +36,16 @@ pub async fn connection(c: usize, opts: Arc<Pop3Opts>, shared: Arc<Shared>) -> S
     while !shared.stopped() {
         let user = opts.users.get(c as u64 + round * opts.connections as u64);
         round += 1;
-        let mut w = match Wire::connect(opts.target, opts.timeout).await {
-            Ok(w) => w,
-            Err(e) => {
-                st.connections_failed += 1;
-                err(&mut st, &shared, &format!("connect {}", kind(&e)));
-                glommio::timer::sleep(Duration::from_millis(100)).await;
-                continue;
-            }
+        let Some(mut w) = connect_counted(
+            opts.target,
+            opts.timeout,
+            &mut st,
+            &shared,
+            Duration::from_millis(100),
+        )
+        .await
+        else {
+            continue;
         };
         match session(&mut w, &user, &opts, &shared, &mut st).await {
             Ok(retrieved) => {

@@ -195,3 +195,29 @@ impl Pace {
         due
     }
 }
+
+/// Counts an error of kind `what` in the connection's stats and in the live counter.
+pub fn fail(st: &mut Stats, shared: &Shared, what: impl Into<String>) {
+    st.error(what);
+    shared.errors.fetch_add(1, Relaxed);
+}
+
+/// Connects to `target`; on failure counts it, waits `backoff`, and returns None (the caller retries
+/// while the run goes on).
+pub async fn connect_counted(
+    target: std::net::SocketAddr,
+    timeout: Duration,
+    st: &mut Stats,
+    shared: &Shared,
+    backoff: Duration,
+) -> Option<crate::wire::Wire> {
+    match crate::wire::Wire::connect(target, timeout).await {
+        Ok(w) => Some(w),
+        Err(e) => {
+            st.connections_failed += 1;
+            fail(st, shared, format!("connect {}", crate::wire::kind(&e)));
+            glommio::timer::sleep(backoff).await;
+            None
+        }
+    }
+}

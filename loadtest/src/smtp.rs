@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use crate::message::{self, Corpus, Rng, SizeDist};
 use crate::pattern::Pattern;
-use crate::runner::{Pace, Shared};
+use crate::runner::{connect_counted, fail, Pace, Shared};
 use crate::stats::Stats;
 use crate::wire::{kind, Wire};
 
@@ -45,16 +45,11 @@ pub async fn connection(c: usize, opts: Arc<SmtpOpts>, shared: Arc<Shared>) -> S
     let mut seq = 0u64;
     let mut backoff = Duration::from_millis(50);
     while !shared.stopped() {
-        let mut w = match Wire::connect(opts.target, opts.timeout).await {
-            Ok(w) => w,
-            Err(e) => {
-                st.connections_failed += 1;
-                st.error(format!("connect {}", kind(&e)));
-                shared.errors.fetch_add(1, Relaxed);
-                glommio::timer::sleep(backoff).await;
-                backoff = (backoff * 2).min(Duration::from_secs(1));
-                continue;
-            }
+        let Some(mut w) =
+            connect_counted(opts.target, opts.timeout, &mut st, &shared, backoff).await
+        else {
+            backoff = (backoff * 2).min(Duration::from_secs(1));
+            continue;
         };
         backoff = Duration::from_millis(50);
         match session(
@@ -80,8 +75,7 @@ pub async fn connection(c: usize, opts: Arc<SmtpOpts>, shared: Arc<Shared>) -> S
 }
 
 fn code_error(st: &mut Stats, shared: &Shared, code: u16) {
-    st.error(code.to_string());
-    shared.errors.fetch_add(1, Relaxed);
+    fail(st, shared, code.to_string());
 }
 
 #[allow(clippy::too_many_arguments)]
