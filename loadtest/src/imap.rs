@@ -137,10 +137,6 @@ fn literal_len(line: &[u8]) -> Option<u64> {
     std::str::from_utf8(digits).ok()?.parse().ok()
 }
 
-fn err(st: &mut Stats, shared: &Shared, what: &str) {
-    fail(st, shared, what);
-}
-
 pub async fn connection(c: usize, opts: Arc<ImapOpts>, shared: Arc<Shared>) -> Stats {
     let mut st = Stats::default();
     let mut rng = Rng::new(c as u64 + 17);
@@ -161,7 +157,7 @@ pub async fn connection(c: usize, opts: Arc<ImapOpts>, shared: Arc<Shared>) -> S
             continue;
         };
         if let Err(e) = session(&mut w, &user, &opts, &shared, &mut st, &mut rng, &corpus).await {
-            err(&mut st, &shared, kind(&e));
+            fail(&mut st, &shared, kind(&e));
         }
         w.close().await;
     }
@@ -179,7 +175,7 @@ async fn session(
 ) -> std::io::Result<()> {
     let greet = w.line().await?.to_vec();
     if !greet.starts_with(b"* OK") {
-        err(st, shared, "greeting");
+        fail(st, shared, "greeting");
         return Ok(());
     }
     let mut n = 0u32;
@@ -191,14 +187,14 @@ async fn session(
     w.send(format!("{t} LOGIN \"{user}\" \"{}\"\r\n", opts.password).as_bytes())
         .await?;
     if response(w, &t, false).await?.status != "OK" {
-        err(st, shared, "LOGIN NO");
+        fail(st, shared, "LOGIN NO");
         glommio::timer::sleep(Duration::from_millis(50)).await;
         return Ok(());
     }
     let t = tag();
     w.send(format!("{t} SELECT INBOX\r\n").as_bytes()).await?;
     if response(w, &t, false).await?.status != "OK" {
-        err(st, shared, "SELECT NO");
+        fail(st, shared, "SELECT NO");
         return Ok(());
     }
     let t = tag();
@@ -252,7 +248,7 @@ async fn session(
                     .await?;
                 let cont = w.line().await?.to_vec();
                 if !cont.starts_with(b"+") {
-                    err(st, shared, "APPEND refused");
+                    fail(st, shared, "APPEND refused");
                     continue;
                 }
                 w.send(&msg).await?;
@@ -271,7 +267,7 @@ async fn session(
             st.record(shared.start.elapsed(), started.elapsed(), done.bytes);
             shared.done.fetch_add(1, Relaxed);
         } else {
-            err(st, shared, &format!("{op:?} {}", done.status));
+            fail(st, shared, &format!("{op:?} {}", done.status));
         }
     }
     let t = tag();

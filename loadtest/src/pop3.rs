@@ -26,10 +26,6 @@ fn ok(line: &[u8]) -> bool {
     line.starts_with(b"+OK")
 }
 
-fn err(st: &mut Stats, shared: &Shared, what: &str) {
-    fail(st, shared, what);
-}
-
 pub async fn connection(c: usize, opts: Arc<Pop3Opts>, shared: Arc<Shared>) -> Stats {
     let mut st = Stats::default();
     let mut round = 0u64;
@@ -54,7 +50,7 @@ pub async fn connection(c: usize, opts: Arc<Pop3Opts>, shared: Arc<Shared>) -> S
                     glommio::timer::sleep(Duration::from_millis(20)).await;
                 }
             }
-            Err(e) => err(&mut st, &shared, kind(&e)),
+            Err(e) => fail(&mut st, &shared, kind(&e)),
         }
         w.close().await;
     }
@@ -74,13 +70,13 @@ async fn session(
     st: &mut Stats,
 ) -> std::io::Result<u64> {
     if !ok(w.line().await?) {
-        err(st, shared, "-ERR greeting");
+        fail(st, shared, "-ERR greeting");
         return Ok(0);
     }
     if !cmd(w, &format!("USER {user}\r\n")).await?
         || !cmd(w, &format!("PASS {}\r\n", opts.password)).await?
     {
-        err(st, shared, "-ERR login");
+        fail(st, shared, "-ERR login");
         return Ok(0);
     }
     w.send(b"STAT\r\n").await?;
@@ -92,14 +88,14 @@ async fn session(
             .and_then(|x| x.parse().ok())
             .unwrap_or(0)
     } else {
-        err(st, shared, "-ERR STAT");
+        fail(st, shared, "-ERR STAT");
         0
     };
     w.send(b"UIDL\r\n").await?;
     if ok(w.line().await?) {
         w.skip_dot_terminated().await?;
     } else {
-        err(st, shared, "-ERR UIDL");
+        fail(st, shared, "-ERR UIDL");
     }
     let mut done = 0;
     for i in 1..=n {
@@ -109,7 +105,7 @@ async fn session(
         let t = Instant::now();
         w.send(format!("RETR {i}\r\n").as_bytes()).await?;
         if !ok(w.line().await?) {
-            err(st, shared, "-ERR RETR");
+            fail(st, shared, "-ERR RETR");
             continue;
         }
         let bytes = w.skip_dot_terminated().await?;
@@ -117,11 +113,11 @@ async fn session(
         shared.done.fetch_add(1, Relaxed);
         done += 1;
         if opts.dele && !cmd(w, &format!("DELE {i}\r\n")).await? {
-            err(st, shared, "-ERR DELE");
+            fail(st, shared, "-ERR DELE");
         }
     }
     if !cmd(w, "QUIT\r\n").await? {
-        err(st, shared, "-ERR QUIT");
+        fail(st, shared, "-ERR QUIT");
     }
     Ok(done)
 }
