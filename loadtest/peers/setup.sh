@@ -11,6 +11,8 @@ export DEBIAN_FRONTEND=noninteractive
 
 if ! command -v postfix >/dev/null || ! command -v dovecot >/dev/null || [ ! -e /usr/lib/dovecot/lmtp ]; then
   echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
+  # A fresh machine's package lists are stale or absent: fetch them first.
+  apt-get update -qq
   apt-get install -y -qq postfix dovecot-imapd dovecot-pop3d dovecot-lmtpd >/dev/null
 fi
 id "$MAIL_USER" >/dev/null 2>&1 || useradd --system --no-create-home --shell /usr/sbin/nologin "$MAIL_USER"

@@ -3,7 +3,8 @@
 //!
 //! Scenarios: `fetch-all` (UID FETCH 1:* BODY.PEEK[]), `headers` (envelope, flags, sizes: what a client
 //! does on opening a folder), `store` (+FLAGS/-FLAGS \Seen on a random message), `append` (a 10 KB
-//! message), or a weighted mix such as `headers:3,store:5,fetch-all:1,append:1`.
+//! message), or a weighted mix such as `headers:3,store:5,fetch-all:1,append:1`. `idle` stands alone
+//! (clients in IDLE while SMTP delivers to them): see `notify.rs`.
 
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering::Relaxed;
@@ -24,6 +25,8 @@ pub enum Op {
     Headers,
     Store,
     Append,
+    /// RFC 2177 IDLE while SMTP delivers; never mixed with the others.
+    Idle,
 }
 
 /// A weighted choice of operations.
@@ -48,7 +51,7 @@ impl Scenario {
                 "headers" => Op::Headers,
                 "store" => Op::Store,
                 "append" => Op::Append,
-                "idle" => bail!("scenario idle is not implemented yet"),
+                "idle" => Op::Idle,
                 other => bail!("unknown scenario {other:?} (fetch-all, headers, store, append, or a weighted mix)"),
             };
             ops.push((op, weight));
@@ -56,7 +59,14 @@ impl Scenario {
         if ops.is_empty() {
             bail!("empty scenario");
         }
+        if ops.len() > 1 && ops.iter().any(|o| o.0 == Op::Idle) {
+            bail!("scenario {s:?}: idle runs alone (its clients wait in IDLE), not in a mix");
+        }
         Ok(Scenario { ops })
+    }
+
+    pub fn is_idle(&self) -> bool {
+        self.ops.iter().any(|o| o.0 == Op::Idle)
     }
 
     pub fn pick(&self, rng: &mut Rng) -> Op {
@@ -83,17 +93,20 @@ pub struct ImapOpts {
 }
 
 /// The tagged completion of a command: OK, NO or BAD (or something unexpected), with bytes received.
-struct Done {
-    status: String,
+pub(crate) struct Done {
+    pub status: String,
     bytes: u64,
     /// UIDs from `* SEARCH` responses, when asked for.
     uids: Vec<u32>,
+    /// The last `* N EXISTS` seen (RFC 9051 7.4.1), if any.
+    pub exists: Option<u32>,
 }
 
 /// Reads responses until the tagged one, skipping literals (`{n}` at a line end) wherever they occur.
-async fn response(w: &mut Wire, tag: &str, want_uids: bool) -> std::io::Result<Done> {
+pub(crate) async fn response(w: &mut Wire, tag: &str, want_uids: bool) -> std::io::Result<Done> {
     let mut bytes = 0u64;
     let mut uids = Vec::new();
+    let mut exists = None;
     loop {
         let line = w.line().await?;
         bytes += line.len() as u64;
@@ -103,6 +116,9 @@ async fn response(w: &mut Wire, tag: &str, want_uids: bool) -> std::io::Result<D
             w.skip(n).await?;
             bytes += n;
             continue;
+        }
+        if let Some(n) = untagged_count(line, b"EXISTS") {
+            exists = Some(n);
         }
         if want_uids && text.starts_with("* SEARCH") {
             uids.extend(
@@ -121,8 +137,31 @@ async fn response(w: &mut Wire, tag: &str, want_uids: bool) -> std::io::Result<D
                 status,
                 bytes,
                 uids,
+                exists,
             });
         }
+    }
+}
+
+/// `* 12 EXISTS` (or EXPUNGE, RECENT: `what`) -> 12.
+pub(crate) fn untagged_count(line: &[u8], what: &[u8]) -> Option<u32> {
+    let rest = line.strip_prefix(b"* ")?;
+    let sp = memchr::memchr(b' ', rest)?;
+    let word = rest[sp + 1..].trim_ascii_end();
+    if !word.eq_ignore_ascii_case(what) {
+        return None;
+    }
+    std::str::from_utf8(&rest[..sp]).ok()?.parse().ok()
+}
+
+/// Command tags a1, a2, ...
+#[derive(Default)]
+pub(crate) struct Tags(u32);
+
+impl Tags {
+    pub fn next(&mut self) -> String {
+        self.0 += 1;
+        format!("a{}", self.0)
     }
 }
 
@@ -164,6 +203,39 @@ pub async fn connection(c: usize, opts: Arc<ImapOpts>, shared: Arc<Shared>) -> S
     st
 }
 
+/// Reads the greeting, logs in and SELECTs INBOX; the number of messages in it (its EXISTS), or None
+/// when the server refused (counted; the caller ends the session).
+pub(crate) async fn open_inbox(
+    w: &mut Wire,
+    user: &str,
+    password: &str,
+    tags: &mut Tags,
+    st: &mut Stats,
+    shared: &Shared,
+) -> std::io::Result<Option<u32>> {
+    let greet = w.line().await?;
+    if !greet.starts_with(b"* OK") {
+        fail(st, shared, "greeting");
+        return Ok(None);
+    }
+    let t = tags.next();
+    w.send(format!("{t} LOGIN \"{user}\" \"{password}\"\r\n").as_bytes())
+        .await?;
+    if response(w, &t, false).await?.status != "OK" {
+        fail(st, shared, "LOGIN NO");
+        glommio::timer::sleep(Duration::from_millis(50)).await;
+        return Ok(None);
+    }
+    let t = tags.next();
+    w.send(format!("{t} SELECT INBOX\r\n").as_bytes()).await?;
+    let done = response(w, &t, false).await?;
+    if done.status != "OK" {
+        fail(st, shared, "SELECT NO");
+        return Ok(None);
+    }
+    Ok(Some(done.exists.unwrap_or(0)))
+}
+
 async fn session(
     w: &mut Wire,
     user: &str,
@@ -173,30 +245,14 @@ async fn session(
     rng: &mut Rng,
     corpus: &Corpus,
 ) -> std::io::Result<()> {
-    let greet = w.line().await?.to_vec();
-    if !greet.starts_with(b"* OK") {
-        fail(st, shared, "greeting");
+    let mut tags = Tags::default();
+    if open_inbox(w, user, &opts.password, &mut tags, st, shared)
+        .await?
+        .is_none()
+    {
         return Ok(());
     }
-    let mut n = 0u32;
-    let mut tag = move || {
-        n += 1;
-        format!("a{n}")
-    };
-    let t = tag();
-    w.send(format!("{t} LOGIN \"{user}\" \"{}\"\r\n", opts.password).as_bytes())
-        .await?;
-    if response(w, &t, false).await?.status != "OK" {
-        fail(st, shared, "LOGIN NO");
-        glommio::timer::sleep(Duration::from_millis(50)).await;
-        return Ok(());
-    }
-    let t = tag();
-    w.send(format!("{t} SELECT INBOX\r\n").as_bytes()).await?;
-    if response(w, &t, false).await?.status != "OK" {
-        fail(st, shared, "SELECT NO");
-        return Ok(());
-    }
+    let mut tag = move || tags.next();
     let t = tag();
     w.send(format!("{t} UID SEARCH ALL\r\n").as_bytes()).await?;
     let mut uids = response(w, &t, true).await?.uids;
@@ -233,6 +289,7 @@ async fn session(
                     .await?;
                 response(w, &t, false).await?
             }
+            Op::Idle => unreachable!("idle scenarios run in notify.rs"),
             Op::Append => {
                 message::build(
                     &mut msg,
@@ -290,7 +347,15 @@ mod tests {
             Scenario::parse("headers:3, store:5").unwrap().ops,
             vec![(Op::Headers, 3), (Op::Store, 5)]
         );
-        for bad in ["", "fetch", "store:0", "store:x", "idle"] {
+        assert!(Scenario::parse("idle").unwrap().is_idle());
+        for bad in [
+            "",
+            "fetch",
+            "store:0",
+            "store:x",
+            "idle,headers",
+            "store:2,idle:1",
+        ] {
             assert!(Scenario::parse(bad).is_err(), "{bad}");
         }
         let s = Scenario::parse("headers:1,store:3").unwrap();
@@ -299,6 +364,24 @@ mod tests {
             .filter(|_| s.pick(&mut rng) == Op::Store)
             .count();
         assert!((7000..8000).contains(&stores), "{stores}");
+    }
+
+    #[test]
+    fn untagged_counts() {
+        assert_eq!(untagged_count(b"* 23 EXISTS\r\n", b"EXISTS"), Some(23));
+        assert_eq!(untagged_count(b"* 0 exists\r\n", b"EXISTS"), Some(0));
+        assert_eq!(untagged_count(b"* 4 EXPUNGE\r\n", b"EXPUNGE"), Some(4));
+        assert_eq!(untagged_count(b"* 4 EXPUNGE\r\n", b"EXISTS"), None);
+        assert_eq!(
+            untagged_count(b"* OK [UIDNEXT 4] Predicted\r\n", b"EXISTS"),
+            None
+        );
+        assert_eq!(
+            untagged_count(b"* 3 FETCH (FLAGS (EXISTS))\r\n", b"EXISTS"),
+            None
+        );
+        assert_eq!(untagged_count(b"* x EXISTS\r\n", b"EXISTS"), None);
+        assert_eq!(untagged_count(b"a1 5 EXISTS\r\n", b"EXISTS"), None);
     }
 
     #[test]

@@ -3,6 +3,7 @@
 pub mod idle;
 pub mod imap;
 pub mod message;
+pub mod notify;
 pub mod pattern;
 pub mod pop3;
 pub mod report;

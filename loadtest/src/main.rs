@@ -1,4 +1,4 @@
-//! `loadtest`: drives SMTP (and later IMAP, POP3) against the one address it is given, bounded by count
+//! `loadtest`: drives SMTP, IMAP and POP3 against the one address it is given, bounded by count
 //! or duration, and prints a summary (ops/s, MB/s, latency percentiles, errors by reply code).
 
 use std::net::{SocketAddr, ToSocketAddrs};
@@ -118,9 +118,23 @@ enum Cmd {
         user_pattern: String,
         #[arg(long)]
         password: String,
-        /// fetch-all, headers, store, append, or a weighted mix like headers:3,store:5,append:1.
+        /// fetch-all, headers, store, append, or a weighted mix like headers:3,store:5,append:1;
+        /// or idle: the clients wait in IDLE while --smtp-target delivers to their users, and each new
+        /// message's delivery-to-notification latency is measured (--messages counts messages sent).
         #[arg(long, default_value = "headers")]
         scenario: String,
+        /// idle: the SMTP server that delivers to the IMAP users (the only other address contacted).
+        #[arg(long)]
+        smtp_target: Option<String>,
+        /// idle: SMTP connections delivering.
+        #[arg(long, default_value_t = 2)]
+        smtp_connections: usize,
+        /// idle: messages per second over all SMTP connections (open loop).
+        #[arg(long, default_value_t = 50.0)]
+        rate: f64,
+        /// idle: size of each delivered message.
+        #[arg(long, default_value = "4k")]
+        size: String,
     },
     /// Open connections, read the greeting, hold them idle until the duration ends (memory per connection).
     Idle {
@@ -229,7 +243,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 rcpts,
                 if bdat { " bdat" } else { "" }
             );
-            drive(&common, &label, move |c, shared| {
+            drive(&common, &label, common.connections, move |c, shared| {
                 smtp::connection(c, opts.clone(), shared)
             })
         }
@@ -248,7 +262,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 timeout: Duration::from_secs_f64(common.timeout),
             });
             let label = format!("pop3 {} retr", common.target);
-            drive(&common, &label, move |c, shared| {
+            drive(&common, &label, common.connections, move |c, shared| {
                 shardmail_loadtest::pop3::connection(c, opts.clone(), shared)
             })
         }
@@ -257,17 +271,25 @@ fn run(cli: Cli) -> Result<ExitCode> {
             user_pattern,
             password,
             scenario,
+            smtp_target,
+            smtp_connections,
+            rate,
+            size,
         } => {
-            let opts = Arc::new(shardmail_loadtest::imap::ImapOpts {
+            let imap = shardmail_loadtest::imap::ImapOpts {
                 target: resolve(&common.target)?,
                 connections: common.connections,
                 users: Pattern::parse(&user_pattern)?,
                 password,
                 scenario: shardmail_loadtest::imap::Scenario::parse(&scenario)?,
                 timeout: Duration::from_secs_f64(common.timeout),
-            });
+            };
+            if imap.scenario.is_idle() {
+                return idle_scenario(common, imap, smtp_target, smtp_connections, rate, &size);
+            }
+            let opts = Arc::new(imap);
             let label = format!("imap {} {scenario}", common.target);
-            drive(&common, &label, move |c, shared| {
+            drive(&common, &label, common.connections, move |c, shared| {
                 shardmail_loadtest::imap::connection(c, opts.clone(), shared)
             })
         }
@@ -280,7 +302,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let label = format!("idle {} x{}", common.target, common.connections);
             let mut common = common;
             common.messages = None;
-            drive(&common, &label, move |_, shared| {
+            drive(&common, &label, common.connections, move |_, shared| {
                 shardmail_loadtest::idle::connection(target, timeout, shared)
             })
         }
@@ -319,7 +341,54 @@ fn run(cli: Cli) -> Result<ExitCode> {
     }
 }
 
-fn drive<F, Fut>(common: &Common, label: &str, conn: F) -> Result<ExitCode>
+/// `imap --scenario idle`: watchers in IDLE on the IMAP target, senders on the SMTP target.
+fn idle_scenario(
+    common: Common,
+    imap: shardmail_loadtest::imap::ImapOpts,
+    smtp_target: Option<String>,
+    senders: usize,
+    rate: f64,
+    size: &str,
+) -> Result<ExitCode> {
+    let Some(smtp_target) = smtp_target else {
+        bail!(
+            "--scenario idle needs --smtp-target (the SMTP server that delivers to the IMAP users)"
+        );
+    };
+    if imap.users.len() < imap.connections as u64 {
+        bail!(
+            "--scenario idle needs a distinct user per connection: --user-pattern has {} users for {} connections",
+            imap.users.len(),
+            imap.connections
+        );
+    }
+    if senders == 0 || !(rate > 0.0) {
+        bail!("--smtp-connections and --rate must be positive");
+    }
+    let opts = Arc::new(shardmail_loadtest::notify::NotifyOpts {
+        smtp_target: resolve(&smtp_target)?,
+        senders,
+        rate,
+        size: SizeDist::parse(size)?.mean(),
+        from: "loadtest@loadtest.invalid".into(),
+        imap,
+    });
+    let board = shardmail_loadtest::notify::Board::new(opts.imap.connections, senders);
+    let label = format!(
+        "imap {} idle, smtp {smtp_target} {rate}/s: delivery to notification",
+        common.target
+    );
+    drive(
+        &common,
+        &label,
+        common.connections + senders,
+        move |c, shared| {
+            shardmail_loadtest::notify::connection(c, opts.clone(), board.clone(), shared)
+        },
+    )
+}
+
+fn drive<F, Fut>(common: &Common, label: &str, connections: usize, conn: F) -> Result<ExitCode>
 where
     F: Fn(usize, Arc<Shared>) -> Fut + Send + Sync + Clone + 'static,
     Fut: std::future::Future<Output = Stats> + 'static,
@@ -331,13 +400,10 @@ where
         common.messages,
         common.duration.map(Duration::from_secs_f64),
     );
-    let threads = common
-        .threads
-        .unwrap_or_else(cpus)
-        .clamp(1, common.connections);
+    let threads = common.threads.unwrap_or_else(cpus).clamp(1, connections);
     let opts = RunOpts {
         threads,
-        connections: common.connections,
+        connections,
         pin: common.pin,
         progress: !common.quiet,
         label: label.to_string(),

@@ -15,6 +15,8 @@ use crate::stats::Stats;
 pub struct Shared {
     pub start: Instant,
     stop: AtomicBool,
+    /// Ctrl-C: stop at once, without draining what is in flight.
+    interrupted: AtomicBool,
     /// Operations still to start when the run is bounded by count (i64::MAX otherwise).
     budget: AtomicI64,
     pub done: AtomicU64,
@@ -28,6 +30,7 @@ impl Shared {
         Arc::new(Shared {
             start,
             stop: AtomicBool::new(false),
+            interrupted: AtomicBool::new(false),
             budget: AtomicI64::new(count.map_or(i64::MAX, |c| c.min(i64::MAX as u64) as i64)),
             done: AtomicU64::new(0),
             errors: AtomicU64::new(0),
@@ -41,6 +44,16 @@ impl Shared {
 
     pub fn stop(&self) {
         self.stop.store(true, Relaxed);
+    }
+
+    /// Stops the run at once (Ctrl-C).
+    pub fn interrupt(&self) {
+        self.interrupted.store(true, Relaxed);
+        self.stop();
+    }
+
+    pub fn interrupted(&self) -> bool {
+        self.interrupted.load(Relaxed)
     }
 
     /// Claims one operation; false once the count is used up or the run is stopping.
@@ -138,7 +151,7 @@ where
     while finished.load(Relaxed) < opts.threads as u64 {
         std::thread::sleep(Duration::from_millis(250));
         if interrupted.load(Relaxed) {
-            shared.stop();
+            shared.interrupt();
         }
         if let Some(b) = &bar {
             let done = shared.done.load(Relaxed);

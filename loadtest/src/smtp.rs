@@ -170,67 +170,84 @@ async fn envelope_replies(
     Ok(mail == 250 && any)
 }
 
-async fn send_data(
+/// Sends the envelope and DATA in one write (RFC 2920) and reads their replies; true once the server
+/// answered 354 and waits for the message. On a refusal the transaction is reset and the codes counted.
+pub(crate) async fn pipelined_envelope(
     w: &mut Wire,
-    opts: &SmtpOpts,
     cmds: &mut Vec<u8>,
-    msg: &[u8],
+    rcpts: usize,
     st: &mut Stats,
     shared: &Shared,
 ) -> std::io::Result<bool> {
-    let env_ok;
-    if opts.pipelining {
-        cmds.extend_from_slice(b"DATA\r\n");
-        w.send(cmds).await?;
-        env_ok = envelope_replies(w, opts.rcpts, st, shared).await?;
-    } else {
-        // One command, one reply.
-        let mut ok = true;
-        let mut lines = cmds.split_inclusive(|&b| b == b'\n');
-        if let Some(mail) = lines.next() {
-            w.send(mail).await?;
-            let r = w.smtp_reply().await?;
-            if r != 250 {
-                code_error(st, shared, r);
-                ok = false;
-            }
-        }
-        let mut any = false;
-        for l in lines {
-            if !ok {
-                break;
-            }
-            w.send(l).await?;
-            let r = w.smtp_reply().await?;
-            if r == 250 || r == 251 {
-                any = true;
-            } else {
-                code_error(st, shared, r);
-            }
-        }
-        env_ok = ok && any;
-        if env_ok {
-            w.send(b"DATA\r\n").await?;
+    cmds.extend_from_slice(b"DATA\r\n");
+    w.send(cmds).await?;
+    let env_ok = envelope_replies(w, rcpts, st, shared).await?;
+    // The pipelined DATA gets a reply of its own, whatever happened to the envelope.
+    let r = w.smtp_reply().await?;
+    if env_ok && r == 354 {
+        return Ok(true);
+    }
+    if r == 354 {
+        // No recipient was accepted, yet the server waits for data: end it empty.
+        w.send(b".\r\n").await?;
+        w.smtp_reply().await?;
+    } else if env_ok {
+        code_error(st, shared, r);
+    }
+    w.send(b"RSET\r\n").await?;
+    w.smtp_reply().await?;
+    Ok(false)
+}
+
+/// Sends the envelope one command at a time; true once the server answered 354 to DATA.
+async fn stepwise_envelope(
+    w: &mut Wire,
+    cmds: &[u8],
+    st: &mut Stats,
+    shared: &Shared,
+) -> std::io::Result<bool> {
+    let mut lines = cmds.split_inclusive(|&b| b == b'\n');
+    if let Some(mail) = lines.next() {
+        w.send(mail).await?;
+        let r = w.smtp_reply().await?;
+        if r != 250 {
+            code_error(st, shared, r);
+            w.send(b"RSET\r\n").await?;
+            w.smtp_reply().await?;
+            return Ok(false);
         }
     }
-    if !env_ok {
-        if opts.pipelining {
-            // The pipelined DATA gets an error reply too.
-            let r = w.smtp_reply().await?;
-            if r == 354 {
-                w.send(b".\r\n").await?;
-                w.smtp_reply().await?;
-            }
+    let mut any = false;
+    for l in lines {
+        w.send(l).await?;
+        let r = w.smtp_reply().await?;
+        if r == 250 || r == 251 {
+            any = true;
+        } else {
+            code_error(st, shared, r);
         }
+    }
+    if !any {
         w.send(b"RSET\r\n").await?;
         w.smtp_reply().await?;
         return Ok(false);
     }
+    w.send(b"DATA\r\n").await?;
     let r = w.smtp_reply().await?;
     if r != 354 {
         code_error(st, shared, r);
         return Ok(false);
     }
+    Ok(true)
+}
+
+/// Sends the message text and its end (RFC 5321 4.1.1.4) after a 354; true on 250.
+pub(crate) async fn data_text(
+    w: &mut Wire,
+    msg: &[u8],
+    st: &mut Stats,
+    shared: &Shared,
+) -> std::io::Result<bool> {
     // Messages come from a corpus where no line starts with '.': no stuffing needed.
     w.send(msg).await?;
     w.send(b".\r\n").await?;
@@ -240,6 +257,25 @@ async fn send_data(
         return Ok(false);
     }
     Ok(true)
+}
+
+async fn send_data(
+    w: &mut Wire,
+    opts: &SmtpOpts,
+    cmds: &mut Vec<u8>,
+    msg: &[u8],
+    st: &mut Stats,
+    shared: &Shared,
+) -> std::io::Result<bool> {
+    let open = if opts.pipelining {
+        pipelined_envelope(w, cmds, opts.rcpts, st, shared).await?
+    } else {
+        stepwise_envelope(w, cmds, st, shared).await?
+    };
+    if !open {
+        return Ok(false);
+    }
+    data_text(w, msg, st, shared).await
 }
 
 async fn send_bdat(

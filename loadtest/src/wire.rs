@@ -45,6 +45,14 @@ impl Wire {
         })
     }
 
+    /// How long a read may wait (IDLE waits in short reads to notice the end of the run).
+    pub fn set_read_timeout(&mut self, timeout: Duration) {
+        // Only a zero duration is refused, and callers never pass one.
+        let _ = self
+            .stream
+            .set_read_timeout(Some(timeout.max(Duration::from_millis(1))));
+    }
+
     pub async fn send(&mut self, bytes: &[u8]) -> Result<()> {
         self.stream.write_all(bytes).await
     }
