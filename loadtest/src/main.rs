@@ -58,7 +58,7 @@ struct Common {
     /// Write the summary as JSON.
     #[arg(long)]
     json: Option<PathBuf>,
-    /// Draw throughput over time and the latency distribution (SVG).
+    /// Draw throughput over time and the latency distribution (FILE.svg or FILE.png).
     #[arg(long)]
     plot: Option<PathBuf>,
     /// No progress bar.
@@ -395,6 +395,9 @@ where
 {
     if common.duration.is_some_and(|d| !(d > 0.0 && d < 86_400.0)) {
         bail!("--duration must be between 0 and 86400 seconds");
+    }
+    if let Some(p) = &common.plot {
+        report::check_plot(p)?;
     }
     let shared = Shared::new(
         common.messages,
