@@ -4,7 +4,7 @@
 
 use std::net::TcpListener;
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -12,7 +12,8 @@ use std::time::{Duration, Instant};
 use shardmail::accounts::Accounts;
 use shardmail::config::Config;
 
-const LT: &str = env!("CARGO_BIN_EXE_loadtest");
+mod common;
+use common::{loadtest, LT};
 
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
@@ -84,24 +85,6 @@ impl Server {
             .map(|a| rec.index.messages(a, "INBOX").unwrap().len() as u64)
             .sum()
     }
-}
-
-fn loadtest(args: &[&str]) -> (Output, serde_json::Value, Duration) {
-    let dir = tempfile::tempdir().unwrap();
-    let json = dir.path().join("out.json");
-    let t = Instant::now();
-    let out = Command::new(LT)
-        .args(args)
-        .arg("--quiet")
-        .arg("--json")
-        .arg(&json)
-        .output()
-        .unwrap();
-    let took = t.elapsed();
-    let v = std::fs::read_to_string(&json)
-        .map(|s| serde_json::from_str(&s).unwrap())
-        .unwrap_or(serde_json::Value::Null);
-    (out, v, took)
 }
 
 #[test]

@@ -1,0 +1,217 @@
+//! The load generator against real servers written by others: the private Postfix and Dovecot of
+//! `loadtest/peers` (setup.sh, start.sh). Every client (SMTP, POP3, IMAP fetch-all/headers/store/append,
+//! IMAP IDLE) runs against them, and its counts must equal what the servers stored: messages in the
+//! Maildirs. Runs when LOADTEST_PEERS=1 (CI sets it after starting the peers); elsewhere it says it
+//! was skipped. Uses users 80..99 only, so runs of bench.sh on users 0..79 are left alone.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+mod common;
+use common::loadtest;
+
+fn env(name: &str, default: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| default.to_string())
+}
+
+struct Peers {
+    mail: PathBuf,
+    smtp: String,
+    imap: String,
+    pop3: String,
+    domain: String,
+    password: String,
+}
+
+impl Peers {
+    fn from_env() -> Option<Peers> {
+        if std::env::var("LOADTEST_PEERS").as_deref() != Ok("1") {
+            eprintln!(
+                "skipped: LOADTEST_PEERS=1 not set (loadtest/peers/setup.sh and start.sh first)"
+            );
+            return None;
+        }
+        Some(Peers {
+            mail: PathBuf::from(env("PEERS_DIR", "/tmp/shardmail-peers")).join("mail"),
+            smtp: format!("127.0.0.1:{}", env("POSTFIX_SMTP_PORT", "3525")),
+            imap: format!("127.0.0.1:{}", env("DOVECOT_IMAP_PORT", "3143")),
+            pop3: format!("127.0.0.1:{}", env("DOVECOT_POP3_PORT", "3110")),
+            domain: env("BENCH_DOMAIN", "bench.test"),
+            password: env("BENCH_PASSWORD", "benchpass"),
+        })
+    }
+
+    fn users(&self, from: u32, to: u32) -> String {
+        format!("user{{{from}..{to}}}@{}", self.domain)
+    }
+
+    /// Messages in the Maildirs of users from..=to (new/ and cur/).
+    fn stored(&self, from: u32, to: u32) -> u64 {
+        (from..=to)
+            .flat_map(|u| ["new", "cur"].map(|d| self.mail.join(format!("user{u}")).join(d)))
+            .map(|d| match std::fs::read_dir(&d) {
+                Ok(entries) => entries.count() as u64,
+                // Dovecot makes a Maildir at its first delivery.
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => 0,
+                Err(e) => panic!(
+                    "reading {}: {e} (the Maildirs are the mail user's)",
+                    d.display()
+                ),
+            })
+            .sum()
+    }
+
+    /// Waits until users from..=to hold `want` messages (Postfix delivers after its 250).
+    fn wait_stored(&self, from: u32, to: u32, want: u64) -> u64 {
+        let t = Instant::now();
+        loop {
+            let n = self.stored(from, to);
+            if n >= want || t.elapsed() > Duration::from_secs(60) {
+                return n;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+fn ok(out: &std::process::Output, v: &serde_json::Value) {
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(v["errors_total"], 0, "{v}");
+    assert_eq!(v["connections_failed"], 0, "{v}");
+}
+
+#[test]
+fn every_client_against_postfix_and_dovecot() {
+    let Some(p) = Peers::from_env() else { return };
+
+    // SMTP into Postfix, delivered over LMTP into Dovecot's Maildirs.
+    let before = p.stored(90, 99);
+    let (out, v, _) = loadtest(&[
+        "smtp",
+        "--target",
+        &p.smtp,
+        "--connections",
+        "4",
+        "--messages",
+        "60",
+        "--size",
+        "8k",
+        "--to",
+        &p.users(90, 99),
+    ]);
+    ok(&out, &v);
+    assert_eq!(v["ops"], 60, "{v}");
+    let after = p.wait_stored(90, 99, before + 60);
+    assert_eq!(
+        after,
+        before + 60,
+        "Postfix acknowledged 60, Dovecot stored {}",
+        after - before
+    );
+
+    // POP3: every stored message retrieved once (the count bounds the run).
+    let (out, v, _) = loadtest(&[
+        "pop3",
+        "--target",
+        &p.pop3,
+        "--connections",
+        "10",
+        "--messages",
+        &after.to_string(),
+        "--user-pattern",
+        &p.users(90, 99),
+        "--password",
+        &p.password,
+    ]);
+    ok(&out, &v);
+    assert_eq!(v["ops"], after, "{v}");
+    assert!(v["mb_per_s"].as_f64().unwrap() > 0.0, "{v}");
+
+    // IMAP: whole mailboxes, then what a client fetches on open, then flags and appends.
+    for scenario in ["fetch-all", "headers"] {
+        let (out, v, _) = loadtest(&[
+            "imap",
+            "--target",
+            &p.imap,
+            "--connections",
+            "5",
+            "--messages",
+            "20",
+            "--user-pattern",
+            &p.users(90, 99),
+            "--password",
+            &p.password,
+            "--scenario",
+            scenario,
+        ]);
+        ok(&out, &v);
+        assert_eq!(v["ops"], 20, "{scenario}: {v}");
+    }
+    let before = p.stored(90, 99);
+    let (out, v, _) = loadtest(&[
+        "imap",
+        "--target",
+        &p.imap,
+        "--connections",
+        "5",
+        "--messages",
+        "30",
+        "--user-pattern",
+        &p.users(90, 99),
+        "--password",
+        &p.password,
+        "--scenario",
+        "append",
+    ]);
+    ok(&out, &v);
+    assert_eq!(v["ops"], 30, "{v}");
+    assert_eq!(p.stored(90, 99), before + 30, "every APPEND stored");
+    let (out, v, _) = loadtest(&[
+        "imap",
+        "--target",
+        &p.imap,
+        "--connections",
+        "5",
+        "--messages",
+        "40",
+        "--user-pattern",
+        &p.users(90, 99),
+        "--password",
+        &p.password,
+        "--scenario",
+        "store:3,headers:1",
+    ]);
+    ok(&out, &v);
+    assert_eq!(v["ops"], 40, "{v}");
+
+    // IDLE: every message Postfix accepts for a watched user is announced to its watcher.
+    let before = p.stored(80, 89);
+    let (out, v, _) = loadtest(&[
+        "imap",
+        "--target",
+        &p.imap,
+        "--connections",
+        "10",
+        "--messages",
+        "30",
+        "--user-pattern",
+        &p.users(80, 89),
+        "--password",
+        &p.password,
+        "--scenario",
+        "idle",
+        "--smtp-target",
+        &p.smtp,
+        "--rate",
+        "20",
+    ]);
+    ok(&out, &v);
+    assert_eq!(v["ops"], 30, "{v}");
+    assert!(v["latency_ms"]["p50"].as_f64().unwrap() > 0.0, "{v}");
+    assert_eq!(p.wait_stored(80, 89, before + 30), before + 30);
+}
