@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
 # Side-by-side benchmark in one run on this machine: shardmail vs Postfix (SMTP ingest, durable at 250 on
 # both) and the machine's ceiling (loadtest's durable sink: the same bytes over loopback TCP appended to
-# a file with group-commit fdatasync batching). The load generator shares the CPUs with the servers.
+# a file with group-commit fdatasync batching); then POP3 RETR, IMAP fetch-all/headers and IMAP IDLE
+# delivery-to-notification against Dovecot (and shardmail, once it serves them). The load generator
+# shares the CPUs with the servers.
 #
-# usage: loadtest/bench.sh [SECONDS_PER_RUN]    env: CONNECTIONS (16), SHARDS (2), REPEAT (3), SCENARIOS
+# usage: loadtest/bench.sh [SECONDS_PER_RUN]
+#   env: CONNECTIONS (16), SHARDS (2), REPEAT (3), SCENARIOS ("10k:1 100k:1 10k:10 100k:10"),
+#        MBOX_USERS (20), MBOX_MESSAGES (2000), IDLE_RATE (100)
 # Each figure is the median over REPEAT interleaved rounds; ratios are medians of per-round ratios.
 # Prints a markdown table; JSON per run is kept in $WORK (printed at the end).
 set -euo pipefail
@@ -127,7 +131,73 @@ read -r cl_ops _ < <(run client 127.0.0.1:4998 10k 1)
 python3 -c "
 best = max(float(x) for x in open('$WORK/best'))
 print(f'| client ceiling: loadtest vs a sink that keeps nothing, 10k, 1 rcpt | {$cl_ops:.0f} msg/s | | {$cl_ops/best:.1f}x the fastest server above | | |')"
-echo "| POP3 RETR, IMAP fetch-all/headers | shardmail has no POP3/IMAP server yet | | | | |"
+
+# POP3 and IMAP: the same mailboxes on both sides (delivered through each server's own SMTP), read by
+# the same clients. shardmail's rows are filled once it serves the protocol (its port answers).
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+summ() { # json -> "ops/s p50 p99 errors"
+  python3 -c "import json,sys; s=json.load(open(sys.argv[1])); l=s['latency_ms']; print(f\"{s['ops_per_s']:.0f} {l['p50']:.1f} {l['p99']:.1f} {s['errors_total']}\")" "$1"
+}
+MBOX_USERS=${MBOX_USERS:-20}
+MBOX_MESSAGES=${MBOX_MESSAGES:-2000}
+mbox() { # name target kind [args...] -> "ops/s p50 p99 errors", or "-" when the target is not served
+  local name=$1 target=$2 kind=$3; shift 3
+  port_open "${target##*:}" || { echo "-"; return; }
+  local out="$WORK/$name-$kind-$(date +%s%N).json"
+  "$LT" "$kind" --target "$target" --connections "$C" --duration "$D" --quiet --json "$out" \
+    --password "$BENCH_PASSWORD" "$@" > /dev/null || true
+  summ "$out"
+}
+start_servers
+fill_to="user{0..$((MBOX_USERS - 1))}@$BENCH_DOMAIN"
+"$LT" smtp --target "127.0.0.1:$POSTFIX_SMTP_PORT" --connections "$C" --messages "$MBOX_MESSAGES" --size 10k \
+  --to "$fill_to" --quiet > /dev/null
+postfix_drain
+"$LT" smtp --target 127.0.0.1:4525 --connections "$C" --messages "$MBOX_MESSAGES" --size 10k \
+  --to "$fill_to" --quiet > /dev/null
+read_users=(--user-pattern "$fill_to")
+idle_users=(--user-pattern "user{$MBOX_USERS..$((2 * MBOX_USERS - 1))}@$BENCH_DOMAIN")
+IDLE_RATE=${IDLE_RATE:-100}
+declare -A rows=()
+for r in $(seq 1 "$REPEAT"); do
+  rows[pop3]+="$(mbox shardmail 127.0.0.1:4110 pop3 "${read_users[@]}") $(mbox dovecot "127.0.0.1:$DOVECOT_POP3_PORT" pop3 "${read_users[@]}")"$'\n'
+  for sc in fetch-all headers; do
+    rows[$sc]+="$(mbox shardmail 127.0.0.1:4143 imap "${read_users[@]}" --scenario $sc) $(mbox dovecot "127.0.0.1:$DOVECOT_IMAP_PORT" imap "${read_users[@]}" --scenario $sc)"$'\n'
+  done
+  rows[idle]+="$(C=$MBOX_USERS mbox shardmail 127.0.0.1:4143 imap "${idle_users[@]}" --scenario idle --smtp-target 127.0.0.1:4525 --rate "$IDLE_RATE") $(C=$MBOX_USERS mbox dovecot "127.0.0.1:$DOVECOT_IMAP_PORT" imap "${idle_users[@]}" --scenario idle --smtp-target "127.0.0.1:$POSTFIX_SMTP_PORT" --rate "$IDLE_RATE")"$'\n'
+  postfix_drain
+done
+stop_servers
+echo
+echo "| POP3 / IMAP ($C connections, $D s x $REPEAT rounds; $MBOX_USERS mailboxes of $((MBOX_MESSAGES / MBOX_USERS)) x 10 KB) | shardmail ops/s (p50 / p99 ms) | Dovecot ops/s (p50 / p99 ms) | shardmail/Dovecot |"
+echo "|---|---|---|---|"
+for key in pop3 fetch-all headers idle; do
+  case $key in
+    pop3) label="POP3 RETR (one message an operation)";;
+    fetch-all) label="IMAP fetch-all (UID FETCH 1:* BODY.PEEK[]: one mailbox an operation)";;
+    headers) label="IMAP headers (envelope, flags, sizes of a whole mailbox)";;
+    idle) label="IMAP IDLE, delivery to notification ($MBOX_USERS watchers, SMTP at $IDLE_RATE msg/s; latency is the figure)";;
+  esac
+  python3 - "$label" <<PY
+import statistics, sys
+med = statistics.median
+sm, dc = [], []
+for line in """${rows[$key]}""".strip().splitlines():
+    f = line.split()
+    if f[0] == "-":
+        dc.append(list(map(float, f[1:5])))
+    else:
+        sm.append(list(map(float, f[0:4])))
+        dc.append(list(map(float, f[4:8])))
+def cell(rs):
+    if not rs:
+        return "not served yet"
+    errs = sum(r[3] for r in rs)
+    return f"{med([r[0] for r in rs]):.0f} ({med([r[1] for r in rs]):.1f} / {med([r[2] for r in rs]):.1f})" + (f", {int(errs)} errors" if errs else "")
+ratio = f"{med([a[0] / max(b[0], 1) for a, b in zip(sm, dc)]):.2f}x" if sm else ""
+print(f"| {sys.argv[1]} | {cell(sm)} | {cell(dc)} | {ratio} |")
+PY
+done
 echo
 echo "machine: $(nproc) CPUs ($(lscpu | sed -n 's/^Model name: *//p')), $(free -g | awk '/Mem:/{print $2}') GiB; client and servers share the CPUs; shardmail --shards $SHARDS"
 echo "json: $WORK"
