@@ -377,7 +377,7 @@ async fn send_loop(
             }
             // The clock starts before the last bytes leave: the announcement cannot come earlier.
             board.slot(u).sent.push_back(Instant::now());
-            let ok = data_text(w, &msg, st, shared).await?;
+            let ok = data_text(w, &mut msg, st, shared).await?;
             if !ok {
                 board.slot(u).sent.pop_back();
             }

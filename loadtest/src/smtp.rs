@@ -138,7 +138,7 @@ async fn session(
         let ok = if opts.bdat {
             send_bdat(w, opts, &mut cmds, &msg, st, shared).await?
         } else {
-            send_data(w, opts, &mut cmds, &msg, st, shared).await?
+            send_data(w, opts, &mut cmds, &mut msg, st, shared).await?
         };
         if ok {
             st.record(shared.start.elapsed(), due.elapsed(), msg.len() as u64);
@@ -244,13 +244,17 @@ async fn stepwise_envelope(
 /// Sends the message text and its end (RFC 5321 4.1.1.4) after a 354; true on 250.
 pub(crate) async fn data_text(
     w: &mut Wire,
-    msg: &[u8],
+    msg: &mut Vec<u8>,
     st: &mut Stats,
     shared: &Shared,
 ) -> std::io::Result<bool> {
-    // Messages come from a corpus where no line starts with '.': no stuffing needed.
-    w.send(msg).await?;
-    w.send(b".\r\n").await?;
+    // Messages come from a corpus where no line starts with '.': no stuffing needed. Text and end go
+    // in one write: one segment and one wake-up of the server fewer per message.
+    let len = msg.len();
+    msg.extend_from_slice(b".\r\n");
+    let sent = w.send(msg).await;
+    msg.truncate(len);
+    sent?;
     let r = w.smtp_reply().await?;
     if r != 250 {
         code_error(st, shared, r);
@@ -263,7 +267,7 @@ async fn send_data(
     w: &mut Wire,
     opts: &SmtpOpts,
     cmds: &mut Vec<u8>,
-    msg: &[u8],
+    msg: &mut Vec<u8>,
     st: &mut Stats,
     shared: &Shared,
 ) -> std::io::Result<bool> {

@@ -45,6 +45,39 @@ impl Peers {
         format!("user{{{from}..{to}}}@{}", self.domain)
     }
 
+    /// `loadtest imap` against Dovecot as users from..=to, bounded by `messages` operations.
+    fn imap(
+        &self,
+        from: u32,
+        to: u32,
+        connections: u32,
+        messages: u32,
+        scenario: &str,
+        more: &[&str],
+    ) -> serde_json::Value {
+        let users = self.users(from, to);
+        let (connections, messages) = (connections.to_string(), messages.to_string());
+        let mut args = vec![
+            "imap",
+            "--target",
+            &self.imap,
+            "--connections",
+            &connections,
+            "--messages",
+            &messages,
+            "--user-pattern",
+            &users,
+            "--password",
+            &self.password,
+            "--scenario",
+            scenario,
+        ];
+        args.extend_from_slice(more);
+        let (out, v, _) = loadtest(&args);
+        ok(&out, &v);
+        v
+    }
+
     /// Messages in the Maildirs of users from..=to (new/ and cur/).
     fn stored(&self, from: u32, to: u32) -> u64 {
         (from..=to)
@@ -134,83 +167,26 @@ fn every_client_against_postfix_and_dovecot() {
 
     // IMAP: whole mailboxes, then what a client fetches on open, then flags and appends.
     for scenario in ["fetch-all", "headers"] {
-        let (out, v, _) = loadtest(&[
-            "imap",
-            "--target",
-            &p.imap,
-            "--connections",
-            "5",
-            "--messages",
-            "20",
-            "--user-pattern",
-            &p.users(90, 99),
-            "--password",
-            &p.password,
-            "--scenario",
-            scenario,
-        ]);
-        ok(&out, &v);
+        let v = p.imap(90, 99, 5, 20, scenario, &[]);
         assert_eq!(v["ops"], 20, "{scenario}: {v}");
     }
     let before = p.stored(90, 99);
-    let (out, v, _) = loadtest(&[
-        "imap",
-        "--target",
-        &p.imap,
-        "--connections",
-        "5",
-        "--messages",
-        "30",
-        "--user-pattern",
-        &p.users(90, 99),
-        "--password",
-        &p.password,
-        "--scenario",
-        "append",
-    ]);
-    ok(&out, &v);
+    let v = p.imap(90, 99, 5, 30, "append", &[]);
     assert_eq!(v["ops"], 30, "{v}");
     assert_eq!(p.stored(90, 99), before + 30, "every APPEND stored");
-    let (out, v, _) = loadtest(&[
-        "imap",
-        "--target",
-        &p.imap,
-        "--connections",
-        "5",
-        "--messages",
-        "40",
-        "--user-pattern",
-        &p.users(90, 99),
-        "--password",
-        &p.password,
-        "--scenario",
-        "store:3,headers:1",
-    ]);
-    ok(&out, &v);
+    let v = p.imap(90, 99, 5, 40, "store:3,headers:1", &[]);
     assert_eq!(v["ops"], 40, "{v}");
 
     // IDLE: every message Postfix accepts for a watched user is announced to its watcher.
     let before = p.stored(80, 89);
-    let (out, v, _) = loadtest(&[
-        "imap",
-        "--target",
-        &p.imap,
-        "--connections",
-        "10",
-        "--messages",
-        "30",
-        "--user-pattern",
-        &p.users(80, 89),
-        "--password",
-        &p.password,
-        "--scenario",
+    let v = p.imap(
+        80,
+        89,
+        10,
+        30,
         "idle",
-        "--smtp-target",
-        &p.smtp,
-        "--rate",
-        "20",
-    ]);
-    ok(&out, &v);
+        &["--smtp-target", &p.smtp, "--rate", "20"],
+    );
     assert_eq!(v["ops"], 30, "{v}");
     assert!(v["latency_ms"]["p50"].as_f64().unwrap() > 0.0, "{v}");
     assert_eq!(p.wait_stored(80, 89, before + 30), before + 30);
