@@ -44,6 +44,7 @@ pub async fn connection(c: usize, opts: Arc<SmtpOpts>, shared: Arc<Shared>) -> S
         .map(|r| Pace::new(shared.start, r, opts.connections, c));
     let mut seq = 0u64;
     let mut backoff = Duration::from_millis(50);
+    let mut in_flight: InFlight = 0;
     while !shared.stopped() {
         let Some(mut w) =
             connect_counted(opts.target, opts.timeout, &mut st, &shared, backoff).await
@@ -53,7 +54,16 @@ pub async fn connection(c: usize, opts: Arc<SmtpOpts>, shared: Arc<Shared>) -> S
         };
         backoff = Duration::from_millis(50);
         match session(
-            &mut w, c, &opts, &shared, &mut st, &corpus, &mut rng, &mut pace, &mut seq,
+            &mut w,
+            c,
+            &opts,
+            &shared,
+            &mut st,
+            &corpus,
+            &mut rng,
+            &mut pace,
+            &mut seq,
+            &mut in_flight,
         )
         .await
         {
@@ -65,8 +75,11 @@ pub async fn connection(c: usize, opts: Arc<SmtpOpts>, shared: Arc<Shared>) -> S
             }
             Ok(End::Reconnect) => w.close().await,
             Err(e) => {
-                st.error(kind(&e));
-                shared.errors.fetch_add(1, Relaxed);
+                // The failure, and every message it left unanswered, counted once each.
+                for _ in 0..in_flight.max(1) {
+                    fail(&mut st, &shared, kind(&e));
+                }
+                in_flight = 0;
                 w.close().await;
             }
         }
@@ -77,6 +90,64 @@ pub async fn connection(c: usize, opts: Arc<SmtpOpts>, shared: Arc<Shared>) -> S
 fn code_error(st: &mut Stats, shared: &Shared, code: u16) {
     fail(st, shared, code.to_string());
 }
+
+/// One message ready to go: its text, its envelope commands, and when it was due.
+struct Prepared {
+    msg: Vec<u8>,
+    cmds: Vec<u8>,
+    due: Instant,
+}
+
+impl Prepared {
+    fn new(opts: &SmtpOpts) -> Prepared {
+        Prepared {
+            msg: Vec::with_capacity(opts.size.max() + 1024),
+            cmds: Vec::with_capacity(1024),
+            due: Instant::now(),
+        }
+    }
+
+    /// Builds the next message of connection `c` and its MAIL/RCPT commands.
+    fn build(
+        &mut self,
+        c: usize,
+        opts: &SmtpOpts,
+        corpus: &Corpus,
+        rng: &mut Rng,
+        seq: &mut u64,
+        due: Instant,
+    ) {
+        let size = opts.size.sample(rng);
+        // Consecutive addresses from a random start: distinct as long as the pattern has enough.
+        let base = rng.next() % opts.to.len().max(1);
+        let to: Vec<String> = (0..opts.rcpts as u64)
+            .map(|r| opts.to.get(base + r))
+            .collect();
+        message::build(
+            &mut self.msg,
+            corpus,
+            size,
+            &opts.from,
+            &to,
+            opts.run_id,
+            c as u64,
+            *seq,
+        );
+        *seq += 1;
+        self.cmds.clear();
+        self.cmds.extend_from_slice(
+            format!("MAIL FROM:<{}> SIZE={}\r\n", opts.from, self.msg.len()).as_bytes(),
+        );
+        for t in &to {
+            self.cmds
+                .extend_from_slice(format!("RCPT TO:<{t}>\r\n").as_bytes());
+        }
+        self.due = due;
+    }
+}
+
+/// Messages claimed and sent but not yet answered when a session fails: each is counted as an error.
+pub(crate) type InFlight = u32;
 
 #[allow(clippy::too_many_arguments)]
 async fn session(
@@ -89,6 +160,7 @@ async fn session(
     rng: &mut Rng,
     pace: &mut Option<Pace>,
     seq: &mut u64,
+    in_flight: &mut InFlight,
 ) -> std::io::Result<End> {
     let greet = w.smtp_reply().await?;
     if greet != 220 {
@@ -101,48 +173,74 @@ async fn session(
         code_error(st, shared, ehlo);
         return Ok(End::Reconnect);
     }
-    let mut msg = Vec::with_capacity(opts.size.max() + 1024);
-    let mut cmds = Vec::with_capacity(1024);
+    // Closed loop with DATA: a message's text, its end and the next message's envelope go in one write
+    // (RFC 2920 3.1: message content may be the first "command" of a group), so a message costs one
+    // round trip instead of two. Open loop sends each message when it is due, so it cannot chain.
+    let chain = opts.pipelining && !opts.bdat && opts.rate.is_none();
+    let mut cur = Prepared::new(opts);
+    let mut next = Prepared::new(opts);
+    // `cur`'s envelope and DATA went out with the previous message's text.
+    let mut carried = false;
     loop {
-        if !shared.claim() {
-            return Ok(End::Done);
+        if !carried {
+            if !shared.claim() {
+                return Ok(End::Done);
+            }
+            let due = match pace {
+                Some(p) => p.wait().await,
+                None => Instant::now(),
+            };
+            cur.build(c, opts, corpus, rng, seq, due);
+            *in_flight = 1;
+            if opts.bdat {
+                if send_bdat(w, opts, &mut cur.cmds, &cur.msg, st, shared).await? {
+                    st.record(
+                        shared.start.elapsed(),
+                        cur.due.elapsed(),
+                        cur.msg.len() as u64,
+                    );
+                    shared.done.fetch_add(1, Relaxed);
+                }
+                *in_flight = 0;
+                continue;
+            }
+            if opts.pipelining {
+                cur.cmds.extend_from_slice(b"DATA\r\n");
+                w.send(&cur.cmds).await?;
+            } else if !stepwise_envelope(w, &cur.cmds, st, shared).await? {
+                *in_flight = 0;
+                continue;
+            }
         }
-        let due = match pace {
-            Some(p) => p.wait().await,
-            None => Instant::now(),
-        };
-        let size = opts.size.sample(rng);
-        // Consecutive addresses from a random start: distinct as long as the pattern has enough.
-        let base = rng.next() % opts.to.len().max(1);
-        let to: Vec<String> = (0..opts.rcpts as u64)
-            .map(|r| opts.to.get(base + r))
-            .collect();
-        message::build(
-            &mut msg,
-            corpus,
-            size,
-            &opts.from,
-            &to,
-            opts.run_id,
-            c as u64,
-            *seq,
-        );
-        *seq += 1;
-        cmds.clear();
-        cmds.extend_from_slice(
-            format!("MAIL FROM:<{}> SIZE={}\r\n", opts.from, msg.len()).as_bytes(),
-        );
-        for t in &to {
-            cmds.extend_from_slice(format!("RCPT TO:<{t}>\r\n").as_bytes());
+        if opts.pipelining && !read_envelope(w, opts.rcpts, st, shared).await? {
+            *in_flight = 0;
+            carried = false;
+            continue;
         }
-        let ok = if opts.bdat {
-            send_bdat(w, opts, &mut cmds, &msg, st, shared).await?
-        } else {
-            send_data(w, opts, &mut cmds, &mut msg, st, shared).await?
-        };
-        if ok {
-            st.record(shared.start.elapsed(), due.elapsed(), msg.len() as u64);
+        // The text, its end (no line of the corpus starts with '.': no stuffing needed), and maybe the
+        // next envelope, in one write.
+        let len = cur.msg.len();
+        cur.msg.extend_from_slice(b".\r\n");
+        carried = chain && shared.claim();
+        if carried {
+            next.build(c, opts, corpus, rng, seq, Instant::now());
+            next.cmds.extend_from_slice(b"DATA\r\n");
+            cur.msg.extend_from_slice(&next.cmds);
+            *in_flight = 2;
+        }
+        let sent = w.send(&cur.msg).await;
+        cur.msg.truncate(len);
+        sent?;
+        let r = w.smtp_reply().await?;
+        *in_flight -= 1;
+        if r == 250 {
+            st.record(shared.start.elapsed(), cur.due.elapsed(), len as u64);
             shared.done.fetch_add(1, Relaxed);
+        } else {
+            code_error(st, shared, r);
+        }
+        if carried {
+            std::mem::swap(&mut cur, &mut next);
         }
     }
 }
@@ -181,6 +279,17 @@ pub(crate) async fn pipelined_envelope(
 ) -> std::io::Result<bool> {
     cmds.extend_from_slice(b"DATA\r\n");
     w.send(cmds).await?;
+    read_envelope(w, rcpts, st, shared).await
+}
+
+/// Reads the replies to a pipelined MAIL, `rcpts` RCPTs and DATA; true on 354. On a refusal the
+/// transaction is reset and the codes counted.
+async fn read_envelope(
+    w: &mut Wire,
+    rcpts: usize,
+    st: &mut Stats,
+    shared: &Shared,
+) -> std::io::Result<bool> {
     let env_ok = envelope_replies(w, rcpts, st, shared).await?;
     // The pipelined DATA gets a reply of its own, whatever happened to the envelope.
     let r = w.smtp_reply().await?;
@@ -261,25 +370,6 @@ pub(crate) async fn data_text(
         return Ok(false);
     }
     Ok(true)
-}
-
-async fn send_data(
-    w: &mut Wire,
-    opts: &SmtpOpts,
-    cmds: &mut Vec<u8>,
-    msg: &mut Vec<u8>,
-    st: &mut Stats,
-    shared: &Shared,
-) -> std::io::Result<bool> {
-    let open = if opts.pipelining {
-        pipelined_envelope(w, cmds, opts.rcpts, st, shared).await?
-    } else {
-        stepwise_envelope(w, cmds, st, shared).await?
-    };
-    if !open {
-        return Ok(false);
-    }
-    data_text(w, msg, st, shared).await
 }
 
 async fn send_bdat(
