@@ -247,6 +247,106 @@ fn a_hanging_server_times_out_and_the_run_ends() {
     assert_eq!(out.status.code(), Some(1));
     assert!(took < Duration::from_secs(5), "{took:?}");
     assert!(v["errors"]["timeout"].as_u64().unwrap() >= 2, "{v}");
+    // The POP3 and IMAP clients, and IMAP IDLE (its SMTP side hangs too), end on time as well.
+    let users = ["--user-pattern", "u{0..9}@b.test", "--password", "pw"];
+    for args in [
+        &["pop3"][..],
+        &["imap", "--scenario", "headers"][..],
+        &["imap", "--scenario", "idle", "--smtp-target", &addr][..],
+    ] {
+        let mut a = args.to_vec();
+        a.extend_from_slice(&[
+            "--target",
+            &addr,
+            "--connections",
+            "2",
+            "--duration",
+            "1",
+            "--timeout",
+            "0.5",
+        ]);
+        a.extend_from_slice(&users);
+        let (out, v, took) = loadtest(&a);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {v}");
+        assert!(took < Duration::from_secs(6), "{args:?}: {took:?}");
+        let timeouts: u64 = v["errors"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .filter(|(k, _)| k.contains("timeout"))
+            .map(|(_, n)| n.as_u64().unwrap())
+            .sum();
+        assert!(timeouts >= 2, "{args:?}: {v}");
+    }
+}
+
+/// A server that answers every connection with 421 and closes: counted by code, the run ends on time.
+#[test]
+fn a_refusing_server_is_counted_by_code() {
+    use std::io::Write;
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap().to_string();
+    std::thread::spawn(move || {
+        for mut s in l.incoming().flatten() {
+            let _ = s.write_all(b"421 4.3.2 busy, try later\r\n");
+        }
+    });
+    let (out, v, took) = loadtest(&[
+        "smtp",
+        "--target",
+        &addr,
+        "--connections",
+        "2",
+        "--duration",
+        "1",
+        "--to",
+        "a@b.test",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(took < Duration::from_secs(5), "{took:?}");
+    assert!(v["errors"]["421"].as_u64().unwrap() >= 2, "{v}");
+    assert_eq!(v["ops"], 0);
+}
+
+/// Ctrl-C ends a long run at once and still prints the summary of what was done.
+#[test]
+fn ctrl_c_prints_the_summary_so_far() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start(dir.path(), &["u0@lt.test"]);
+    let json = dir.path().join("out.json");
+    let child = Command::new(LT)
+        .args([
+            "smtp",
+            "--target",
+            &s.smtp,
+            "--connections",
+            "2",
+            "--duration",
+            "60",
+        ])
+        .args(["--to", "u0@lt.test", "--quiet", "--json"])
+        .arg(&json)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    let t = Instant::now();
+    let killed = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let out = child.wait_with_output().unwrap();
+    assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(table.contains("operations/s"), "{table}");
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let ops = v["ops"].as_u64().unwrap();
+    assert!(ops > 0, "{v}");
+    assert!(v["seconds"].as_f64().unwrap() < 10.0, "{v}");
+    // What it reports is what the server stored.
+    assert_eq!(s.stop_and_count(), ops);
 }
 
 #[test]
