@@ -163,8 +163,14 @@ postfix_drain
 read_users=(--user-pattern "$fill_to")
 idle_users=(--user-pattern "user{$MBOX_USERS..$((2 * MBOX_USERS - 1))}@$BENCH_DOMAIN")
 IDLE_RATE=${IDLE_RATE:-100}
+# The POP3 client's own ceiling: a sink serving 100 x 10 KB per maildrop and keeping nothing.
+"$LT" sink --pop3-listen 127.0.0.1:4997 --pop3-messages "$((MBOX_MESSAGES / MBOX_USERS))" --pop3-size 10k \
+  2>> "$WORK/sink.log" &
+PIDS+=($!)
+wait_port 4997
 declare -A rows=()
 for r in $(seq 1 "$REPEAT"); do
+  rows[pop3sink]+="$(mbox sink 127.0.0.1:4997 pop3 "${read_users[@]}")"$'\n'
   rows[pop3]+="$(mbox shardmail 127.0.0.1:4110 pop3 "${read_users[@]}") $(mbox dovecot "127.0.0.1:$DOVECOT_POP3_PORT" pop3 "${read_users[@]}")"$'\n'
   for sc in fetch-all headers; do
     rows[$sc]+="$(mbox shardmail 127.0.0.1:4143 imap "${read_users[@]}" --scenario $sc) $(mbox dovecot "127.0.0.1:$DOVECOT_IMAP_PORT" imap "${read_users[@]}" --scenario $sc)"$'\n'
@@ -203,6 +209,12 @@ ratio = f"{med([a[0] / max(b[0], 1) for a, b in zip(sm, dc)]):.2f}x" if sm else 
 print(f"| {sys.argv[1]} | {cell(sm)} | {cell(dc)} | {ratio} |")
 PY
 done
+python3 - <<PY
+import statistics
+sink = statistics.median(float(l.split()[0]) for l in """${rows[pop3sink]}""".strip().splitlines())
+dc = statistics.median(float(l.split()[-4]) for l in """${rows[pop3]}""".strip().splitlines())
+print(f"| client ceiling, POP3 RETR: loadtest vs a sink that keeps nothing | {sink:.0f} ops/s (the sink) | | {sink / max(dc, 1):.1f}x Dovecot's RETR rate |")
+PY
 echo
 echo "machine: $(nproc) CPUs ($(lscpu | sed -n 's/^Model name: *//p')), $(free -g | awk '/Mem:/{print $2}') GiB; client and servers share the CPUs; shardmail --shards $SHARDS"
 echo "json: $WORK"
