@@ -384,6 +384,18 @@ mod tests {
         assert_eq!(untagged_count(b"a1 5 EXISTS\r\n", b"EXISTS"), None);
     }
 
+    proptest::proptest! {
+        /// Whatever a server sends, the response scanners answer without panicking, and read back
+        /// what they are meant to find.
+        #[test]
+        fn response_scanners_take_any_bytes(line in proptest::collection::vec(proptest::num::u8::ANY, 0..64), n in 0u32..u32::MAX) {
+            let _ = untagged_count(&line, b"EXISTS");
+            let _ = literal_len(&line);
+            proptest::prop_assert_eq!(untagged_count(format!("* {n} EXISTS\r\n").as_bytes(), b"EXISTS"), Some(n));
+            proptest::prop_assert_eq!(literal_len(format!("* 1 FETCH (BODY[] {{{n}}}\r\n").as_bytes()), Some(n as u64));
+        }
+    }
+
     #[test]
     fn literals_at_line_ends() {
         assert_eq!(literal_len(b"* 1 FETCH (BODY[] {1234}\r\n"), Some(1234));

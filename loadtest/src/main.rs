@@ -193,6 +193,14 @@ fn resolve(target: &str) -> Result<SocketAddr> {
         .with_context(|| format!("--target {target:?} resolves to no address"))
 }
 
+/// Distinguishes this run's Message-IDs from every other run's.
+fn run_id() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0)
+}
+
 fn cpus() -> usize {
     std::thread::available_parallelism()
         .map(|n| n.get())
@@ -231,10 +239,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 rate,
                 timeout: Duration::from_secs_f64(common.timeout),
                 helo: "loadtest.invalid".into(),
-                run_id: std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map(|d| d.as_nanos() as u64)
-                    .unwrap_or(0),
+                run_id: run_id(),
             });
             let label = format!(
                 "smtp {} {}x{} rcpt{}",
@@ -371,6 +376,7 @@ fn idle_scenario(
         rate,
         size: SizeDist::parse(size)?.mean(),
         from: "loadtest@loadtest.invalid".into(),
+        run_id: run_id(),
         imap,
     });
     let board = shardmail_loadtest::notify::Board::new(opts.imap.connections, senders);

@@ -31,6 +31,8 @@ pub struct NotifyOpts {
     pub rate: f64,
     pub size: usize,
     pub from: String,
+    /// Makes Message-IDs unique across runs.
+    pub run_id: u64,
 }
 
 /// One watched user: whether its watcher is in IDLE, whether a message to it is in flight, and the send
@@ -358,7 +360,14 @@ async fn send_loop(
         };
         let to = [opts.imap.users.get(u as u64)];
         message::build(
-            &mut msg, corpus, opts.size, &opts.from, &to, 0, k as u64, *seq,
+            &mut msg,
+            corpus,
+            opts.size,
+            &opts.from,
+            &to,
+            opts.run_id,
+            k as u64,
+            *seq,
         );
         *seq += 1;
         cmds.clear();
