@@ -44,7 +44,8 @@ pub async fn connection(c: usize, opts: Arc<SmtpOpts>, shared: Arc<Shared>) -> S
         .map(|r| Pace::new(shared.start, r, opts.connections, c));
     let mut seq = 0u64;
     let mut backoff = Duration::from_millis(50);
-    let mut in_flight: InFlight = 0;
+    // Messages claimed and sent but not yet answered: if the session fails, each counts as an error.
+    let mut in_flight = 0u32;
     while !shared.stopped() {
         let Some(mut w) =
             connect_counted(opts.target, opts.timeout, &mut st, &shared, backoff).await
@@ -146,9 +147,6 @@ impl Prepared {
     }
 }
 
-/// Messages claimed and sent but not yet answered when a session fails: each is counted as an error.
-pub(crate) type InFlight = u32;
-
 #[allow(clippy::too_many_arguments)]
 async fn session(
     w: &mut Wire,
@@ -160,7 +158,7 @@ async fn session(
     rng: &mut Rng,
     pace: &mut Option<Pace>,
     seq: &mut u64,
-    in_flight: &mut InFlight,
+    in_flight: &mut u32,
 ) -> std::io::Result<End> {
     let greet = w.smtp_reply().await?;
     if greet != 220 {
