@@ -30,7 +30,8 @@ struct Cli {
 
 #[derive(Args, Clone)]
 struct Common {
-    /// The server to load (host:port). Nothing else is ever contacted.
+    /// The server to load (host:port). Nothing else is ever contacted, but the --smtp-target that
+    /// `imap --scenario idle` is given.
     #[arg(long)]
     target: String,
     /// Concurrent connections.
@@ -114,8 +115,11 @@ enum Cmd {
     Imap {
         #[command(flatten)]
         common: Common,
+        /// Users to log in as, e.g. user{0..99}@example.test (connection c takes user c, then c + N, ...;
+        /// idle: user c only, so the pattern needs a user per connection).
         #[arg(long)]
         user_pattern: String,
+        /// The password of every user.
         #[arg(long)]
         password: String,
         /// fetch-all, headers, store, append, or a weighted mix like headers:3,store:5,append:1;
