@@ -423,7 +423,8 @@ where
     };
     let stats = runner::run(&opts, shared.clone(), conn)?;
     let elapsed = shared.start.elapsed();
-    let summary = stats.summary(label, elapsed);
+    let mut summary = stats.summary(label, elapsed);
+    summary.command = std::env::args().collect();
     print!("{}", summary.table());
     if let Some(p) = &common.json {
         report::write_json(p, &summary)?;

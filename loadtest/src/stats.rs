@@ -82,6 +82,7 @@ impl Stats {
         };
         Summary {
             scenario: name.to_string(),
+            command: Vec::new(),
             seconds: elapsed.as_secs_f64(),
             ops: self.ops,
             ops_per_s: self.ops as f64 / secs,
@@ -124,6 +125,8 @@ pub struct Latency {
 #[derive(Debug, Clone, Serialize)]
 pub struct Summary {
     pub scenario: String,
+    /// The command line of the run, so a result file says how it was made (set by the binary).
+    pub command: Vec<String>,
     pub seconds: f64,
     pub ops: u64,
     pub ops_per_s: f64,

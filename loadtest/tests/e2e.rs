@@ -113,6 +113,18 @@ fn smtp_counts_equal_what_shardmail_stored() {
     );
     assert_eq!(v["ops"], 150, "{v}");
     assert_eq!(v["errors_total"], 0, "{v}");
+    assert_eq!(
+        v["command"][1], "smtp",
+        "the JSON says how the run was made: {v}"
+    );
+    assert!(
+        v["command"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a == "2k,uniform"),
+        "{v}"
+    );
     // BDAT and several recipients: each message lands in 2 INBOXes.
     let (out, v, _) = loadtest(&[
         "smtp",
