@@ -184,7 +184,6 @@ async fn unready(board: &Board, u: usize, st: &mut Stats, shared: &Shared) {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
 async fn watch(
     w: &mut Wire,
     u: usize,
