@@ -252,8 +252,7 @@ async fn session(
     {
         return Ok(());
     }
-    let mut tag = move || tags.next();
-    let t = tag();
+    let t = tags.next();
     w.send(format!("{t} UID SEARCH ALL\r\n").as_bytes()).await?;
     let mut uids = response(w, &t, true).await?.uids;
     let mut msg = Vec::new();
@@ -263,7 +262,7 @@ async fn session(
         }
         let op = opts.scenario.pick(rng);
         let started = Instant::now();
-        let t = tag();
+        let t = tags.next();
         let done = match op {
             Op::FetchAll => {
                 w.send(format!("{t} UID FETCH 1:* BODY.PEEK[]\r\n").as_bytes())
@@ -327,7 +326,7 @@ async fn session(
             fail(st, shared, &format!("{op:?} {}", done.status));
         }
     }
-    let t = tag();
+    let t = tags.next();
     w.send(format!("{t} LOGOUT\r\n").as_bytes()).await?;
     let _ = response(w, &t, false).await;
     Ok(())
