@@ -5,7 +5,7 @@ mod common;
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use common::{payload, run};
+use common::{payload, run, Tmpfs};
 use shardmail_storage::index::{FlagMode, Flags, SEEN};
 use shardmail_storage::store::{owner_of, Store, StoreOptions};
 use shardmail_storage::{LogOptions, SyncPolicy};
@@ -350,4 +350,30 @@ fn concurrent_first_deliveries_create_an_account_once() {
             .has_account("new@example.test"));
         store.close().await.unwrap();
     });
+}
+
+#[test]
+fn a_snapshot_that_fails_on_a_full_disk_leaves_no_temp_file() {
+    let fs = Tmpfs::mount("2m", "");
+    let root = fs.path.clone();
+    let r = root.clone();
+    let failed = run(move || async move {
+        let (store, _) = Store::open(&r, opts(1, 64 << 10)).await.unwrap();
+        let accounts: Vec<String> = (0..40).map(|i| format!("u{i}@example.test")).collect();
+        deliver_round(&store, &accounts, 3, 0, &mut Expect::new()).await;
+        // Fill what is left of the disk so the snapshot's write cannot complete.
+        use std::io::Write;
+        let mut filler = std::fs::File::create(r.join("filler")).unwrap();
+        while filler.write_all(&[7u8; 4096]).is_ok() {}
+        let failed = store.snapshot().await;
+        let _ = store.close().await;
+        failed
+    });
+    failed.expect_err("a snapshot on a full disk fails");
+    let leftovers: Vec<String> = std::fs::read_dir(&root)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".tmp"))
+        .collect();
+    assert!(leftovers.is_empty(), "temp files left: {leftovers:?}");
 }

@@ -274,31 +274,51 @@ impl Store {
 pub(crate) async fn write_file_atomically(dir: &Path, name: &str, bytes: Vec<u8>) -> Result<()> {
     let tmp = dir.join(format!("{name}.tmp"));
     let path = dir.join(name);
+    if let Err(e) = write_then_rename(&tmp, &path, bytes).await {
+        // A failed write (a full disk, typically) must not leave a partial or empty temp file behind:
+        // it would hold space the disk is short of, and nothing else ever removes it.
+        if let Err(rm) = glommio::io::remove(&tmp).await {
+            let rm = std::io::Error::from(rm);
+            if rm.kind() != std::io::ErrorKind::NotFound {
+                tracing::warn!(path = %tmp.display(), error = %rm, "could not remove a failed temp file");
+            }
+        }
+        return Err(e);
+    }
+    sync_dir_async(dir).await
+}
+
+async fn write_then_rename(tmp: &Path, path: &Path, bytes: Vec<u8>) -> Result<()> {
     let f = glommio::io::OpenOptions::new()
         .write(true)
         .create(true)
         .truncate(true)
-        .buffered_open(&tmp)
+        .buffered_open(tmp)
         .await
-        .map_err(|e| Error::io("creating", &tmp, e.into()))?;
+        .map_err(|e| Error::io("creating", tmp, e.into()))?;
     let len = bytes.len();
-    let n = f
-        .write_at(bytes, 0)
-        .await
-        .map_err(|e| Error::io("writing", &tmp, e.into()))?;
+    let written = f.write_at(bytes, 0).await;
+    let n = match written {
+        Ok(n) => n,
+        Err(e) => {
+            let _ = f.close().await;
+            return Err(Error::io("writing", tmp, e.into()));
+        }
+    };
     if n < len {
-        return Err(Error::DiskFull { path: tmp });
+        let _ = f.close().await;
+        return Err(Error::DiskFull { path: tmp.into() });
     }
-    f.fdatasync()
-        .await
-        .map_err(|e| Error::io("syncing", &tmp, e.into()))?;
+    if let Err(e) = f.fdatasync().await {
+        let _ = f.close().await;
+        return Err(Error::io("syncing", tmp, e.into()));
+    }
     f.close()
         .await
-        .map_err(|e| Error::io("closing", &tmp, e.into()))?;
-    glommio::io::rename(&tmp, &path)
+        .map_err(|e| Error::io("closing", tmp, e.into()))?;
+    glommio::io::rename(tmp, path)
         .await
-        .map_err(|e| Error::io("renaming", &path, e.into()))?;
-    sync_dir_async(dir).await
+        .map_err(|e| Error::io("renaming", path, e.into()))
 }
 
 async fn sync_dir_async(dir: &Path) -> Result<()> {
