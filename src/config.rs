@@ -44,7 +44,7 @@ pub struct Config {
     pub submission: ListenerConfig,
     pub imap: ListenerConfig,
     pub pop3: ListenerConfig,
-    pub metrics: ListenerConfig,
+    pub metrics: MetricsConfig,
     pub shutdown: ShutdownConfig,
 }
 
@@ -57,10 +57,20 @@ pub struct StorageConfig {
     pub sync: String,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ListenerConfig {
     pub listen: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsConfig {
+    pub listen: Vec<String>,
+    /// Seconds one metrics request may take from connect to the end of the answer.
+    pub timeout: u64,
+    /// Metrics connections open at once; more are answered 503 and closed.
+    pub max_connections: usize,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -74,10 +84,17 @@ pub struct SmtpListenerConfig {
     pub max_recipients: usize,
     /// Protocol errors before the session is closed with 421.
     pub max_errors: usize,
-    /// Seconds a connection may sit idle between commands.
+    /// Seconds a whole command line may take to arrive, counted from when the server waits for it (bytes
+    /// trickling in do not extend it).
     pub idle_timeout: u64,
-    /// Seconds a single command or data transfer may take.
+    /// Longest silence, in seconds, inside a message transfer (DATA or BDAT).
     pub command_timeout: u64,
+    /// Seconds a whole message transfer (DATA, or every BDAT chunk of one message) may take.
+    pub transfer_timeout: u64,
+    /// Seconds the client gets to take one batch of replies; a client that stops reading is cut off.
+    pub write_timeout: u64,
+    /// Bytes of message bodies one shard may hold in memory; over it, MAIL gets 452 4.3.1.
+    pub inflight_budget: usize,
     pub max_connections_per_shard: usize,
     pub max_connections_per_ip: usize,
 }
@@ -107,9 +124,7 @@ impl Default for Config {
             pop3: ListenerConfig {
                 listen: vec!["127.0.0.1:2110".into()],
             },
-            metrics: ListenerConfig {
-                listen: vec!["127.0.0.1:9025".into()],
-            },
+            metrics: MetricsConfig::default(),
             shutdown: ShutdownConfig::default(),
         }
     }
@@ -124,9 +139,13 @@ impl Default for StorageConfig {
     }
 }
 
-impl Default for ListenerConfig {
+impl Default for MetricsConfig {
     fn default() -> Self {
-        ListenerConfig { listen: Vec::new() }
+        MetricsConfig {
+            listen: vec!["127.0.0.1:9025".into()],
+            timeout: 10,
+            max_connections: 16,
+        }
     }
 }
 
@@ -140,6 +159,10 @@ impl Default for SmtpListenerConfig {
             max_errors: 10,
             idle_timeout: 300,
             command_timeout: 600,
+            // 50 MiB at 30 KB/s; a sender slower than that retries later.
+            transfer_timeout: 1800,
+            write_timeout: 120,
+            inflight_budget: 512 << 20,
             max_connections_per_shard: 10_000,
             max_connections_per_ip: 1_000,
         }
@@ -230,6 +253,11 @@ impl Config {
             ("smtp.max_errors", s.max_errors),
             ("smtp.idle_timeout", s.idle_timeout as usize),
             ("smtp.command_timeout", s.command_timeout as usize),
+            ("smtp.transfer_timeout", s.transfer_timeout as usize),
+            ("smtp.write_timeout", s.write_timeout as usize),
+            ("smtp.inflight_budget", s.inflight_budget),
+            ("metrics.timeout", self.metrics.timeout as usize),
+            ("metrics.max_connections", self.metrics.max_connections),
             (
                 "smtp.max_connections_per_shard",
                 s.max_connections_per_shard,

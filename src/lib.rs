@@ -8,5 +8,6 @@ pub mod accounts;
 pub mod config;
 pub mod inspect;
 pub mod metrics;
+pub mod net;
 pub mod shard;
 pub mod smtp;

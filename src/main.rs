@@ -97,11 +97,21 @@ enum MailboxCmd {
 }
 
 fn main() -> ExitCode {
-    // Log lines are written by a side thread: a shard never blocks on stderr. Not lossy: under an
-    // extreme backlog a shard waits rather than dropping lines.
+    // Log lines are written by a side thread through a bounded queue, and dropped (and counted, in
+    // `shardmail_log_lines_dropped_total`) when the queue is full: a slow stderr or journal costs log
+    // lines, never a shard's progress. Per-message lines stay at info, as the operator's trail of what
+    // was accepted (Postfix logs one per message too); only a writer that cannot keep up loses them.
+    let lines = std::env::var("SHARDMAIL_LOG_BUFFER")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+        .filter(|&n| n > 0)
+        .unwrap_or(64 * 1024);
     let (writer, _flush_on_exit) = tracing_appender::non_blocking::NonBlockingBuilder::default()
-        .lossy(false)
+        .lossy(true)
+        .buffered_lines_limit(lines)
         .finish(std::io::stderr());
+    let dropped = writer.error_counter();
+    shardmail::metrics::set_log_dropped_source(move || dropped.dropped_lines() as u64);
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("SHARDMAIL_LOG")

@@ -5,7 +5,7 @@
 
 use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 
 use shardmail_storage::{WriterStats, SYNC_BUCKETS_US};
 
@@ -21,6 +21,19 @@ pub struct ShardMetrics {
     pub replies: [AtomicU64; 4],
     pub cross_shard_sent: AtomicU64,
     pub cross_shard_received: AtomicU64,
+    /// Sessions closed because a read time limit expired (command line, transfer).
+    pub read_timeouts: AtomicU64,
+    /// Sessions closed because the peer did not read its replies within the write timeout.
+    pub write_timeouts: AtomicU64,
+    /// Message body bytes held in memory by the shard's sessions now.
+    pub inflight_bytes: AtomicU64,
+    /// Transactions refused at MAIL with 452 because the in-flight budget was used up.
+    pub transactions_refused_memory: AtomicU64,
+    /// Transactions refused at MAIL with 452 because the disk cannot take the message.
+    pub transactions_refused_disk: AtomicU64,
+    /// Metrics connections refused by the connection cap, and cut by the timeout.
+    pub metrics_refused: AtomicU64,
+    pub metrics_timeouts: AtomicU64,
     /// The shard's log writer stats, copied in by the shard now and then.
     pub writer: Mutex<WriterStats>,
 }
@@ -43,9 +56,22 @@ impl ShardMetrics {
     }
 }
 
+/// Where the count of log lines dropped by the lossy log writer comes from (set once by the binary).
+static LOG_DROPPED: OnceLock<Box<dyn Fn() -> u64 + Send + Sync>> = OnceLock::new();
+
+/// Registers the source of the dropped-log-lines count (the binary's log writer).
+pub fn set_log_dropped_source(f: impl Fn() -> u64 + Send + Sync + 'static) {
+    let _ = LOG_DROPPED.set(Box::new(f));
+}
+
 /// Renders every shard's metrics.
 pub fn render(shards: &[ShardMetrics]) -> String {
     let mut out = String::with_capacity(4096);
+    let dropped = LOG_DROPPED.get().map(|f| f()).unwrap_or(0);
+    let _ = writeln!(
+        out,
+        "# HELP shardmail_log_lines_dropped_total Log lines dropped because the log writer was behind (logging never blocks a shard).\n# TYPE shardmail_log_lines_dropped_total counter\nshardmail_log_lines_dropped_total {dropped}"
+    );
     let counter = |out: &mut String,
                    name: &str,
                    help: &str,
@@ -104,6 +130,55 @@ pub fn render(shards: &[ShardMetrics]) -> String {
         "Requests received from other shards.",
         "counter",
         &|s| s.cross_shard_received.load(Relaxed),
+    );
+    counter(
+        &mut out,
+        "shardmail_read_timeouts_total",
+        "Sessions closed because a command line or a message transfer took too long.",
+        "counter",
+        &|s| s.read_timeouts.load(Relaxed),
+    );
+    counter(
+        &mut out,
+        "shardmail_write_timeouts_total",
+        "Sessions closed because the peer did not read its replies within the write timeout.",
+        "counter",
+        &|s| s.write_timeouts.load(Relaxed),
+    );
+    counter(
+        &mut out,
+        "shardmail_inflight_message_bytes",
+        "Message body bytes held in memory by the shard's sessions.",
+        "gauge",
+        &|s| s.inflight_bytes.load(Relaxed),
+    );
+    counter(
+        &mut out,
+        "shardmail_transactions_refused_memory_total",
+        "Transactions refused at MAIL (452 4.3.1) because the shard's in-flight budget was used up.",
+        "counter",
+        &|s| s.transactions_refused_memory.load(Relaxed),
+    );
+    counter(
+        &mut out,
+        "shardmail_transactions_refused_disk_total",
+        "Transactions refused at MAIL (452 4.3.1) because the disk cannot take the message.",
+        "counter",
+        &|s| s.transactions_refused_disk.load(Relaxed),
+    );
+    counter(
+        &mut out,
+        "shardmail_metrics_refused_total",
+        "Metrics connections refused by the connection cap.",
+        "counter",
+        &|s| s.metrics_refused.load(Relaxed),
+    );
+    counter(
+        &mut out,
+        "shardmail_metrics_timeouts_total",
+        "Metrics connections cut by the timeout.",
+        "counter",
+        &|s| s.metrics_timeouts.load(Relaxed),
     );
     let _ = writeln!(out, "# HELP shardmail_smtp_replies_total SMTP replies sent by class.\n# TYPE shardmail_smtp_replies_total counter");
     for (i, s) in shards.iter().enumerate() {

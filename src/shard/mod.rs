@@ -9,12 +9,13 @@
 pub mod deliver;
 pub mod mesh;
 
-use std::cell::Cell;
-use std::collections::HashMap;
-use std::net::{IpAddr, SocketAddr};
+pub mod disk;
+
+use std::cell::{Cell, RefCell};
+use std::net::SocketAddr;
 use std::rc::Rc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, Context};
@@ -26,7 +27,9 @@ use shardmail_storage::store::{recover, split_index, Logs, Partition};
 use crate::accounts::Accounts;
 use crate::config::Config;
 use crate::metrics::{self, ShardMetrics};
-use crate::smtp::session::SessionConfig;
+use crate::net::ip_limit::IpLimit;
+use crate::net::shutdown::{OpenCount, Shutdown, Stage};
+use crate::smtp::session::{Admission, SessionConfig};
 use mesh::{Mesh, ShardMsg};
 
 /// What every shard shares (read-mostly; each shard writes only its own metrics).
@@ -34,53 +37,66 @@ pub struct Shared {
     pub config: Config,
     pub shards: usize,
     pub metrics: Vec<ShardMetrics>,
+    /// The account directory; shards keep a cached `Arc` and take this lock only when
+    /// `accounts_generation` says it was replaced.
     accounts: RwLock<Arc<Accounts>>,
+    accounts_generation: AtomicU64,
     pub logs: Arc<Logs>,
     pub mesh: Mesh,
     shutdown: AtomicBool,
+    /// Closed to tell every shard to stop: each shard awaits its receiver, nothing polls.
+    stop: async_channel::Sender<()>,
+    /// Per shard: asks it to publish its log writer's stats now (the request carries the reply).
+    stats_requests: Vec<async_channel::Sender<async_channel::Sender<()>>>,
     /// Shards whose sessions have all ended; inboxes close only when every shard is drained, so a
     /// session finishing its transaction can still reach every owner.
     drained: AtomicUsize,
     /// Shards whose run has ended (cleanly or not).
     exited: AtomicUsize,
-    per_ip: Mutex<HashMap<IpAddr, usize>>,
+    /// Connections per client address, counted across shards without a lock.
+    per_ip: IpLimit,
 }
 
 impl Shared {
+    /// The current account directory (takes the lock; shards use [`ShardCtx::accounts`]).
     pub fn accounts(&self) -> Arc<Accounts> {
         self.accounts.read().map(|a| a.clone()).unwrap_or_default()
+    }
+
+    /// Replaces the account directory; every shard picks it up at its next look.
+    pub fn set_accounts(&self, a: Accounts) {
+        if let Ok(mut cur) = self.accounts.write() {
+            *cur = Arc::new(a);
+        }
+        self.accounts_generation.fetch_add(1, Ordering::Release);
     }
 
     pub fn shutting_down(&self) -> bool {
         self.shutdown.load(Ordering::Relaxed)
     }
 
-    pub fn begin_shutdown(&self) {
-        self.shutdown.store(true, Ordering::Relaxed);
-    }
-
-    /// Counts a connection from `ip` against the per-IP limit; false if over it.
-    fn admit_ip(&self, ip: IpAddr) -> bool {
-        let Ok(mut m) = self.per_ip.lock() else {
-            return true;
-        };
-        let n = m.entry(ip).or_default();
-        if *n >= self.config.smtp.max_connections_per_ip {
-            return false;
-        }
-        *n += 1;
-        true
-    }
-
-    fn release_ip(&self, ip: IpAddr) {
-        if let Ok(mut m) = self.per_ip.lock() {
-            if let Some(n) = m.get_mut(&ip) {
-                *n -= 1;
-                if *n == 0 {
-                    m.remove(&ip);
-                }
+    /// Has every shard publish its log writer's stats, waiting at most a moment for each (a shard busy
+    /// or stopping leaves its previous numbers).
+    pub async fn refresh_writer_stats(&self) {
+        let mut waits = Vec::new();
+        for tx in &self.stats_requests {
+            let (done, wait) = async_channel::bounded(1);
+            if tx.try_send(done).is_ok() {
+                waits.push(wait);
             }
         }
+        let all = async {
+            for w in waits {
+                let _ = w.recv().await;
+            }
+        };
+        futures_lite::future::or(all, glommio::timer::sleep(Duration::from_millis(500))).await;
+    }
+
+    /// Tells every shard to stop (wakes them; idempotent).
+    pub fn begin_shutdown(&self) {
+        self.shutdown.store(true, Ordering::Relaxed);
+        self.stop.close();
     }
 }
 
@@ -91,11 +107,67 @@ pub struct ShardCtx {
     pub part: Partition,
     /// The SMTP session settings, built once from the config.
     pub smtp: Arc<SessionConfig>,
-    open: Cell<usize>,
+    /// This shard's shutdown stage: sessions and background tasks await it.
+    pub shutdown: Rc<Shutdown>,
+    open: OpenCount,
     seq: Cell<u64>,
+    /// The account directory as last seen, with the generation it was seen at.
+    accounts: RefCell<(u64, Arc<Accounts>)>,
+    /// Message body bytes held in memory by this shard's sessions.
+    inflight: Cell<usize>,
+    disk: disk::DiskState,
 }
 
 impl ShardCtx {
+    /// The account directory: one atomic load on the hot path; the shared lock only after a reload.
+    pub fn accounts(&self) -> Arc<Accounts> {
+        let gen = self.shared.accounts_generation.load(Ordering::Acquire);
+        let mut cached = self.accounts.borrow_mut();
+        if cached.0 != gen {
+            *cached = (gen, self.shared.accounts());
+        }
+        cached.1.clone()
+    }
+
+    /// Whether a new transaction of `size` declared bytes (0: not declared) can start now.
+    pub fn admit_transaction(&self, size: u64) -> Admission {
+        let budget = self.shared.config.smtp.inflight_budget as u64;
+        let held = self.inflight.get() as u64;
+        // A message larger than the whole budget still gets in when nothing else is in flight.
+        if held >= budget || (held > 0 && held + size > budget) {
+            self.metrics()
+                .transactions_refused_memory
+                .fetch_add(1, Ordering::Relaxed);
+            return Admission::Busy;
+        }
+        if !self.disk.can_store(size) {
+            self.metrics()
+                .transactions_refused_disk
+                .fetch_add(1, Ordering::Relaxed);
+            return Admission::NoStorage;
+        }
+        Admission::Yes
+    }
+
+    /// Adjusts the bytes of message bodies this shard holds in memory.
+    pub fn add_inflight(&self, delta: i64) {
+        let n = (self.inflight.get() as i64 + delta).max(0) as usize;
+        self.inflight.set(n);
+        self.metrics()
+            .inflight_bytes
+            .store(n as u64, Ordering::Relaxed);
+    }
+
+    /// An append failed because the disk is full: refuse new transactions at MAIL until space returns.
+    pub fn storage_full(&self) {
+        self.disk.failed_full();
+    }
+
+    /// An append succeeded.
+    pub fn storage_ok(&self) {
+        self.disk.succeeded();
+    }
+
     pub fn metrics(&self) -> &ShardMetrics {
         &self.shared.metrics[self.id]
     }
@@ -143,16 +215,21 @@ pub fn run(config: Config, stop: Arc<AtomicBool>) -> anyhow::Result<()> {
     }
     let accounts = Accounts::load(&data_dir).context("loading accounts")?;
     let (mesh, inboxes) = Mesh::new(n);
+    let (stop_tx, stop_rx) = async_channel::bounded::<()>(1);
+    let (stats_tx, stats_rx): (Vec<_>, Vec<_>) = (0..n).map(|_| async_channel::bounded(4)).unzip();
     let shared = Arc::new(Shared {
         shards: n,
         metrics: (0..n).map(|_| ShardMetrics::default()).collect(),
         accounts: RwLock::new(Arc::new(accounts)),
+        accounts_generation: AtomicU64::new(0),
         logs: Arc::new(Logs::new(&data_dir, opts.max_payload(), rec.ends)),
         mesh,
         shutdown: AtomicBool::new(false),
+        stop: stop_tx,
+        stats_requests: stats_tx,
         drained: AtomicUsize::new(0),
         exited: AtomicUsize::new(0),
-        per_ip: Mutex::new(HashMap::new()),
+        per_ip: IpLimit::new(config.smtp.max_connections_per_ip),
         config,
     });
     let generation = rec.generation;
@@ -161,8 +238,13 @@ pub fn run(config: Config, stop: Arc<AtomicBool>) -> anyhow::Result<()> {
         .map(|c| c.get())
         .unwrap_or(1);
     let mut handles = Vec::new();
-    for ((k, index), inbox) in parts.into_iter().enumerate().zip(inboxes) {
+    for (((k, index), inbox), stats) in parts.into_iter().enumerate().zip(inboxes).zip(stats_rx) {
         let shared = shared.clone();
+        let chans = ShardChannels {
+            inbox,
+            stop: stop_rx.clone(),
+            stats,
+        };
         let placement = if shared.config.pin {
             Placement::Fixed(k % cpus)
         } else {
@@ -170,11 +252,12 @@ pub fn run(config: Config, stop: Arc<AtomicBool>) -> anyhow::Result<()> {
         };
         let h = LocalExecutorBuilder::new(placement)
             .name(&format!("shard-{k}"))
-            .spawn(move || run_shard(k, shared, index, generation, inbox))
+            .spawn(move || run_shard(k, shared, index, generation, chans))
             .map_err(|e| anyhow!("starting shard {k}: {e}"))?;
         handles.push(h);
     }
-    // The main thread watches for the stop signal and for account changes.
+    drop(stop_rx);
+    // The main thread watches for the stop signal and for account changes (the shards do not poll).
     let watcher_shared = shared.clone();
     let mut seen = Accounts::mtime(&data_dir);
     let mut finished = false;
@@ -190,9 +273,7 @@ pub fn run(config: Config, stop: Arc<AtomicBool>) -> anyhow::Result<()> {
             match Accounts::load(&data_dir) {
                 Ok(a) => {
                     tracing::info!(accounts = a.len(), "accounts reloaded");
-                    if let Ok(mut cur) = watcher_shared.accounts.write() {
-                        *cur = Arc::new(a);
-                    }
+                    watcher_shared.set_accounts(a);
                 }
                 Err(e) => {
                     tracing::error!(error = %e, "accounts file unreadable; keeping the previous accounts")
@@ -222,13 +303,24 @@ pub fn run(config: Config, stop: Arc<AtomicBool>) -> anyhow::Result<()> {
     }
 }
 
+/// What a shard receives from the rest of the process.
+struct ShardChannels {
+    /// Requests from other shards.
+    inbox: async_channel::Receiver<ShardMsg>,
+    /// Closed when the process is told to stop.
+    stop: async_channel::Receiver<()>,
+    /// Requests to publish the log writer's stats (from the metrics endpoint).
+    stats: async_channel::Receiver<async_channel::Sender<()>>,
+}
+
 async fn run_shard(
     k: usize,
     shared: Arc<Shared>,
     index: Index,
     generation: u64,
-    inbox: async_channel::Receiver<ShardMsg>,
+    chans: ShardChannels,
 ) -> anyhow::Result<()> {
+    let ShardChannels { inbox, stop, stats } = chans;
     let opts = shared.config.log_options();
     let res = async {
         let (part, rec) = Partition::open(
@@ -262,10 +354,24 @@ async fn run_shard(
             shared: shared.clone(),
             part,
             smtp,
-            open: Cell::new(0),
+            shutdown: Rc::new(Shutdown::new()),
+            open: OpenCount::default(),
             seq: Cell::new(0),
+            accounts: RefCell::new((u64::MAX, Arc::default())),
+            inflight: Cell::new(0),
+            disk: disk::DiskState::new(c.data_dir.clone()),
         });
+        // The process-wide stop (a closed channel) becomes this shard's Draining stage.
+        {
+            let signal = ctx.shutdown.clone();
+            glommio::spawn_local(async move {
+                let _ = stop.recv().await;
+                signal.advance(Stage::Draining);
+            })
+            .detach();
+        }
         glommio::spawn_local(deliver::inbox_loop(ctx.clone(), inbox)).detach();
+        glommio::spawn_local(publish_writer_stats(ctx.clone(), stats)).detach();
         let mut listeners = Vec::new();
         for addr in &shared.config.smtp.listen {
             let l = TcpListener::bind(addr.as_str())
@@ -288,27 +394,58 @@ async fn run_shard(
             }
         }
         tracing::info!(shard = k, "ready");
-        while !shared.shutting_down() {
-            glommio::timer::sleep(Duration::from_millis(50)).await;
-            ctx.metrics().set_writer(ctx.part.writer().stats());
-        }
+        ctx.shutdown.reached(Stage::Draining).await;
         for l in listeners {
             l.await;
         }
-        // Sessions finish their transaction, bounded by the shutdown timeout.
-        let deadline = Instant::now() + Duration::from_secs(shared.config.shutdown.timeout);
-        while ctx.open.get() > 0 && Instant::now() < deadline {
-            glommio::timer::sleep(Duration::from_millis(20)).await;
-        }
-        if ctx.open.get() > 0 {
+        // Sessions between transactions have been told 421 and closed; the others get the grace period
+        // to finish their transaction, then are closed for real.
+        let grace = Duration::from_secs(shared.config.shutdown.timeout);
+        let deadline = Instant::now() + grace;
+        let all_done = futures_lite::future::or(
+            async {
+                ctx.open.all_closed().await;
+                true
+            },
+            async {
+                glommio::timer::sleep(grace).await;
+                false
+            },
+        )
+        .await;
+        if !all_done {
             tracing::warn!(
                 shard = k,
                 sessions = ctx.open.get(),
-                "shutdown timeout: closing sessions still open"
+                "shutdown grace period over: closing the sessions still open"
             );
         }
+        ctx.shutdown.advance(Stage::Closing);
+        // Closing interrupts every read and write; only a delivery in progress can still hold a session.
+        let closed = futures_lite::future::or(
+            async {
+                ctx.open.all_closed().await;
+                true
+            },
+            async {
+                glommio::timer::sleep(Duration::from_secs(5)).await;
+                false
+            },
+        )
+        .await;
+        if !closed {
+            tracing::warn!(
+                shard = k,
+                sessions = ctx.open.get(),
+                "sessions still open after closing; their deliveries are stuck"
+            );
+        }
+        // Inboxes close only when every shard is drained, so a session finishing its transaction can
+        // still reach every owner. (A short wait at shutdown only.)
         shared.drained.fetch_add(1, Ordering::SeqCst);
-        while shared.drained.load(Ordering::SeqCst) < shared.shards && Instant::now() < deadline {
+        while shared.drained.load(Ordering::SeqCst) < shared.shards
+            && Instant::now() < deadline + Duration::from_secs(5)
+        {
             glommio::timer::sleep(Duration::from_millis(10)).await;
         }
         if let Err(e) = ctx.part.snapshot().await {
@@ -317,12 +454,14 @@ async fn run_shard(
         if let Some(tx) = shared.mesh.to.get(k) {
             tx.close();
         }
+        ctx.shutdown.advance(Stage::Done);
         // The inbox task and the deliveries it started let go of the shard once the inbox is closed.
         let mut ctx = ctx;
+        let until = Instant::now() + Duration::from_secs(5);
         let ctx = loop {
             match Rc::try_unwrap(ctx) {
                 Ok(c) => break c,
-                Err(c) if Instant::now() < deadline + Duration::from_secs(5) => {
+                Err(c) if Instant::now() < until => {
                     ctx = c;
                     glommio::timer::sleep(Duration::from_millis(10)).await;
                 }
@@ -333,6 +472,7 @@ async fn run_shard(
             .close()
             .await
             .with_context(|| format!("flushing log {k}"))?;
+        tracing::info!(shard = k, "log closed");
         Ok(())
     };
     let r = res.await;
@@ -344,6 +484,26 @@ async fn run_shard(
     r
 }
 
+/// Copies the log writer's counters into the shard's metrics when the metrics endpoint asks (it runs
+/// on shard 0 and cannot reach another shard's writer). No timer: no wake-ups between scrapes.
+async fn publish_writer_stats(
+    ctx: Rc<ShardCtx>,
+    requests: async_channel::Receiver<async_channel::Sender<()>>,
+) {
+    loop {
+        let next = futures_lite::future::or(async { requests.recv().await.ok() }, async {
+            ctx.shutdown.reached(Stage::Done).await;
+            None
+        })
+        .await;
+        let Some(done) = next else {
+            return;
+        };
+        ctx.metrics().set_writer(ctx.part.writer().stats());
+        let _ = done.try_send(());
+    }
+}
+
 #[derive(Clone, Copy, Debug)]
 enum Proto {
     Smtp,
@@ -352,21 +512,13 @@ enum Proto {
 
 /// Accepts until shutdown; each connection is a task on this shard.
 async fn accept_loop(ctx: Rc<ShardCtx>, listener: TcpListener, proto: Proto) {
-    let shutdown = {
-        let shared = ctx.shared.clone();
-        move || {
-            let shared = shared.clone();
-            async move {
-                while !shared.shutting_down() {
-                    glommio::timer::sleep(Duration::from_millis(50)).await;
-                }
-                None
-            }
-        }
-    };
+    let metrics_open = Rc::new(Cell::new(0usize));
     loop {
-        let next =
-            futures_lite::future::or(async { Some(listener.accept().await) }, shutdown()).await;
+        let next = futures_lite::future::or(async { Some(listener.accept().await) }, async {
+            ctx.shutdown.reached(Stage::Draining).await;
+            None
+        })
+        .await;
         let stream = match next {
             None => return,
             Some(Ok(s)) => s,
@@ -381,26 +533,43 @@ async fn accept_loop(ctx: Rc<ShardCtx>, listener: TcpListener, proto: Proto) {
             .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
         match proto {
             Proto::Metrics => {
-                glommio::spawn_local(serve_metrics(ctx.clone(), stream)).detach();
+                if metrics_open.get() >= ctx.shared.config.metrics.max_connections {
+                    ctx.metrics()
+                        .metrics_refused
+                        .fetch_add(1, Ordering::Relaxed);
+                    glommio::spawn_local(refuse(stream, METRICS_BUSY)).detach();
+                    continue;
+                }
+                metrics_open.set(metrics_open.get() + 1);
+                let (c, open) = (ctx.clone(), metrics_open.clone());
+                glommio::spawn_local(async move {
+                    serve_metrics(&c, stream).await;
+                    open.set(open.get() - 1);
+                })
+                .detach();
             }
             Proto::Smtp => {
                 let m = ctx.metrics();
                 let over_shard = ctx.open.get() >= ctx.shared.config.smtp.max_connections_per_shard;
-                if over_shard || !ctx.shared.admit_ip(peer.ip()) {
-                    // Refused before counting against the IP, or refused by the IP count: nothing to release.
+                let slot = if over_shard {
+                    None
+                } else {
+                    ctx.shared.per_ip.admit(peer.ip())
+                };
+                let Some(slot) = slot else {
                     m.connections_refused.fetch_add(1, Ordering::Relaxed);
-                    glommio::spawn_local(refuse(stream)).detach();
+                    glommio::spawn_local(refuse(stream, SMTP_BUSY)).detach();
                     continue;
-                }
+                };
                 m.connections_total.fetch_add(1, Ordering::Relaxed);
                 m.connections_open.fetch_add(1, Ordering::Relaxed);
-                ctx.open.set(ctx.open.get() + 1);
+                ctx.open.inc();
                 let c = ctx.clone();
                 glommio::spawn_local(async move {
                     crate::smtp::conn::serve(c.clone(), stream, peer).await;
-                    c.open.set(c.open.get() - 1);
+                    c.shared.per_ip.release(slot);
                     c.metrics().connections_open.fetch_sub(1, Ordering::Relaxed);
-                    c.shared.release_ip(peer.ip());
+                    c.open.dec();
                 })
                 .detach();
             }
@@ -408,16 +577,49 @@ async fn accept_loop(ctx: Rc<ShardCtx>, listener: TcpListener, proto: Proto) {
     }
 }
 
-async fn refuse(mut stream: TcpStream) {
+const SMTP_BUSY: &[u8] = b"421 4.7.0 Too many connections, try again later\r\n";
+const METRICS_BUSY: &[u8] =
+    b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+
+/// Says why and closes; a peer that does not read costs at most a second.
+async fn refuse(mut stream: TcpStream, why: &'static [u8]) {
     use futures_lite::AsyncWriteExt;
-    let _ = stream
-        .write_all(b"421 4.7.0 Too many connections, try again later\r\n")
-        .await;
-    let _ = stream.close().await;
+    let _ = futures_lite::future::or(
+        async {
+            let _ = stream.write_all(why).await;
+            let _ = stream.close().await;
+        },
+        glommio::timer::sleep(Duration::from_secs(1)),
+    )
+    .await;
 }
 
-/// A minimal HTTP/1.1 responder: `GET /metrics` gives the Prometheus text, anything else 404.
-async fn serve_metrics(ctx: Rc<ShardCtx>, mut stream: TcpStream) {
+/// A minimal HTTP/1.1 responder: `GET /metrics` gives the Prometheus text, anything else 404. The whole
+/// exchange is bounded by `metrics.timeout`.
+async fn serve_metrics(ctx: &ShardCtx, mut stream: TcpStream) {
+    let limit = Duration::from_secs(ctx.shared.config.metrics.timeout);
+    let served = futures_lite::future::or(
+        async {
+            respond_metrics(ctx, &mut stream).await;
+            true
+        },
+        async {
+            futures_lite::future::or(glommio::timer::sleep(limit), async {
+                ctx.shutdown.reached(Stage::Closing).await;
+            })
+            .await;
+            false
+        },
+    )
+    .await;
+    if !served {
+        ctx.metrics()
+            .metrics_timeouts
+            .fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+async fn respond_metrics(ctx: &ShardCtx, stream: &mut TcpStream) {
     use futures_lite::{AsyncReadExt, AsyncWriteExt};
     let mut buf = vec![0u8; 4096];
     let mut have = 0;
@@ -437,6 +639,7 @@ async fn serve_metrics(ctx: Rc<ShardCtx>, mut stream: TcpStream) {
     let head = &buf[..req_end];
     let ok = head.starts_with(b"GET /metrics ") || head.starts_with(b"GET /metrics?");
     let (status, body) = if ok {
+        ctx.shared.refresh_writer_stats().await;
         ("200 OK", metrics::render(&ctx.shared.metrics))
     } else {
         ("404 Not Found", "not found\n".to_string())

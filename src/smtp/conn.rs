@@ -1,25 +1,19 @@
-//! The glommio shell of an SMTP session: reads into one buffer, drives the sans-io [`Session`], writes
-//! its replies (flushed whenever input runs dry, so pipelined replies go out together, RFC 2920), performs
-//! deliveries and enforces the idle and command timeouts and graceful shutdown.
+//! The SMTP shell: connects the sans-io [`Session`] to the shard (account directory, admission of new
+//! transactions, durable delivery, metrics) and runs it on the connection driver, which owns the
+//! socket, buffers, time limits and shutdown.
 
 use std::net::SocketAddr;
 use std::rc::Rc;
 use std::sync::atomic::Ordering::Relaxed;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use glommio::net::TcpStream;
 use tracing::Instrument;
 
-use super::session::{rfc5322_date, Action, Delivery, Directory, Lookup, Session};
+use super::session::{rfc5322_date, Action, Admission, Delivery, Directory, Lookup, Session};
 use crate::accounts::{normalize, Accounts};
+use crate::net::driver::{Driver, End, Phase, Protocol, Step, Timeouts};
 use crate::shard::{deliver, ShardCtx};
-
-/// How often a blocked read wakes to look at the shutdown flag.
-const POLL: Duration = Duration::from_millis(250);
-/// Read buffer sizes: small while idle (many idle connections stay cheap), larger while a message flows.
-const IDLE_BUF: usize = 4 << 10;
-const DATA_BUF: usize = 64 << 10;
 
 impl Directory for Accounts {
     fn lookup(&self, address: &str) -> Lookup {
@@ -42,149 +36,159 @@ impl Directory for Accounts {
     }
 }
 
+/// The account directory as a session sees it, with the shard answering admission.
+struct ShellDirectory<'a> {
+    accounts: &'a Accounts,
+    ctx: &'a ShardCtx,
+}
+
+impl Directory for ShellDirectory<'_> {
+    fn lookup(&self, address: &str) -> Lookup {
+        self.accounts.lookup(address)
+    }
+
+    fn postmaster(&self) -> Option<String> {
+        self.accounts.postmaster()
+    }
+
+    fn admit(&self, size: u64) -> Admission {
+        self.ctx.admit_transaction(size)
+    }
+}
+
+/// The driver's time limits for SMTP, from the config.
+pub fn timeouts(ctx: &ShardCtx) -> Timeouts {
+    let c = &ctx.shared.config.smtp;
+    Timeouts {
+        command: Duration::from_secs(c.idle_timeout),
+        transfer_idle: Duration::from_secs(c.command_timeout),
+        transfer: Duration::from_secs(c.transfer_timeout),
+        write: Duration::from_secs(c.write_timeout),
+    }
+}
+
 /// Serves one SMTP connection to its end.
 pub async fn serve(ctx: Rc<ShardCtx>, stream: TcpStream, peer: SocketAddr) {
     let span = tracing::debug_span!("smtp", shard = ctx.id, %peer);
     async move {
-        match run(&ctx, stream, peer).await {
-            Ok(()) => tracing::debug!("session ended"),
-            Err(e) => tracing::debug!(error = %e, "session ended by I/O error"),
+        let mut driver = Driver::new(stream, timeouts(&ctx), ctx.shutdown.clone());
+        let session = Session::new(ctx.smtp.clone(), peer.ip().to_string(), driver.out());
+        let mut smtp = Smtp {
+            ctx: &ctx,
+            session,
+            held: 0,
+        };
+        let end = driver.run(&mut smtp).await;
+        smtp.settled();
+        smtp.release_memory();
+        let m = ctx.metrics();
+        match &end {
+            End::ReadTimeout => {
+                m.read_timeouts.fetch_add(1, Relaxed);
+            }
+            End::WriteTimeout => {
+                m.write_timeouts.fetch_add(1, Relaxed);
+                tracing::info!("peer did not read its replies within the write timeout; closed");
+            }
+            _ => {}
         }
+        tracing::debug!(?end, "session ended");
+        let _ = futures_lite::future::or(
+            futures_lite::AsyncWriteExt::close(driver.stream_mut()),
+            async {
+                glommio::timer::sleep(Duration::from_secs(1)).await;
+                Ok(())
+            },
+        )
+        .await;
     }
     .instrument(span)
     .await
 }
 
-struct Conn {
-    stream: TcpStream,
-    buf: Vec<u8>,
-    lo: usize,
-    hi: usize,
-    out: Vec<u8>,
+/// An SMTP session with its effects on the shard.
+struct Smtp<'a> {
+    ctx: &'a Rc<ShardCtx>,
+    session: Session,
+    /// Body bytes this session counts against the shard's in-flight budget.
+    held: usize,
 }
 
-impl Conn {
-    async fn flush(&mut self) -> std::io::Result<()> {
-        if !self.out.is_empty() {
-            self.stream.write_all(&self.out).await?;
-            self.out.clear();
-            if self.out.capacity() > IDLE_BUF {
-                self.out.shrink_to(IDLE_BUF);
-            }
+impl Smtp<'_> {
+    /// Brings the shard's in-flight count in line with what the session's body buffer holds now.
+    fn account_memory(&mut self) {
+        // Between transactions the (small, bounded) buffer a session keeps is not mail in flight.
+        let now = if self.session.in_transaction() {
+            self.session.body_capacity()
+        } else {
+            0
+        };
+        if now != self.held {
+            self.ctx.add_inflight(now as i64 - self.held as i64);
+            self.held = now;
         }
-        Ok(())
     }
 
-    /// Makes room for a read: compacts the window to the front, grows while a message flows.
-    fn make_room(&mut self, big: bool) {
-        if self.lo == self.hi {
-            self.lo = 0;
-            self.hi = 0;
-        }
-        let want = if big { DATA_BUF } else { IDLE_BUF };
-        if self.buf.len() < want {
-            self.buf.resize(want, 0);
-        }
-        if self.hi == self.buf.len() {
-            self.buf.copy_within(self.lo..self.hi, 0);
-            self.hi -= self.lo;
-            self.lo = 0;
-        }
-        if self.hi == self.buf.len() {
-            // Only when a configured line limit exceeds the buffer.
-            let n = self.buf.len() * 2;
-            self.buf.resize(n, 0);
-        }
+    fn release_memory(&mut self) {
+        self.ctx.add_inflight(-(self.held as i64));
+        self.held = 0;
     }
 }
 
-async fn run(ctx: &Rc<ShardCtx>, stream: TcpStream, peer: SocketAddr) -> std::io::Result<()> {
-    let cfg = &ctx.shared.config.smtp;
-    let idle = Duration::from_secs(cfg.idle_timeout);
-    let command = Duration::from_secs(cfg.command_timeout);
-    let grace = Duration::from_secs(ctx.shared.config.shutdown.timeout);
-    stream.set_read_timeout(Some(POLL))?;
-    let mut c = Conn {
-        stream,
-        buf: vec![0; IDLE_BUF],
-        lo: 0,
-        hi: 0,
-        out: Vec::with_capacity(256),
-    };
-    let mut session = Session::new(ctx.smtp.clone(), peer.ip().to_string(), &mut c.out);
-    let mut shutdown_seen: Option<Instant> = None;
-    let result = async {
-        loop {
-            // Take every complete command or message the buffer holds.
-            let accounts = ctx.shared.accounts();
-            loop {
-                let (used, action) = session.feed(&c.buf[c.lo..c.hi], &*accounts, &mut c.out);
-                c.lo += used;
-                match action {
-                    Action::NeedInput => break,
-                    Action::Close => {
-                        c.flush().await?;
-                        return Ok(());
-                    }
-                    Action::Deliver => {
-                        // Replies so far go out while the message becomes durable.
-                        c.flush().await?;
-                        let outcome = store(ctx, &session).await;
-                        session.delivered(outcome, &mut c.out);
-                    }
-                }
-            }
-            c.flush().await?;
-            count_replies(ctx, &mut session);
-            // Read, waking now and then to honour shutdown and the timeouts.
-            let started = Instant::now();
-            loop {
-                if ctx.shared.shutting_down() {
-                    let since = *shutdown_seen.get_or_insert_with(Instant::now);
-                    if !session.in_transaction() || since.elapsed() >= grace {
-                        session.shutdown(&mut c.out);
-                        c.flush().await?;
-                        return Ok(());
-                    }
-                }
-                let limit = if session.between_commands() {
-                    idle
-                } else {
-                    command
-                };
-                if started.elapsed() >= limit {
-                    session.timeout(&mut c.out);
-                    c.flush().await?;
-                    return Ok(());
-                }
-                c.make_room(!session.between_commands());
-                let hi = c.hi;
-                match c.stream.read(&mut c.buf[hi..]).await {
-                    Ok(0) => return Ok(()),
-                    Ok(n) => {
-                        c.hi += n;
-                        break;
-                    }
-                    Err(e)
-                        if e.kind() == std::io::ErrorKind::TimedOut
-                            || e.kind() == std::io::ErrorKind::WouldBlock => {}
-                    Err(e) => return Err(e),
-                }
-            }
+impl Protocol for Smtp<'_> {
+    fn feed(&mut self, input: &[u8], out: &mut Vec<u8>) -> (usize, Step) {
+        let accounts = self.ctx.accounts();
+        let dir = ShellDirectory {
+            accounts: &accounts,
+            ctx: self.ctx,
+        };
+        let (used, action) = self.session.feed(input, &dir, out);
+        self.account_memory();
+        let step = match action {
+            Action::NeedInput => Step::NeedInput,
+            Action::Deliver => Step::Work,
+            Action::Close => Step::Close,
+        };
+        (used, step)
+    }
+
+    async fn work(&mut self, out: &mut Vec<u8>) {
+        let outcome = store(self.ctx, &self.session).await;
+        self.session.delivered(outcome, out);
+        self.account_memory();
+    }
+
+    fn phase(&self) -> Phase {
+        if self.session.in_transfer() {
+            Phase::Transfer
+        } else {
+            Phase::Command
         }
     }
-    .await;
-    count_replies(ctx, &mut session);
-    let _ = c.stream.close().await;
-    result
-}
 
-fn count_replies(ctx: &ShardCtx, session: &mut Session) {
-    let counts = session.take_reply_counts();
-    let m = ctx.metrics();
-    for (slot, n) in m.replies.iter().zip(counts) {
-        if n > 0 {
-            slot.fetch_add(n, Relaxed);
+    fn at_command_start(&self) -> bool {
+        self.session.between_commands()
+    }
+
+    fn in_transaction(&self) -> bool {
+        self.session.in_transaction()
+    }
+
+    fn timed_out(&mut self, out: &mut Vec<u8>) {
+        self.session.timeout(out);
+    }
+
+    fn shutting_down(&mut self, out: &mut Vec<u8>) {
+        self.session.shutdown(out);
+    }
+
+    fn settled(&mut self) {
+        let counts = self.session.take_reply_counts();
+        let m = self.ctx.metrics();
+        for (slot, n) in m.replies.iter().zip(counts) {
+            if n > 0 {
+                slot.fetch_add(n, Relaxed);
+            }
         }
     }
 }
@@ -203,6 +207,7 @@ async fn store(ctx: &Rc<ShardCtx>, session: &Session) -> Delivery {
     let body = session.body();
     match deliver::deliver(ctx, &[trace.as_bytes(), body], &env.recipients, now).await {
         Ok(()) => {
+            ctx.storage_ok();
             let m = ctx.metrics();
             m.messages_accepted.fetch_add(1, Relaxed);
             m.bytes_accepted
@@ -211,6 +216,7 @@ async fn store(ctx: &Rc<ShardCtx>, session: &Session) -> Delivery {
             Delivery::Stored { id }
         }
         Err(e) if e.is_disk_full() => {
+            ctx.storage_full();
             tracing::error!(error = %e, "delivery failed: disk full");
             Delivery::DiskFull
         }

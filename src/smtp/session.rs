@@ -44,6 +44,21 @@ pub trait Directory {
     fn lookup(&self, address: &str) -> Lookup;
     /// The account that receives mail for the bare `<Postmaster>` (RFC 5321 4.5.1), if any.
     fn postmaster(&self) -> Option<String>;
+    /// Asked at MAIL: can the shell take a new transaction of `size` bytes (the SIZE parameter of
+    /// RFC 1870, or 0 when not declared)?
+    fn admit(&self, _size: u64) -> Admission {
+        Admission::Yes
+    }
+}
+
+/// The shell's answer to [`Directory::admit`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Admission {
+    Yes,
+    /// The shard holds as many message bytes in memory as it may.
+    Busy,
+    /// The shard knows it cannot store the message (its disk is full).
+    NoStorage,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -147,6 +162,12 @@ impl Session {
     /// True between commands (not inside DATA or a BDAT chunk): what an idle timeout applies to.
     pub fn between_commands(&self) -> bool {
         matches!(self.mode, Mode::Command)
+    }
+
+    /// A message body is flowing: inside DATA, inside a BDAT chunk or between the chunks of one BDAT
+    /// transfer (RFC 3030). The shell bounds the whole transfer by time.
+    pub fn in_transfer(&self) -> bool {
+        matches!(self.mode, Mode::Data | Mode::Chunk { .. }) || self.chunking
     }
 
     /// A transaction is open (MAIL given, not yet ended): shutdown lets it finish.
@@ -317,8 +338,23 @@ impl Session {
     fn reset_tx(&mut self) {
         self.tx = None;
         self.chunking = false;
-        self.body.clear();
+        self.release_body();
         self.data = DataReader::new(self.cfg.max_message_size as u64);
+    }
+
+    /// Empties the body buffer and gives back its memory after a large message (one idle session must
+    /// not keep up to the size limit allocated).
+    fn release_body(&mut self) {
+        const KEEP: usize = 16 << 10;
+        self.body.clear();
+        if self.body.capacity() > KEEP {
+            self.body = Vec::new();
+        }
+    }
+
+    /// The capacity of the body buffer: what this session holds in memory for its message.
+    pub fn body_capacity(&self) -> usize {
+        self.body.capacity()
     }
 
     /// One command line (with its line end).
@@ -361,7 +397,7 @@ impl Session {
                 }
                 None
             }
-            Command::Mail { from, params } => self.mail(from, params, out),
+            Command::Mail { from, params } => self.mail(from, params, dir, out),
             Command::Rcpt { to, params } => self.rcpt(to, params, dir, out),
             Command::Data => {
                 if self.chunking {
@@ -438,6 +474,7 @@ impl Session {
         &mut self,
         from: Option<Mailbox<'_>>,
         params: Params<'_>,
+        dir: &dyn Directory,
         out: &mut Vec<u8>,
     ) -> Option<Action> {
         if self.helo.is_none() {
@@ -447,6 +484,7 @@ impl Session {
             return self.error(r::bad_sequence("Nested MAIL command"), out);
         }
         let mut env = Envelope::default();
+        let mut declared = 0;
         if !self.esmtp && !params.is_empty() {
             return self.error(r::param_not_recognized("Parameters need EHLO"), out);
         }
@@ -462,6 +500,7 @@ impl Session {
                 if n > self.cfg.max_message_size as u64 {
                     return self.error(r::too_big(self.cfg.max_message_size), out);
                 }
+                declared = n;
             } else if key.eq_ignore_ascii_case("BODY") {
                 match value {
                     Some(v) if v.eq_ignore_ascii_case("7BIT") => {}
@@ -487,6 +526,22 @@ impl Session {
                 return self.error(r::needs_smtputf8(), out);
             }
             env.from = m.address.to_string();
+        }
+        // RFC 1870 6.1 and RFC 3463 4.3.1: refused at MAIL, before the upload, when the server knows
+        // it cannot take the message now; a transient reply, and the session goes on.
+        match dir.admit(declared) {
+            Admission::Yes => {}
+            Admission::Busy => {
+                self.send(
+                    Reply::new(452, (4, 3, 1), "Too much mail in flight, try again later"),
+                    out,
+                );
+                return None;
+            }
+            Admission::NoStorage => {
+                self.send(r::storage_full(), out);
+                return None;
+            }
         }
         self.tx = Some(env);
         self.chunking = false;

@@ -57,23 +57,31 @@ impl Server {
             free_port(),
             self.metrics
         );
-        let cfg = cfg.replace("[smtp]\n", &format!("[smtp]\n{}", self.extra_smtp()));
+        let cfg = cfg.replace(
+            "[smtp]\n",
+            &format!("[smtp]\n{}", self.extra_table("smtp.")),
+        );
+        let cfg = cfg.replace(
+            "[metrics]\n",
+            &format!("[metrics]\n{}", self.extra_table("metrics.")),
+        );
         std::fs::write(self.path("shardmail.toml"), cfg).unwrap();
     }
 
-    /// Lines of `extra_config` before any table header go at the top; `smtp.KEY = v` lines into [smtp].
+    /// Lines of `extra_config` before any table header go at the top; `smtp.KEY = v` lines into [smtp],
+    /// `metrics.KEY = v` lines into [metrics] (tables this file writes itself).
     fn extra_top(&self) -> String {
         self.extra_config
             .lines()
-            .filter(|l| !l.starts_with("smtp."))
+            .filter(|l| !l.starts_with("smtp.") && !l.starts_with("metrics."))
             .collect::<Vec<_>>()
             .join("\n")
     }
 
-    fn extra_smtp(&self) -> String {
+    fn extra_table(&self, prefix: &str) -> String {
         self.extra_config
             .lines()
-            .filter_map(|l| l.strip_prefix("smtp."))
+            .filter_map(|l| l.strip_prefix(prefix))
             .map(|l| format!("{l}\n"))
             .collect()
     }
@@ -104,12 +112,17 @@ impl Server {
 
     /// Starts the server with `shards` shards and waits until SMTP answers.
     pub fn start(&mut self, shards: usize) {
-        assert!(self.child.is_none());
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(self.path("server.log"))
             .unwrap();
+        self.start_with(shards, Stdio::from(log), &[]);
+    }
+
+    /// Starts the server with its stderr going to `stderr` and extra environment variables.
+    pub fn start_with(&mut self, shards: usize, stderr: Stdio, env: &[(&str, &str)]) {
+        assert!(self.child.is_none());
         let child = Command::new(BIN)
             .current_dir(self.dir.path())
             .args([
@@ -120,8 +133,9 @@ impl Server {
                 &shards.to_string(),
             ])
             .env("SHARDMAIL_LOG", "info")
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
-            .stderr(log)
+            .stderr(stderr)
             .spawn()
             .expect("starting shardmail");
         self.child = Some(child);
