@@ -121,9 +121,14 @@ pub fn parse(line: &[u8]) -> Result<Command<'_>, ParseError> {
     };
     match verb {
         b"EHLO" | b"HELO" => {
-            let domain = rest.trim();
-            if domain.is_empty() || domain.contains(' ') {
-                return Err(ParseError::Syntax("Syntax: EHLO domain"));
+            // RFC 5321 4.1.1.1: `EHLO SP ( Domain / address-literal )`. The argument is written into
+            // the Received: field, so anything else (a NUL, a bare CR, a header smuggled after it) is
+            // refused here rather than cleaned later.
+            let domain = rest.trim_matches(' ');
+            if !valid_domain(domain) {
+                return Err(ParseError::Syntax(
+                    "Syntax: EHLO domain or address literal (RFC 5321 4.1.1.1)",
+                ));
             }
             Ok(if verb == b"EHLO" {
                 Command::Ehlo(domain)
@@ -272,8 +277,14 @@ pub fn parse_mailbox(s: &str) -> Option<Mailbox<'_>> {
     })
 }
 
+/// RFC 6531 3.3 allows UTF-8 beyond ASCII in atoms, but never control characters (C0, DEL or C1):
+/// an address ends up in header fields we write (Return-Path, Received).
+fn is_utf8_non_ascii(c: char) -> bool {
+    !c.is_ascii() && !c.is_control()
+}
+
 fn is_atext(c: char) -> bool {
-    c.is_ascii_alphanumeric() || "!#$%&'*+-/=?^_`{|}~".contains(c) || !c.is_ascii()
+    c.is_ascii_alphanumeric() || "!#$%&'*+-/=?^_`{|}~".contains(c) || is_utf8_non_ascii(c)
 }
 
 fn valid_local(local: &str) -> bool {
@@ -294,7 +305,7 @@ fn valid_local(local: &str) -> bool {
                     || c == '!'
                     || ('#'..='[').contains(&c)
                     || (']'..='~').contains(&c)
-                    || !c.is_ascii() => {}
+                    || is_utf8_non_ascii(c) => {}
                 _ => return false,
             }
         }
@@ -326,7 +337,7 @@ pub fn valid_domain(d: &str) -> bool {
             && !label.ends_with('-')
             && label
                 .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '-' || !c.is_ascii())
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || is_utf8_non_ascii(c))
     })
 }
 
@@ -481,6 +492,61 @@ mod tests {
     }
 
     #[test]
+    fn ehlo_takes_a_domain_or_an_address_literal() {
+        for ok in [
+            "EHLO mx.example.test",
+            "EHLO localhost",
+            "EHLO [192.0.2.1]",
+            "EHLO [IPv6:2001:db8::1]",
+            "HELO bücher.test",
+            "EHLO  spaced.example ",
+        ] {
+            assert!(parse(ok.as_bytes()).is_ok(), "{ok}");
+        }
+        for bad in [
+            &b"EHLO evil\0\rX-Injected:yes"[..],
+            b"EHLO evil\rX-Injected: yes",
+            b"EHLO a b",
+            b"EHLO -a.example",
+            b"EHLO a..example",
+            b"EHLO [300.0.0.1]",
+            b"EHLO [192.0.2.1",
+            b"HELO a\x7f.example",
+            "HELO a\u{85}.example".as_bytes(),
+            b"EHLO (comment)",
+        ] {
+            assert_eq!(
+                parse(bad),
+                Err(ParseError::Syntax(
+                    "Syntax: EHLO domain or address literal (RFC 5321 4.1.1.1)"
+                )),
+                "{}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+    }
+
+    #[test]
+    fn no_control_characters_in_paths() {
+        assert_eq!(
+            parse("MAIL FROM:<a\u{85}b@example.test>".as_bytes()),
+            Err(ParseError::BadSender)
+        );
+        assert_eq!(
+            parse("MAIL FROM:<\"a\u{9b}\"@example.test>".as_bytes()),
+            Err(ParseError::BadSender)
+        );
+        assert_eq!(
+            parse(b"MAIL FROM:<a@example\x00.test>"),
+            Err(ParseError::BadSender)
+        );
+        assert_eq!(
+            parse("RCPT TO:<a@exa\u{2}mple.test>".as_bytes()),
+            Err(ParseError::BadRecipient)
+        );
+    }
+
+    #[test]
     fn unknown_and_malformed() {
         assert_eq!(parse(b""), Err(ParseError::Unrecognized));
         assert_eq!(parse(b"FOO"), Err(ParseError::Unrecognized));
@@ -508,6 +574,27 @@ mod tests {
         ) {
             let line = format!("{verb}{rest}");
             let _ = parse(line.as_bytes());
+        }
+
+        /// Whatever EHLO and MAIL accept carries no control character (it goes into header fields).
+        #[test]
+        fn accepted_ehlo_and_paths_have_no_control_characters(
+            verb in prop::sample::select(vec!["EHLO ", "HELO ", "MAIL FROM:<", "MAIL FROM:<a@", "RCPT TO:<\""]),
+            rest in "[\\[\\]a-z0-9.:@\"<>\\x00-\\x1f\\x7f\u{80}-\u{a0}é]{0,40}",
+        ) {
+            let line = format!("{verb}{rest}");
+            match parse(line.as_bytes()) {
+                Ok(Command::Ehlo(d)) | Ok(Command::Helo(d)) => {
+                    prop_assert!(!d.chars().any(char::is_control), "{:?}", d);
+                }
+                Ok(Command::Mail { from: Some(m), .. }) => {
+                    prop_assert!(!m.address.chars().any(char::is_control), "{:?}", m);
+                }
+                Ok(Command::Rcpt { to: Recipient::Mailbox(m), .. }) => {
+                    prop_assert!(!m.address.chars().any(char::is_control), "{:?}", m);
+                }
+                _ => {}
+            }
         }
 
         #[test]

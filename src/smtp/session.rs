@@ -299,19 +299,23 @@ impl Session {
         let Some(tx) = &self.tx else {
             return String::new();
         };
-        let helo = self.helo.as_deref().unwrap_or("unknown");
+        let helo = header_text(self.helo.as_deref().unwrap_or("unknown"));
         let with = match (self.esmtp, tx.smtputf8) {
             (true, true) => "UTF8SMTP",
             (true, false) => "ESMTP",
             (false, _) => "SMTP",
         };
         let for_clause = match tx.recipients.as_slice() {
-            [one] => format!("\r\n\tfor <{one}>"),
+            [one] => format!("\r\n\tfor <{}>", header_text(one)),
             _ => String::new(),
         };
         format!(
-            "Return-Path: <{}>\r\nReceived: from {helo} ([{}])\r\n\tby {} (shardmail) with {with} id {id}{for_clause};\r\n\t{date}\r\n",
-            tx.from, self.peer, self.cfg.hostname
+            "Return-Path: <{}>\r\nReceived: from {helo} ([{}])\r\n\tby {} (shardmail) with {with} id {}{for_clause};\r\n\t{}\r\n",
+            header_text(&tx.from),
+            header_text(&self.peer),
+            header_text(&self.cfg.hostname),
+            header_text(id),
+            header_text(date),
         )
     }
 
@@ -599,6 +603,20 @@ impl Session {
     }
 }
 
+/// A value for a header field we write: the parsers already refuse control characters in EHLO
+/// arguments and paths, and this keeps it so for every field whatever its source (RFC 5322 2.2: a
+/// field body is printable characters and whitespace; a CR, LF or NUL would end or corrupt the field).
+fn header_text(s: &str) -> std::borrow::Cow<'_, str> {
+    if s.chars().any(char::is_control) {
+        s.chars()
+            .map(|c| if c.is_control() { '?' } else { c })
+            .collect::<String>()
+            .into()
+    } else {
+        s.into()
+    }
+}
+
 /// Formats a Unix time as an RFC 5322 date-time in UTC (`Mon, 23 Nov 2026 01:02:03 +0000`).
 pub fn rfc5322_date(unix: i64) -> String {
     let days = unix.div_euclid(86_400);
@@ -634,6 +652,13 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn header_text_replaces_control_characters() {
+        assert_eq!(header_text("mx.example"), "mx.example");
+        assert_eq!(header_text("evil\0\rX-Injected:yes\n"), "evil??X-Injected:yes?");
+        assert_eq!(header_text("a\u{85}b"), "a?b");
+    }
 
     #[test]
     fn dates() {

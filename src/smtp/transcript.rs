@@ -393,6 +393,35 @@ fn trace_headers() {
     );
 }
 
+#[test]
+fn ehlo_with_control_characters_is_refused_and_never_reaches_a_header() {
+    let mut out = Vec::new();
+    let mut s = Session::new(Arc::new(cfg()), "192.0.2.1", &mut out);
+    out.clear();
+    let (_, a) = s.feed(
+        b"EHLO evil\0\rX-Injected:yes\r\nHELO evil\rX: y\r\nMAIL FROM:<s@x.example>\r\n",
+        &Dir,
+        &mut out,
+    );
+    assert_eq!(a, Action::NeedInput);
+    let syntax = "501 5.5.4 Syntax: EHLO domain or address literal (RFC 5321 4.1.1.1)\r\n";
+    assert_eq!(
+        String::from_utf8_lossy(&out),
+        format!("{syntax}{syntax}503 5.5.1 Send EHLO or HELO first\r\n")
+    );
+    assert_eq!(s.helo(), None);
+}
+
+/// Every header we write is free of control characters except its CRLF line ends and the TAB that
+/// starts a folded line.
+fn assert_clean_header(h: &str) {
+    let structural = h.replace("\r\n\t", " ").replace("\r\n", "");
+    assert!(
+        !structural.chars().any(char::is_control),
+        "control character in {h:?}"
+    );
+}
+
 mod props {
     use super::*;
     use proptest::prelude::*;
@@ -420,6 +449,26 @@ mod props {
             for (_, body) in &o.delivered {
                 prop_assert!(body.len() <= 1000);
             }
+        }
+
+        /// Whatever the client says in EHLO and MAIL, the trace fields of an accepted message hold no
+        /// control character outside their line structure.
+        #[test]
+        fn trace_headers_never_carry_control_characters(
+            // Any control character but LF, which ends the command line (bare CR is included).
+            helo in "[a-z\\[\\]0-9.:\\x00-\\x09\\x0b-\\x1f\\x7f\u{80}-\u{9f}é]{1,20}",
+            local in "[a-z\"\\x00-\\x09\\x0b-\\x1f\u{80}-\u{9f}é]{1,10}",
+        ) {
+            let mut out = Vec::new();
+            let mut s = Session::new(Arc::new(cfg()), "192.0.2.1", &mut out);
+            let script = format!(
+                "EHLO {helo}\r\nHELO ok.example\r\nMAIL FROM:<{local}@x.example> SMTPUTF8\r\nMAIL FROM:<>\r\nRCPT TO:<alice@example.test>\r\nDATA\r\nhi\r\n.\r\n"
+            );
+            // HELO forbids parameters: re-greet with EHLO semantics for SMTPUTF8 first.
+            let script = script.replacen("HELO ok.example", "EHLO ok.example", 1);
+            let (_, a) = s.feed(script.as_bytes(), &Dir, &mut out);
+            prop_assert_eq!(a, Action::Deliver, "{}", String::from_utf8_lossy(&out));
+            assert_clean_header(&s.trace_headers("ID1", "Mon, 23 Nov 2026 01:02:03 +0000"));
         }
     }
 }
