@@ -15,6 +15,9 @@ use super::command::{self, Command, Mailbox, Params, ParseError, Recipient};
 use super::data::{ChunkReader, DataReader};
 use super::reply::{r, Reply};
 
+/// Body buffer capacity an idle session may keep for the next message; larger buffers are freed.
+pub const KEEP_BODY_CAPACITY: usize = 16 << 10;
+
 /// Session limits and identity, shared by every session of a listener.
 #[derive(Debug, Clone)]
 pub struct SessionConfig {
@@ -144,7 +147,7 @@ impl Session {
             chunking: false,
             mode: Mode::Command,
             data: DataReader::new(cfg.max_message_size as u64),
-            chunk: ChunkReader { remaining: 0 },
+            chunk: ChunkReader::default(),
             body: Vec::new(),
             errors: 0,
             replies: [0; 4],
@@ -255,6 +258,14 @@ impl Session {
                         return (used, Action::NeedInput);
                     }
                     self.mode = Mode::Command;
+                    if keep && last {
+                        self.chunk.finish(&mut self.body);
+                    }
+                    if keep && self.body.len() > self.cfg.max_message_size {
+                        // Bare line ends stored as CRLF made the body grow past the limit.
+                        self.reset_tx();
+                        self.after_chunk = Some(r::too_big(self.cfg.max_message_size));
+                    }
                     if let Some(rep) = self.after_chunk.take() {
                         if let Some(a) = self.error(rep, out) {
                             return (used, a);
@@ -346,14 +357,10 @@ impl Session {
         self.data = DataReader::new(self.cfg.max_message_size as u64);
     }
 
-    /// Empties the body buffer and gives back its memory after a large message (one idle session must
-    /// not keep up to the size limit allocated).
+    /// Empties the body buffer; after a large message it also gives the memory back (one idle session
+    /// must not keep up to the size limit allocated; ordinary messages keep reusing their buffer).
     fn release_body(&mut self) {
-        const KEEP: usize = 16 << 10;
-        self.body.clear();
-        if self.body.capacity() > KEEP {
-            self.body = Vec::new();
-        }
+        super::data::release(&mut self.body, KEEP_BODY_CAPACITY);
     }
 
     /// The capacity of the body buffer: what this session holds in memory for its message.
@@ -413,7 +420,7 @@ impl Session {
                         self.error(r::bad_sequence("Need RCPT command"), out)
                     }
                     Some(_) => {
-                        self.body.clear();
+                        self.release_body();
                         self.data = DataReader::new(self.cfg.max_message_size as u64);
                         self.mode = Mode::Data;
                         self.send(r::start_data(), out);
@@ -422,7 +429,12 @@ impl Session {
                 }
             }
             Command::Bdat { size, last } => {
-                self.chunk = ChunkReader { remaining: size };
+                // A CR ending the previous chunk of this message may pair with an LF starting this one.
+                self.chunk = if self.chunking {
+                    self.chunk.next(size)
+                } else {
+                    ChunkReader::default().next(size)
+                };
                 let ready = matches!(&self.tx, Some(tx) if !tx.recipients.is_empty());
                 if !ready {
                     let why = if self.tx.is_none() {
@@ -549,7 +561,7 @@ impl Session {
         }
         self.tx = Some(env);
         self.chunking = false;
-        self.body.clear();
+        self.release_body();
         self.send(r::sender_ok(), out);
         None
     }

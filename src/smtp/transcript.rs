@@ -162,7 +162,8 @@ fn dot_stuffing_edge_cases() {
     assert_eq!(o.delivered.len(), 3, "{}", o.out);
     assert_eq!(o.delivered[0].1, b"");
     assert_eq!(o.delivered[1].1, b".\r\n..\r\nx\r\nno.dot\r\n \r\n");
-    assert_eq!(o.delivered[2].1, b"bare\n.\nstill body\r\n");
+    // A bare LF neither ends the data nor starts a line for unstuffing; it is stored as CRLF.
+    assert_eq!(o.delivered[2].1, b"bare\r\n.\r\nstill body\r\n");
 }
 
 #[test]
