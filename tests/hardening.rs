@@ -9,7 +9,12 @@ use common::{Raw, Server};
 fn swaks(s: &Server, args: &[&str]) -> std::process::Output {
     std::process::Command::new("swaks")
         .current_dir(s.dir.path())
-        .args(["--server", "127.0.0.1", "--port", &s.smtp.port().to_string()])
+        .args([
+            "--server",
+            "127.0.0.1",
+            "--port",
+            &s.smtp.port().to_string(),
+        ])
         .args(args)
         .output()
         .expect("swaks is installed (apt-get install swaks; .ci/run does)")
@@ -191,7 +196,9 @@ fn bare_line_ends_are_stored_as_crlf_and_never_end_data() {
     assert!(c.reply().starts_with("250 "));
     assert!(c.reply().starts_with("354 "));
     // Smuggling shapes (LF.LF, LF.CRLF, CR.CRLF) stay in the body; then the real end.
-    c.send(b"Subject: lf\nX-A: 1\r\n\nline\n.\nMAIL FROM:<x@y.example>\n.\r\ncr\r.\r\nend\r\n.\r\n");
+    c.send(
+        b"Subject: lf\nX-A: 1\r\n\nline\n.\nMAIL FROM:<x@y.example>\n.\r\ncr\r.\r\nend\r\n.\r\n",
+    );
     assert!(c.reply().starts_with("250 "), "one message");
     assert!(c.cmd("QUIT").starts_with("221 "));
     let stored = s.cat("alice@example.test", "INBOX", 1);

@@ -161,5 +161,8 @@ fn a_first_mail_works_when_pasted_in_one_go() {
     let out = String::from_utf8_lossy(&o.stdout);
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(o.status.success(), "stdout:\n{out}\nstderr:\n{err}");
-    assert!(out.contains("Subject: hello"), "stdout:\n{out}\nstderr:\n{err}");
+    assert!(
+        out.contains("Subject: hello"),
+        "stdout:\n{out}\nstderr:\n{err}"
+    );
 }

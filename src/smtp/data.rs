@@ -301,8 +301,7 @@ mod tests {
             let (body, used, done, _) = read_split(input, &[a], 1000);
             assert!(done && used == input.len(), "split {a}");
             assert_eq!(
-                body,
-                b"x\r\n.\r\n\r\n.\r\n\r\n.\r\ny\r\n.\r\nz\r\n",
+                body, b"x\r\n.\r\n\r\n.\r\n\r\n.\r\ny\r\n.\r\nz\r\n",
                 "split {a}"
             );
         }

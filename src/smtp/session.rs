@@ -668,7 +668,10 @@ mod tests {
     #[test]
     fn header_text_replaces_control_characters() {
         assert_eq!(header_text("mx.example"), "mx.example");
-        assert_eq!(header_text("evil\0\rX-Injected:yes\n"), "evil??X-Injected:yes?");
+        assert_eq!(
+            header_text("evil\0\rX-Injected:yes\n"),
+            "evil??X-Injected:yes?"
+        );
         assert_eq!(header_text("a\u{85}b"), "a?b");
     }
 
