@@ -86,9 +86,7 @@ fn data(c: &mut Criterion) {
         g.bench_with_input(BenchmarkId::new("bdat_copy", size), &wire, |b, w| {
             b.iter(|| {
                 out.clear();
-                let mut ch = ChunkReader {
-                    remaining: w.len() as u64,
-                };
+                let mut ch = ChunkReader::default().next(w.len() as u64);
                 ch.feed(black_box(w), &mut out, true);
             })
         });

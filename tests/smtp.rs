@@ -207,8 +207,13 @@ fn raw_bdat_with_binary_chunks() {
         "{last}"
     );
     assert!(c.cmd("QUIT").starts_with("221 2.0.0"));
-    let mut body = part1.clone();
-    body.extend_from_slice(part2);
+    // Every octet is kept (NUL, 8-bit, a dot line, what looks like a command), except that bare CR and
+    // bare LF become CRLF: without BINARYMIME the content has CRLF lines (RFC 3030 3), and a stored
+    // message has CRLF line ends only (as DATA's, see the README).
+    let mut body = part1[..10].to_vec();
+    body.extend_from_slice(b"\r\n\x0b\x0c\r\n");
+    body.extend_from_slice(&part1[14..]);
+    body.extend_from_slice(b"\r\n.\r\nnot the end\r\n..\r\nQUIT\r\n\0\r\n");
     for who in ["alice@example.test", "bob@example.test"] {
         assert_stored(&s.cat(who, "INBOX", 1), &body);
     }

@@ -125,6 +125,8 @@ pub struct Session {
     tx: Option<Envelope>,
     /// BDAT chunks have started in this transaction (DATA is then out of sequence).
     chunking: bool,
+    /// Octets of BDAT chunks received in this transaction, as the client counted them.
+    chunk_octets: u64,
     mode: Mode,
     data: DataReader,
     chunk: ChunkReader,
@@ -145,6 +147,7 @@ impl Session {
             esmtp: false,
             tx: None,
             chunking: false,
+            chunk_octets: 0,
             mode: Mode::Command,
             data: DataReader::new(cfg.max_message_size as u64),
             chunk: ChunkReader::default(),
@@ -275,7 +278,7 @@ impl Session {
                     if last {
                         return (used, Action::Deliver);
                     }
-                    let n = self.body.len();
+                    let n = self.chunk_octets;
                     self.send(r::ok(&format!("{n} octets received")), out);
                 }
             }
@@ -452,8 +455,10 @@ impl Session {
                 } else {
                     if !self.chunking {
                         self.body.clear();
+                        self.chunk_octets = 0;
                     }
                     self.chunking = true;
+                    self.chunk_octets += size;
                     self.body.reserve(size.min(1 << 20) as usize);
                     self.mode = Mode::Chunk { last, keep: true };
                 }
