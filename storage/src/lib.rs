@@ -11,6 +11,7 @@
 pub mod error;
 pub mod index;
 pub mod position;
+pub mod queue;
 pub mod record;
 pub mod store;
 
