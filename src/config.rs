@@ -55,6 +55,10 @@ pub struct StorageConfig {
     pub segment_size: u64,
     /// `group` (default), `always`, or `none` (benchmarks only).
     pub sync: String,
+    /// Each shard writes its snapshot after this many log records since its last one (0: off).
+    pub snapshot_every_events: u64,
+    /// ... or after this many seconds, if anything was written meanwhile (0: off).
+    pub snapshot_every_seconds: u64,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -135,6 +139,8 @@ impl Default for StorageConfig {
         StorageConfig {
             segment_size: 256 << 20,
             sync: "group".into(),
+            snapshot_every_events: 200_000,
+            snapshot_every_seconds: 300,
         }
     }
 }
@@ -332,6 +338,11 @@ mod tests {
         assert!(!c.pin);
         assert_eq!(c.smtp.listen.len(), 2);
         assert_eq!(c.sync_policy().unwrap(), SyncPolicy::Always);
+        let c =
+            parse("[storage]\nsnapshot_every_events = 10\nsnapshot_every_seconds = 0\n").unwrap();
+        assert_eq!(c.storage.snapshot_every_events, 10);
+        assert_eq!(c.storage.snapshot_every_seconds, 0);
+        assert_eq!(Config::default().storage.snapshot_every_seconds, 300);
     }
 
     #[test]

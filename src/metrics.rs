@@ -36,6 +36,7 @@ pub struct ShardMetrics {
     pub metrics_timeouts: AtomicU64,
     /// The shard's log writer stats, copied in by the shard now and then.
     pub writer: Mutex<WriterStats>,
+    pub queue: crate::shard::queue::QueueMetrics,
 }
 
 impl ShardMetrics {
@@ -232,6 +233,7 @@ pub fn render(shards: &[ShardMetrics]) -> String {
             w.syncs
         );
     }
+    crate::shard::queue::render_metrics(&mut out, shards);
     out
 }
 

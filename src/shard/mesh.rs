@@ -1,22 +1,59 @@
-//! Messages between shards: small requests carrying ids and log positions, never message bytes.
+//! Messages between shards: small requests carrying ids and log positions, never message bytes, and
+//! typed replies (an owner's disk-full stays a disk-full on the other side of the mesh).
 
-use shardmail_storage::Position;
+use shardmail_storage::index::MailboxError;
+use shardmail_storage::{Error as StoreError, LogId, Position};
 
 /// A reply channel for one request.
 pub type Reply<T> = async_channel::Sender<T>;
 
 /// What one shard asks of the shard that owns an account.
 pub enum ShardMsg {
-    /// Record the delivery of the message at `pos` (already durable in the sender's log) into the
-    /// INBOX of each account, creating the account's mailboxes on first delivery. Replies once the
-    /// delivery events are durable, with each account's new UID.
-    Deliver {
-        pos: Position,
-        size: u32,
-        internal_date: i64,
-        accounts: Vec<String>,
-        reply: Reply<Result<Vec<u32>, String>>,
-    },
+    File(FileRequest),
+}
+
+/// File the queued message `id` (durable in the sender's log) into the INBOX of each account, creating
+/// an account's mailboxes on its first delivery in the same batch. Idempotent per (id, account): an
+/// account that already got `id` is skipped. Replies once the filing is durable.
+pub struct FileRequest {
+    pub id: Position,
+    pub size: u32,
+    pub received: i64,
+    pub accounts: Vec<String>,
+    /// For each log the sender consumes, the oldest queue id it may still ask about: the owner can
+    /// forget its filings of older ids of that log.
+    pub done_below: Vec<(LogId, Position)>,
+    pub reply: Reply<Result<(), FileError>>,
+}
+
+/// Why an owner could not file (yet). Every kind is retried by the queue; the kind decides how it is
+/// counted and how soon.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FileError {
+    #[error("the owner's disk is full")]
+    DiskFull,
+    /// The same filing is being written right now (a retry overtook it); ask again later.
+    #[error("this filing is in progress")]
+    InProgress,
+    #[error("the owner's log writer is unusable: {0}")]
+    Writer(String),
+    #[error("the owner is shutting down")]
+    Closed,
+    #[error("mailbox: {0}")]
+    Mailbox(MailboxError),
+    #[error("shard {0} is not answering")]
+    Unreachable(usize),
+}
+
+impl From<StoreError> for FileError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::DiskFull { .. } => FileError::DiskFull,
+            StoreError::Closed => FileError::Closed,
+            StoreError::Mailbox(m) => FileError::Mailbox(m),
+            other => FileError::Writer(other.to_string()),
+        }
+    }
 }
 
 /// The senders to every shard's inbox, indexed by shard.
@@ -29,5 +66,21 @@ impl Mesh {
     pub fn new(n: usize) -> (Mesh, Vec<async_channel::Receiver<ShardMsg>>) {
         let (to, from): (Vec<_>, Vec<_>) = (0..n).map(|_| async_channel::bounded(1024)).unzip();
         (Mesh { to }, from)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn store_errors_keep_their_kind() {
+        let full = StoreError::DiskFull { path: "/x".into() };
+        assert_eq!(FileError::from(full), FileError::DiskFull);
+        assert_eq!(FileError::from(StoreError::Closed), FileError::Closed);
+        assert_eq!(
+            FileError::from(StoreError::Mailbox(MailboxError::NoFolder("INBOX".into()))),
+            FileError::Mailbox(MailboxError::NoFolder("INBOX".into()))
+        );
     }
 }

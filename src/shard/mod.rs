@@ -2,12 +2,14 @@
 //! SO_REUSEPORT and owning its own log and the index of the accounts it owns.
 //!
 //! Start-up recovers the index from every log (and the snapshot parts) on the main thread, splits it by
-//! owner (`hash(account) % shards`) and hands each shard its part. A shard that accepts mail for an
-//! account it does not own stores the bytes in its own log and asks the owner, over the mesh, to record
-//! the delivery; it answers 250 only when every owner has replied that the delivery is durable.
+//! owner (`hash(account) % shards`) and hands each shard its part, and the queue's pending entries to the
+//! shard that consumes them. A shard accepts a message in one group commit of its own log (the bytes and
+//! a queue entry) and answers 250 then; the queue files it into each recipient's INBOX at the owner.
 
 pub mod deliver;
+pub mod lifecycle;
 pub mod mesh;
+pub mod queue;
 
 pub mod disk;
 
@@ -109,6 +111,9 @@ pub struct ShardCtx {
     pub smtp: Arc<SessionConfig>,
     /// This shard's shutdown stage: sessions and background tasks await it.
     pub shutdown: Rc<Shutdown>,
+    /// The durable queue as this shard consumes and serves it.
+    pub queue: queue::ShardQueue,
+    pub lifecycle: lifecycle::Lifecycle,
     open: OpenCount,
     seq: Cell<u64>,
     /// The account directory as last seen, with the generation it was seen at.
@@ -213,6 +218,8 @@ pub fn run(config: Config, stop: Arc<AtomicBool>) -> anyhow::Result<()> {
     for (path, why) in &rec.report.snapshots_rejected {
         tracing::warn!(path = %path.display(), reason = %why, "snapshot not used");
     }
+    let queues = queue::recover(&data_dir, opts.max_payload(), n, rec.ends.keys().copied())
+        .with_context(|| format!("recovering the queue of {}", data_dir.display()))?;
     let accounts = Accounts::load(&data_dir).context("loading accounts")?;
     let (mesh, inboxes) = Mesh::new(n);
     let (stop_tx, stop_rx) = async_channel::bounded::<()>(1);
@@ -238,12 +245,19 @@ pub fn run(config: Config, stop: Arc<AtomicBool>) -> anyhow::Result<()> {
         .map(|c| c.get())
         .unwrap_or(1);
     let mut handles = Vec::new();
-    for (((k, index), inbox), stats) in parts.into_iter().enumerate().zip(inboxes).zip(stats_rx) {
+    for ((((k, index), inbox), stats), queue) in parts
+        .into_iter()
+        .enumerate()
+        .zip(inboxes)
+        .zip(stats_rx)
+        .zip(queues)
+    {
         let shared = shared.clone();
         let chans = ShardChannels {
             inbox,
             stop: stop_rx.clone(),
             stats,
+            queue,
         };
         let placement = if shared.config.pin {
             Placement::Fixed(k % cpus)
@@ -311,6 +325,8 @@ struct ShardChannels {
     stop: async_channel::Receiver<()>,
     /// Requests to publish the log writer's stats (from the metrics endpoint).
     stats: async_channel::Receiver<async_channel::Sender<()>>,
+    /// The shard's part of the recovered queue.
+    queue: queue::QueueStart,
 }
 
 async fn run_shard(
@@ -320,7 +336,12 @@ async fn run_shard(
     generation: u64,
     chans: ShardChannels,
 ) -> anyhow::Result<()> {
-    let ShardChannels { inbox, stop, stats } = chans;
+    let ShardChannels {
+        inbox,
+        stop,
+        stats,
+        queue,
+    } = chans;
     let opts = shared.config.log_options();
     let res = async {
         let (part, rec) = Partition::open(
@@ -355,6 +376,8 @@ async fn run_shard(
             part,
             smtp,
             shutdown: Rc::new(Shutdown::new()),
+            queue: queue::ShardQueue::new(k, queue),
+            lifecycle: lifecycle::Lifecycle::default(),
             open: OpenCount::default(),
             seq: Cell::new(0),
             accounts: RefCell::new((u64::MAX, Arc::default())),
@@ -372,6 +395,9 @@ async fn run_shard(
         }
         glommio::spawn_local(deliver::inbox_loop(ctx.clone(), inbox)).detach();
         glommio::spawn_local(publish_writer_stats(ctx.clone(), stats)).detach();
+        let done_writer = glommio::spawn_local(queue::done_writer(ctx.clone()));
+        let snapshots = glommio::spawn_local(lifecycle::run(ctx.clone()));
+        queue::resume(&ctx);
         let mut listeners = Vec::new();
         for addr in &shared.config.smtp.listen {
             let l = TcpListener::bind(addr.as_str())
@@ -440,17 +466,40 @@ async fn run_shard(
                 "sessions still open after closing; their deliveries are stuck"
             );
         }
-        // Inboxes close only when every shard is drained, so a session finishing its transaction can
-        // still reach every owner. (A short wait at shutdown only.)
+        // Filings under way finish (consumers stop retrying at shutdown; what is left stays queued and
+        // is redone at the next start).
+        let filed = futures_lite::future::or(
+            async {
+                ctx.queue.all_idle().await;
+                true
+            },
+            async {
+                glommio::timer::sleep(Duration::from_secs(5)).await;
+                false
+            },
+        )
+        .await;
+        if !filed {
+            tracing::warn!(
+                shard = k,
+                consumers = ctx.queue.consumers(),
+                "queue consumers still running at shutdown; their entries are redone at the next start"
+            );
+        }
+        // Inboxes close only when every shard is drained, so a session finishing its transaction or a
+        // queue consumer can still reach every owner. (A short wait at shutdown only.)
         shared.drained.fetch_add(1, Ordering::SeqCst);
         while shared.drained.load(Ordering::SeqCst) < shared.shards
             && Instant::now() < deadline + Duration::from_secs(5)
         {
             glommio::timer::sleep(Duration::from_millis(10)).await;
         }
-        if let Err(e) = ctx.part.snapshot().await {
+        snapshots.await;
+        if let Err(e) = lifecycle::snapshot_now(&ctx).await {
             tracing::warn!(shard = k, error = %e, "snapshot at shutdown failed; the next start replays more");
         }
+        ctx.queue.close();
+        done_writer.await;
         if let Some(tx) = shared.mesh.to.get(k) {
             tx.close();
         }

@@ -205,8 +205,16 @@ async fn store(ctx: &Rc<ShardCtx>, session: &Session) -> Delivery {
     let id = ctx.next_message_id(now);
     let trace = session.trace_headers(&id, &rfc5322_date(now));
     let body = session.body();
-    match deliver::deliver(ctx, &[trace.as_bytes(), body], &env.recipients, now).await {
-        Ok(()) => {
+    match deliver::deliver(
+        ctx,
+        &[trace.as_bytes(), body],
+        &env.from,
+        &env.recipients,
+        now,
+    )
+    .await
+    {
+        Ok(_) => {
             ctx.storage_ok();
             let m = ctx.metrics();
             m.messages_accepted.fetch_add(1, Relaxed);

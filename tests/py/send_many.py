@@ -1,6 +1,6 @@
 """Sends messages with Python's smtplib over several connections.
 
-usage: send_many.py HOST:PORT CONNECTIONS PER_CONNECTION RCPT[,RCPT...] OUTDIR
+usage: send_many.py HOST:PORT CONNECTIONS PER_CONNECTION RCPT[,RCPT...] OUTDIR [TOKEN_PREFIX]
 Each message is written to OUTDIR/<token>.eml exactly as sent on the wire (before dot-stuffing), and
 "OK <token>" is printed once the server accepted it.
 """
@@ -13,6 +13,7 @@ host, port = sys.argv[1].rsplit(":", 1)
 conns, per = int(sys.argv[2]), int(sys.argv[3])
 rcpts = sys.argv[4].split(",")
 outdir = sys.argv[5]
+prefix = sys.argv[6] if len(sys.argv) > 6 else "m"
 lock = threading.Lock()
 failures = []
 
@@ -37,7 +38,7 @@ def worker(c):
         s = smtplib.SMTP(host, int(port), timeout=60)
         s.ehlo("client.example")
         for i in range(per):
-            token = f"m{c:02d}x{i:04d}"
+            token = f"{prefix}{c:02d}x{i:04d}"
             msg = body(token, i)
             with open(os.path.join(outdir, token + ".eml"), "wb") as f:
                 f.write(msg)
