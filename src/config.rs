@@ -59,6 +59,11 @@ pub struct StorageConfig {
     pub snapshot_every_events: u64,
     /// ... or after this many seconds, if anything was written meanwhile (0: off).
     pub snapshot_every_seconds: u64,
+    /// Seconds between background compaction rounds (0: no compaction).
+    pub compact_interval: u64,
+    /// A sealed segment is compacted when the share of its bytes that mailboxes still reference is
+    /// below this (0.0 to 1.0).
+    pub compact_min_live_share: f64,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -141,6 +146,8 @@ impl Default for StorageConfig {
             sync: "group".into(),
             snapshot_every_events: 200_000,
             snapshot_every_seconds: 300,
+            compact_interval: 600,
+            compact_min_live_share: 0.5,
         }
     }
 }
@@ -223,6 +230,13 @@ impl Config {
         }
         self.sync_policy()
             .map_err(|e| bad("storage.sync", e.to_string()))?;
+        let share = self.storage.compact_min_live_share;
+        if !(0.0..=1.0).contains(&share) {
+            return Err(bad(
+                "storage.compact_min_live_share",
+                format!("{share} is not between 0.0 and 1.0"),
+            ));
+        }
         let opts = self.log_options_unchecked();
         opts.validate()
             .map_err(|e| bad("storage.segment_size", e.to_string()))?;
@@ -365,6 +379,10 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("storage.sync"), "{e}");
+        let e = parse("[storage]\ncompact_min_live_share = 1.5\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("storage.compact_min_live_share"), "{e}");
         let e = parse("[smtp]\nmax_line = 100\n").unwrap_err().to_string();
         assert!(e.contains("smtp.max_line"), "{e}");
         let e = parse("shards = \"two\"\n").unwrap_err().to_string();

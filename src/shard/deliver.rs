@@ -8,7 +8,7 @@ use std::sync::atomic::Ordering;
 use shardmail_storage::{Error as StoreError, Position};
 
 use super::mesh::ShardMsg;
-use super::{queue, ShardCtx};
+use super::{compact, queue, ShardCtx};
 
 #[derive(Debug, thiserror::Error)]
 pub enum DeliverError {
@@ -43,6 +43,7 @@ pub async fn inbox_loop(ctx: Rc<ShardCtx>, inbox: async_channel::Receiver<ShardM
             .fetch_add(1, Ordering::Relaxed);
         match msg {
             ShardMsg::File(req) => queue::serve_file(&ctx, req),
+            ShardMsg::Compact(req) => compact::serve(&ctx, req),
         }
     }
 }

@@ -6,7 +6,7 @@ use std::cell::Cell;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use shardmail_storage::Error as StoreError;
+use shardmail_storage::{Error as StoreError, Position};
 
 use super::{queue, ShardCtx};
 use crate::net::shutdown::Stage;
@@ -28,8 +28,9 @@ impl Default for Lifecycle {
     }
 }
 
-/// Writes the shard's queue snapshot and index snapshot part now.
-pub async fn snapshot_now(ctx: &ShardCtx) -> Result<(), StoreError> {
+/// Writes the shard's queue snapshot and index snapshot part now; returns the lowest position of the
+/// shard's own log they cover up to.
+pub async fn snapshot_now(ctx: &ShardCtx) -> Result<Position, StoreError> {
     let lc = &ctx.lifecycle;
     let _one = lc
         .one
@@ -38,8 +39,15 @@ pub async fn snapshot_now(ctx: &ShardCtx) -> Result<(), StoreError> {
         .map_err(|_| StoreError::Closed)?;
     let records = ctx.part.writer().stats().records;
     let t = Instant::now();
-    queue::snapshot(ctx).await?;
-    ctx.part.snapshot().await?;
+    let queue_cp = queue::snapshot(ctx).await?;
+    let meta = ctx.part.snapshot().await?;
+    let own = ctx.id as shardmail_storage::LogId;
+    let index_cp = meta
+        .checkpoints
+        .iter()
+        .find(|(l, _)| *l == own)
+        .map_or(0, |(_, c)| *c);
+    let covered = queue_cp.min(Position::from_seg_off(own, index_cp));
     lc.last_records.set(records);
     lc.last_at.set(Instant::now());
     tracing::debug!(
@@ -47,7 +55,7 @@ pub async fn snapshot_now(ctx: &ShardCtx) -> Result<(), StoreError> {
         ms = t.elapsed().as_millis() as u64,
         "snapshot written"
     );
-    Ok(())
+    Ok(covered)
 }
 
 /// Whether a snapshot is due: `every_events` records appended since the last one, or `every_seconds`

@@ -1,7 +1,11 @@
 //! Messages between shards: small requests carrying ids and log positions, never message bytes, and
 //! typed replies (an owner's disk-full stays a disk-full on the other side of the mesh).
 
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
 use shardmail_storage::index::MailboxError;
+use shardmail_storage::store::SegmentId;
 use shardmail_storage::{Error as StoreError, LogId, Position};
 
 /// A reply channel for one request.
@@ -10,6 +14,33 @@ pub type Reply<T> = async_channel::Sender<T>;
 /// What one shard asks of the shard that owns an account.
 pub enum ShardMsg {
     File(FileRequest),
+    Compact(CompactRequest),
+}
+
+/// The steps of a compaction round (see `super::compact`), asked of every shard by the coordinator.
+pub enum CompactRequest {
+    /// Report the records this shard's accounts reference, and the segments holding messages its
+    /// queue still needs.
+    Survey { reply: Reply<Survey> },
+    /// The positions this shard's accounts reference in the victims.
+    Positions {
+        victims: Arc<HashSet<SegmentId>>,
+        reply: Reply<Vec<Position>>,
+    },
+    /// Move this shard's references into the victims to their copies and snapshot; replies with the
+    /// positions it references that `moves` lacks (then nothing changed).
+    Relocate {
+        victims: Arc<HashSet<SegmentId>>,
+        moves: Arc<HashMap<Position, Position>>,
+        reply: Reply<Result<Vec<Position>, FileError>>,
+    },
+}
+
+#[derive(Debug, Default)]
+pub struct Survey {
+    /// Every record the shard's accounts reference, once, with its size.
+    pub live: Vec<(Position, u64)>,
+    pub queued: HashSet<SegmentId>,
 }
 
 /// File the queued message `id` (durable in the sender's log) into the INBOX of each account, creating
@@ -26,8 +57,8 @@ pub struct FileRequest {
     pub reply: Reply<Result<(), FileError>>,
 }
 
-/// Why an owner could not file (yet). Every kind is retried by the queue; the kind decides how it is
-/// counted and how soon.
+/// Why an owner could not file (yet), or could not do its part of a compaction. The queue retries
+/// every kind; the kind decides how it is counted.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum FileError {
     #[error("the owner's disk is full")]
@@ -43,6 +74,9 @@ pub enum FileError {
     Mailbox(MailboxError),
     #[error("shard {0} is not answering")]
     Unreachable(usize),
+    /// A compaction step found the shard's snapshot not yet past a victim segment; the round is retried.
+    #[error("the snapshot does not cover the compacted segments yet")]
+    NotCovered,
 }
 
 impl From<StoreError> for FileError {

@@ -6,6 +6,7 @@
 //! shard that consumes them. A shard accepts a message in one group commit of its own log (the bytes and
 //! a queue entry) and answers 250 then; the queue files it into each recipient's INBOX at the owner.
 
+pub mod compact;
 pub mod deliver;
 pub mod lifecycle;
 pub mod mesh;
@@ -397,6 +398,7 @@ async fn run_shard(
         glommio::spawn_local(publish_writer_stats(ctx.clone(), stats)).detach();
         let done_writer = glommio::spawn_local(queue::done_writer(ctx.clone()));
         let snapshots = glommio::spawn_local(lifecycle::run(ctx.clone()));
+        let compaction = glommio::spawn_local(compact::run(ctx.clone()));
         queue::resume(&ctx);
         let mut listeners = Vec::new();
         for addr in &shared.config.smtp.listen {
@@ -495,6 +497,7 @@ async fn run_shard(
             glommio::timer::sleep(Duration::from_millis(10)).await;
         }
         snapshots.await;
+        compaction.await;
         if let Err(e) = lifecycle::snapshot_now(&ctx).await {
             tracing::warn!(shard = k, error = %e, "snapshot at shutdown failed; the next start replays more");
         }

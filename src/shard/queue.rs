@@ -154,6 +154,15 @@ impl ShardQueue {
         self.consumers.get()
     }
 
+    /// Segments holding messages the queue still needs (compaction leaves them alone).
+    pub fn queued_segments(&self) -> std::collections::HashSet<(LogId, u32)> {
+        self.state
+            .borrow()
+            .positions()
+            .map(|p| (p.log, p.segment))
+            .collect()
+    }
+
     /// Resolves when no consumer task runs.
     pub async fn all_idle(&self) {
         self.consumers.all_closed().await
@@ -667,14 +676,15 @@ pub fn resume(ctx: &Rc<ShardCtx>) {
     }
 }
 
-/// Writes this shard's queue snapshot (its entries, its durable filings, the checkpoints they cover).
-pub async fn snapshot(ctx: &ShardCtx) -> Result<(), StoreError> {
+/// Writes this shard's queue snapshot (its entries, its durable filings, the checkpoints they cover);
+/// returns its checkpoint for the shard's own log.
+pub async fn snapshot(ctx: &ShardCtx) -> Result<Position, StoreError> {
     let q = &ctx.queue;
     let logs = &ctx.shared.logs;
     let own = ctx.id as LogId;
+    let mut own_cp = logs.end(own).seg_off();
     let snap = {
         // No await from the checkpoints to the copies: they describe one instant of this shard.
-        let mut own_cp = logs.end(own).seg_off();
         if let Some(m) = q.marks.low() {
             own_cp = own_cp.min(m);
         }
@@ -700,7 +710,8 @@ pub async fn snapshot(ctx: &ShardCtx) -> Result<(), StoreError> {
             filed: q.filed.borrow().durable(),
         }
     };
-    snap.write(logs.root(), own).await
+    snap.write(logs.root(), own).await?;
+    Ok(Position::from_seg_off(own, own_cp))
 }
 
 /// Which shard consumes the queue entries of `log` among `shards`: its writer, or for a log of a

@@ -18,6 +18,7 @@
 mod logs;
 mod partition;
 mod recover;
+mod relocate;
 
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
@@ -31,6 +32,7 @@ use crate::{Error, LogId, LogOptions, Position, RecordRef, Result};
 pub use logs::Logs;
 pub use partition::Partition;
 pub use recover::{recover, snapshot_name, RecoverReport, Recovered};
+pub use relocate::{remove_segments, sealed_segments, SegmentId};
 
 /// The owner writer of an account among `writers`.
 pub fn owner_of(account: &str, writers: u32) -> u32 {
