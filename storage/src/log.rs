@@ -21,7 +21,7 @@ use std::collections::VecDeque;
 use std::fs::{self, OpenOptions as StdOpenOptions};
 use std::future::{poll_fn, Future};
 use std::io::Write;
-use std::os::unix::fs::FileExt;
+use std::os::unix::fs::{DirBuilderExt, FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::rc::Rc;
@@ -587,6 +587,7 @@ async fn create_segment(st: &State, n: u32) -> Result<BufferedFile> {
         .read(true)
         .write(true)
         .create(true)
+        .mode(segment::FILE_MODE)
         .custom_flags(dsync_flag(&st.opts))
         .buffered_open(&path)
         .await
@@ -669,7 +670,7 @@ fn recover_for_append(
         }
     }
     let dir = segment::log_dir(root, log);
-    if let Err(e) = fs::create_dir(&dir) {
+    if let Err(e) = fs::DirBuilder::new().mode(segment::DIR_MODE).create(&dir) {
         if e.kind() != std::io::ErrorKind::AlreadyExists {
             return Err(Error::Unwritable {
                 path: dir,
@@ -779,6 +780,7 @@ fn create_segment_sync(dir: &Path, log: LogId, n: u32, size: u64) -> Result<()> 
         .read(true)
         .write(true)
         .create(true)
+        .mode(segment::FILE_MODE)
         .truncate(true)
         .open(&path)
         .map_err(|e| Error::io("creating segment", &path, e))?;

@@ -13,6 +13,11 @@ use crate::{Error, LogId, Result};
 pub const MAGIC: &[u8; 8] = b"SHMLSEG1";
 pub const SEGMENT_HEADER_LEN: usize = 16;
 
+/// Mode of every file the store creates (segments, snapshots): mail is readable by its owner only.
+pub const FILE_MODE: u32 = 0o600;
+/// Mode of the log directories the store creates.
+pub const DIR_MODE: u32 = 0o700;
+
 /// The directory of writer `log` under the data root.
 pub fn log_dir(root: &Path, log: LogId) -> PathBuf {
     root.join(format!("log-{log:04}"))

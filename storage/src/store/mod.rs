@@ -294,6 +294,7 @@ async fn write_then_rename(tmp: &Path, path: &Path, bytes: Vec<u8>) -> Result<()
     let f = glommio::io::OpenOptions::new()
         .write(true)
         .create(true)
+        .mode(segment::FILE_MODE)
         .truncate(true)
         .buffered_open(tmp)
         .await
