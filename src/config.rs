@@ -39,6 +39,10 @@ pub struct Config {
     pub pin: bool,
     /// The name this server gives itself in greetings and trace headers.
     pub hostname: String,
+    /// The account that receives mail for `postmaster@` every local domain and for `<Postmaster>`
+    /// (RFC 5321 4.5.1) when no account or alias has that name. Unset: the first account of the
+    /// domain in sorted order (for `<Postmaster>`, the first account of all).
+    pub postmaster: Option<String>,
     pub storage: StorageConfig,
     pub smtp: SmtpListenerConfig,
     pub submission: ListenerConfig,
@@ -122,6 +126,7 @@ impl Default for Config {
             shards: 0,
             pin: true,
             hostname: "localhost".into(),
+            postmaster: None,
             storage: StorageConfig::default(),
             smtp: SmtpListenerConfig::default(),
             submission: ListenerConfig {
@@ -227,6 +232,10 @@ impl Config {
                 "hostname",
                 "must be a non-empty name without spaces".into(),
             ));
+        }
+        if let Some(p) = &self.postmaster {
+            crate::accounts::normalize(p)
+                .map_err(|e| bad("postmaster", format!("{e} (an account's address)")))?;
         }
         self.sync_policy()
             .map_err(|e| bad("storage.sync", e.to_string()))?;

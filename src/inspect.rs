@@ -117,7 +117,10 @@ fn pos_log(pos: shardmail_storage::Position) -> shardmail_storage::LogId {
 }
 
 fn account(ix: &Index, address: &str) -> anyhow::Result<String> {
-    let a = canonical_account(address.trim());
+    // The account's name as the directory writes it (an A-label domain names the same account).
+    let a = crate::accounts::normalize(address)
+        .map(|a| canonical_account(&a))
+        .unwrap_or_else(|_| canonical_account(address.trim()));
     if !ix.has_account(&a) {
         bail!("{a}: no mailboxes (no mail delivered yet, or no such account)");
     }

@@ -6,7 +6,9 @@ pub use shardmail_storage as storage;
 
 pub mod accounts;
 pub mod config;
+pub mod datadir;
 pub mod inspect;
+pub mod mem;
 pub mod metrics;
 pub mod net;
 pub mod shard;

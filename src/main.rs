@@ -56,6 +56,11 @@ enum Cmd {
         #[command(subcommand)]
         cmd: AccountCmd,
     },
+    /// Manage aliases and catch-alls (FROM an address or @domain, TO an account).
+    Alias {
+        #[command(subcommand)]
+        cmd: AliasCmd,
+    },
     /// Look into mailboxes (like `doveadm fetch`).
     Mailbox {
         #[command(subcommand)]
@@ -75,9 +80,20 @@ enum AccountCmd {
         #[arg(long)]
         password_file: Option<PathBuf>,
     },
-    /// Delete an account (its mail stays in the log until compaction).
+    /// Delete an account and its mailboxes (a running server applies it within a second, a stopped
+    /// one at its next start; compaction reclaims the space).
     Del { address: String },
     /// List accounts.
+    List,
+}
+
+#[derive(Subcommand)]
+enum AliasCmd {
+    /// Route mail for FROM (an address, or @domain for a catch-all) to the account TO.
+    Add { from: String, to: String },
+    /// Remove an alias.
+    Del { from: String },
+    /// List aliases: FROM, then TO.
     List,
 }
 
@@ -134,7 +150,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     let common = cli.common;
     match cli.cmd {
         Cmd::Serve { shards } => {
-            tune_malloc();
+            shardmail::mem::tune();
             let mut c = common.load()?;
             if let Some(n) = shards {
                 if n == 0 || n > 1024 {
@@ -142,6 +158,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 }
                 c.shards = n;
             }
+            // One server per data directory: a second one refuses here, naming the first one's pid.
+            let _lock = shardmail::datadir::DirLock::acquire(&c.data_dir)?;
             shardmail::shard::serve(c)
         }
         Cmd::Account { cmd } => {
@@ -177,22 +195,33 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Cmd::Alias { cmd } => {
+            let c = common.load()?;
+            let dir = &c.data_dir;
+            match cmd {
+                AliasCmd::Add { from, to } => {
+                    let (from, to) = Accounts::alias_add(dir, &from, &to)?;
+                    println!("added {from} -> {to}");
+                }
+                AliasCmd::Del { from } => println!("deleted {}", Accounts::alias_del(dir, &from)?),
+                AliasCmd::List => {
+                    let a = Accounts::load(dir)?;
+                    for (from, to) in a.aliases() {
+                        let note = if a.contains(to) {
+                            ""
+                        } else {
+                            "  (no such account)"
+                        };
+                        println!("{from}\t{to}{note}");
+                    }
+                }
+            }
+            Ok(())
+        }
         Cmd::Mailbox { cmd } => {
             let c = common.load()?;
             shardmail::inspect::run(&c, cmd.into())
         }
-    }
-}
-
-/// Keeps glibc malloc from mapping and unmapping memory for every large buffer (log batches are
-/// handed to io_uring by value and freed after each write): each munmap/trim of a multi-threaded
-/// process takes the shared mmap lock and sends TLB-shootdown IPIs to every shard's CPU, which showed
-/// as the top of the profile under load. Large blocks are reused from the heap instead.
-fn tune_malloc() {
-    // SAFETY: mallopt only sets allocator parameters; called before any shard thread starts.
-    unsafe {
-        libc::mallopt(libc::M_MMAP_THRESHOLD, 256 << 20);
-        libc::mallopt(libc::M_TRIM_THRESHOLD, 1 << 30);
     }
 }
 

@@ -164,14 +164,14 @@ fn oversized_data_is_discarded_and_memory_comes_back() {
             .cmd(&format!("Subject: small {i}\r\n\r\nhi\r\n."))
             .starts_with("250 "));
     }
-    // Idle sessions hold no body memory: the process grew by far less than the six limit-sized
-    // buffers they held before (generous: allocator and log buffers grow too; it was 58 MiB before).
+    // Idle sessions hold no body memory: the process grew by less than one limit-sized buffer (it was
+    // six of them, +58 MiB, before; +0.6 MiB measured after).
     std::thread::sleep(std::time::Duration::from_millis(500));
     let idle = rss_kib(pid);
     eprintln!("RSS KiB: before {before}, peak seen {peak}, idle after {idle}");
     let limit_kib = (LIMIT / 1024) as u64;
     assert!(
-        idle < before + 3 * limit_kib,
+        idle < before + limit_kib,
         "RSS {idle} KiB with idle sessions (started at {before} KiB; 6 bodies of the limit would be {} KiB)",
         6 * limit_kib
     );
@@ -240,4 +240,288 @@ fn bare_line_ends_are_stored_as_crlf_and_never_end_data() {
         "{}",
         String::from_utf8_lossy(&stored)
     );
+}
+
+/// Sends one message with Python's smtplib; returns its output (asserting success).
+fn smtplib_send(s: &Server, to: &str, subject: &str) {
+    let script = format!(
+        "import smtplib,sys\n\
+s = smtplib.SMTP('127.0.0.1', {port}, timeout=30)\n\
+s.ehlo('client.example')\n\
+refused = s.sendmail('me@example.org', [{to:?}], 'Subject: {subject}\\r\\n\\r\\nhi\\r\\n'.encode())\n\
+assert not refused, refused\n\
+s.quit()\n",
+        port = s.smtp.port(),
+    );
+    let o = std::process::Command::new("python3")
+        .arg("-c")
+        .arg(&script)
+        .output()
+        .expect("python3");
+    assert!(
+        o.status.success(),
+        "smtplib to {to}: {}\n{}",
+        text(&o),
+        s.log()
+    );
+}
+
+fn subjects(s: &Server, account: &str) -> Vec<String> {
+    s.ls(account, "INBOX").into_iter().map(|r| r.2).collect()
+}
+
+/// RFC 5321 4.5.1: postmaster at a local domain is accepted (by default the domain's first account,
+/// or the configured `postmaster`); aliases and catch-alls added while the server runs route within a
+/// second; an alias to an unknown account is refused by the CLI.
+#[test]
+fn postmaster_aliases_and_catch_alls() {
+    let mut s = Server::new("");
+    s.add_account("bob@example.test");
+    s.add_account("alice@example.test");
+    s.start(2);
+    smtplib_send(&s, "postmaster@example.test", "to postmaster");
+    smtplib_send(&s, "POSTMASTER@EXAMPLE.TEST", "to postmaster upper");
+    let mut c = Raw::connect(s.smtp);
+    assert!(c.cmd("EHLO c.example").starts_with("250-"));
+    assert!(c.cmd("MAIL FROM:<>").starts_with("250 "));
+    assert_eq!(c.cmd("RCPT TO:<Postmaster>"), "250 2.1.5 Recipient OK\r\n");
+    assert_eq!(
+        c.cmd("RCPT TO:<info@example.test>"),
+        "550 5.1.1 No such user here\r\n"
+    );
+    assert!(c.cmd("RSET").starts_with("250 "));
+    // Aliases through the CLI while the server runs.
+    let o = s.cli(&["alias", "add", "info@example.test", "ghost@example.test"]);
+    assert!(!o.status.success());
+    assert!(
+        text(&o).contains("no account ghost@example.test"),
+        "{}",
+        text(&o)
+    );
+    for (from, to) in [
+        ("info@example.test", "bob@example.test"),
+        ("@catchall.test", "bob@example.test"),
+    ] {
+        let o = s.cli(&["alias", "add", from, to]);
+        assert!(o.status.success(), "{}", text(&o));
+    }
+    let o = s.cli(&["alias", "list"]);
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout),
+        "@catchall.test\tbob@example.test\ninfo@example.test\tbob@example.test\n"
+    );
+    std::thread::sleep(std::time::Duration::from_millis(1200));
+    assert!(c.cmd("MAIL FROM:<>").starts_with("250 "));
+    assert_eq!(
+        c.cmd("RCPT TO:<info@example.test>"),
+        "250 2.1.5 Recipient OK\r\n"
+    );
+    assert!(c.cmd("QUIT").starts_with("221 "));
+    smtplib_send(&s, "anyone@catchall.test", "to catchall");
+    smtplib_send(&s, "info@example.test", "to info");
+    assert_eq!(
+        subjects(&s, "alice@example.test"),
+        vec!["to postmaster", "to postmaster upper"]
+    );
+    assert_eq!(
+        subjects(&s, "bob@example.test"),
+        vec!["to catchall", "to info"]
+    );
+    let o = s.cli(&["alias", "del", "@catchall.test"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(s.stop(), Some(0));
+    // The configured postmaster takes over from the default.
+    let mut s2 = Server::new("postmaster = \"Bob@Example.test\"");
+    s2.add_account("alice@example.test");
+    s2.add_account("bob@example.test");
+    s2.start(1);
+    smtplib_send(&s2, "postmaster@example.test", "configured");
+    assert_eq!(subjects(&s2, "bob@example.test"), vec!["configured"]);
+}
+
+/// IDNA: the A-label and the U-label of a domain are one domain, for accounts, aliases and RCPT.
+#[test]
+fn idna_a_labels_are_the_same_domain() {
+    let mut s = Server::new("");
+    s.add_account("alice@bücher.test");
+    s.start(2);
+    // swaks sends the A-label form (no SMTPUTF8 needed).
+    let o = swaks(
+        &s,
+        &[
+            "--helo",
+            "c.example",
+            "--to",
+            "alice@xn--bcher-kva.test",
+            "--from",
+            "me@example.org",
+            "--header",
+            "Subject: a-label",
+        ],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    // An account added in A-label form is the same account.
+    let o = s.cli(&[
+        "account",
+        "add",
+        "ALICE@XN--BCHER-KVA.TEST",
+        "--password",
+        "x",
+    ]);
+    assert!(!o.status.success());
+    assert!(text(&o).contains("already exists"), "{}", text(&o));
+    let o = s.cli(&[
+        "alias",
+        "add",
+        "info@xn--bcher-kva.test",
+        "alice@bücher.test",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    std::thread::sleep(std::time::Duration::from_millis(1200));
+    smtplib_send(&s, "info@xn--bcher-kva.test", "alias a-label");
+    assert_eq!(
+        subjects(&s, "alice@xn--bcher-kva.test"),
+        vec!["a-label", "alias a-label"]
+    );
+    assert_eq!(subjects(&s, "alice@bücher.test").len(), 2);
+}
+
+fn mode(p: &std::path::Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(p).unwrap().permissions().mode() & 0o777
+}
+
+/// Secrets and mail are 0600 in a 0700 data directory: accounts, aliases, lock, log segments and their
+/// directories, snapshots.
+#[test]
+fn files_are_created_0600_in_a_0700_data_directory() {
+    let mut s = Server::new("");
+    s.add_account("alice@example.test");
+    let o = s.cli(&["alias", "add", "a@example.test", "alice@example.test"]);
+    assert!(o.status.success(), "{}", text(&o));
+    s.start(2);
+    smtplib_send(&s, "alice@example.test", "modes");
+    assert_eq!(s.stop(), Some(0));
+    let data = s.path("data");
+    assert_eq!(mode(&data), 0o700);
+    let mut seen = Vec::new();
+    let mut stack = vec![data.clone()];
+    while let Some(dir) = stack.pop() {
+        for e in std::fs::read_dir(&dir).unwrap() {
+            let p = e.unwrap().path();
+            let name = p.strip_prefix(&data).unwrap().display().to_string();
+            if p.is_dir() {
+                assert_eq!(mode(&p), 0o700, "{name}");
+                stack.push(p);
+            } else {
+                assert_eq!(mode(&p), 0o600, "{name}");
+            }
+            seen.push(name);
+        }
+    }
+    let has = |pat: &str| seen.iter().any(|n| n.contains(pat));
+    assert!(
+        has("accounts") && has("aliases") && has(".seg") && has("lock") && has("snap"),
+        "{seen:?}"
+    );
+}
+
+/// One server per data directory: a second `serve` (other ports) refuses at once naming the first's
+/// pid; read-only commands and account changes keep working while the first runs; after kill -9 the
+/// lock is free again and no acknowledged message is lost.
+#[test]
+fn a_second_server_on_the_same_data_directory_refuses() {
+    let mut s = Server::new("");
+    s.add_account("alice@example.test");
+    s.start(2);
+    let pid = s.child.as_ref().unwrap().id();
+    // The same directory, other ports.
+    let cfg = std::fs::read_to_string(s.path("shardmail.toml")).unwrap();
+    let cfg2 = cfg
+        .replace(
+            &s.smtp.to_string(),
+            &format!("127.0.0.1:{}", common::free_port()),
+        )
+        .replace(
+            &s.metrics.to_string(),
+            &format!("127.0.0.1:{}", common::free_port()),
+        );
+    std::fs::write(s.path("second.toml"), cfg2).unwrap();
+    let t = std::time::Instant::now();
+    let o = std::process::Command::new(common::BIN)
+        .current_dir(s.dir.path())
+        .args(["--config", "second.toml", "serve", "--shards", "1"])
+        .output()
+        .unwrap();
+    assert!(!o.status.success(), "{}", text(&o));
+    assert!(t.elapsed() < std::time::Duration::from_secs(10));
+    assert!(
+        text(&o).contains(&format!("is in use by shardmail pid {pid}")),
+        "{}",
+        text(&o)
+    );
+    for i in 0..5 {
+        smtplib_send(&s, "alice@example.test", &format!("m{i}"));
+    }
+    // Read-only and account commands work while the server runs.
+    assert_eq!(subjects(&s, "alice@example.test").len(), 5);
+    let o = s.cli(&["account", "list"]);
+    assert!(o.status.success(), "{}", text(&o));
+    s.add_account("bob@example.test");
+    s.kill9();
+    s.start(2);
+    assert_eq!(
+        subjects(&s, "alice@example.test"),
+        vec!["m0", "m1", "m2", "m3", "m4"]
+    );
+}
+
+/// `account del` deletes the mailbox: adding the address again gives an empty INBOX, with the server
+/// running, across a restart, and when the deletion is made while the server is stopped.
+#[test]
+fn account_del_deletes_the_mailbox() {
+    let mut s = Server::new("");
+    s.add_account("alice@example.test");
+    s.add_account("bob@example.test");
+    s.start(2);
+    smtplib_send(&s, "alice@example.test", "old mail");
+    smtplib_send(&s, "bob@example.test", "bob keeps this");
+    let o = s.cli(&["account", "del", "alice@example.test"]);
+    assert!(o.status.success(), "{}", text(&o));
+    s.add_account("alice@example.test");
+    // Within a second the deletion is applied and the new account is served.
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    assert!(
+        s.ls_err("alice@example.test") || subjects(&s, "alice@example.test").is_empty(),
+        "old mail is back: {:?}\n{}",
+        subjects(&s, "alice@example.test"),
+        s.log()
+    );
+    smtplib_send(&s, "alice@example.test", "new mail");
+    assert_eq!(subjects(&s, "alice@example.test"), vec!["new mail"]);
+    assert!(s
+        .path("data/deletions")
+        .read_dir()
+        .unwrap()
+        .next()
+        .is_none());
+    // Across a restart (after a kill -9: nothing relies on a clean shutdown).
+    s.kill9();
+    s.start(1);
+    assert_eq!(subjects(&s, "alice@example.test"), vec!["new mail"]);
+    assert_eq!(subjects(&s, "bob@example.test"), vec!["bob keeps this"]);
+    // Deleted while the server is stopped: applied at the next start.
+    assert_eq!(s.stop(), Some(0));
+    let o = s.cli(&["account", "del", "alice@example.test"]);
+    assert!(o.status.success(), "{}", text(&o));
+    s.add_account("alice@example.test");
+    s.start(2);
+    assert!(
+        s.ls_err("alice@example.test") || subjects(&s, "alice@example.test").is_empty(),
+        "{:?}",
+        subjects(&s, "alice@example.test")
+    );
+    smtplib_send(&s, "alice@example.test", "newest");
+    assert_eq!(subjects(&s, "alice@example.test"), vec!["newest"]);
+    assert_eq!(subjects(&s, "bob@example.test"), vec!["bob keeps this"]);
 }

@@ -6,6 +6,7 @@
 //! shard that consumes them. A shard accepts a message in one group commit of its own log (the bytes and
 //! a queue entry) and answers 250 then; the queue files it into each recipient's INBOX at the owner.
 
+pub mod accounts_watch;
 pub mod compact;
 pub mod deliver;
 pub mod lifecycle;
@@ -44,6 +45,8 @@ pub struct Shared {
     /// `accounts_generation` says it was replaced.
     accounts: RwLock<Arc<Accounts>>,
     accounts_generation: AtomicU64,
+    /// `account del` requests on their way to the owner shards.
+    pub deletions: accounts_watch::Deletions,
     pub logs: Arc<Logs>,
     pub mesh: Mesh,
     shutdown: AtomicBool,
@@ -221,7 +224,7 @@ pub fn run(config: Config, stop: Arc<AtomicBool>) -> anyhow::Result<()> {
     }
     let queues = queue::recover(&data_dir, opts.max_payload(), n, rec.ends.keys().copied())
         .with_context(|| format!("recovering the queue of {}", data_dir.display()))?;
-    let accounts = Accounts::load(&data_dir).context("loading accounts")?;
+    let accounts = accounts_watch::initial(&config).context("loading accounts")?;
     let (mesh, inboxes) = Mesh::new(n);
     let (stop_tx, stop_rx) = async_channel::bounded::<()>(1);
     let (stats_tx, stats_rx): (Vec<_>, Vec<_>) = (0..n).map(|_| async_channel::bounded(4)).unzip();
@@ -230,6 +233,7 @@ pub fn run(config: Config, stop: Arc<AtomicBool>) -> anyhow::Result<()> {
         metrics: (0..n).map(|_| ShardMetrics::default()).collect(),
         accounts: RwLock::new(Arc::new(accounts)),
         accounts_generation: AtomicU64::new(0),
+        deletions: accounts_watch::Deletions::new(n),
         logs: Arc::new(Logs::new(&data_dir, opts.max_payload(), rec.ends)),
         mesh,
         shutdown: AtomicBool::new(false),
@@ -274,7 +278,7 @@ pub fn run(config: Config, stop: Arc<AtomicBool>) -> anyhow::Result<()> {
     drop(stop_rx);
     // The main thread watches for the stop signal and for account changes (the shards do not poll).
     let watcher_shared = shared.clone();
-    let mut seen = Accounts::mtime(&data_dir);
+    let mut watcher = accounts_watch::Watcher::new(&data_dir);
     let mut finished = false;
     while !finished {
         std::thread::sleep(Duration::from_millis(100));
@@ -282,19 +286,7 @@ pub fn run(config: Config, stop: Arc<AtomicBool>) -> anyhow::Result<()> {
             tracing::info!("shutting down: no new connections; sessions finish their transaction");
             watcher_shared.begin_shutdown();
         }
-        let m = Accounts::mtime(&data_dir);
-        if m != seen {
-            seen = m;
-            match Accounts::load(&data_dir) {
-                Ok(a) => {
-                    tracing::info!(accounts = a.len(), "accounts reloaded");
-                    watcher_shared.set_accounts(a);
-                }
-                Err(e) => {
-                    tracing::error!(error = %e, "accounts file unreadable; keeping the previous accounts")
-                }
-            }
-        }
+        watcher.poll(&watcher_shared);
         finished = watcher_shared.exited.load(Ordering::SeqCst) == n;
     }
     let mut first_err = None;
@@ -395,6 +387,7 @@ async fn run_shard(
             .detach();
         }
         glommio::spawn_local(deliver::inbox_loop(ctx.clone(), inbox)).detach();
+        glommio::spawn_local(accounts_watch::serve(ctx.clone())).detach();
         glommio::spawn_local(publish_writer_stats(ctx.clone(), stats)).detach();
         let done_writer = glommio::spawn_local(queue::done_writer(ctx.clone()));
         let snapshots = glommio::spawn_local(lifecycle::run(ctx.clone()));

@@ -11,30 +11,9 @@ use glommio::net::TcpStream;
 use tracing::Instrument;
 
 use super::session::{rfc5322_date, Action, Admission, Delivery, Directory, Lookup, Session};
-use crate::accounts::{normalize, Accounts};
+use crate::accounts::Accounts;
 use crate::net::driver::{Driver, End, Phase, Protocol, Step, Timeouts};
 use crate::shard::{deliver, ShardCtx};
-
-impl Directory for Accounts {
-    fn lookup(&self, address: &str) -> Lookup {
-        let Ok(a) = normalize(address) else {
-            return Lookup::UnknownUser;
-        };
-        if self.contains(&a) {
-            return Lookup::Local(a);
-        }
-        match a.rsplit_once('@') {
-            Some((_, d)) if self.is_local_domain(d) => Lookup::UnknownUser,
-            _ => Lookup::NotLocal,
-        }
-    }
-
-    fn postmaster(&self) -> Option<String> {
-        self.addresses()
-            .find(|a| a.starts_with("postmaster@"))
-            .map(str::to_string)
-    }
-}
 
 /// The account directory as a session sees it, with the shard answering admission.
 struct ShellDirectory<'a> {

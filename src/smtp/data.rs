@@ -141,33 +141,20 @@ impl DataReader {
 /// Above this, freeing a buffer also hands the allocator's free pages back to the kernel.
 const TRIM_AFTER: usize = 4 << 20;
 
-/// Empties `buf`; when its capacity is above `keep`, frees it, and after a large buffer asks the
-/// allocator to return free memory to the kernel. The server sets glibc's trim threshold very high
-/// (see `tune_malloc` in main.rs) so that ordinary frees never unmap; without this, the memory of a
-/// few large or oversized messages would stay in the process while their sessions sit idle.
+/// Empties `buf`; when its capacity is above `keep`, frees it, and after a large buffer hands the
+/// memory back to the kernel (see [`crate::mem::free_and_trim`]); without this, the memory of a few
+/// large or oversized messages would stay in the process while their sessions sit idle.
 pub fn release(buf: &mut Vec<u8>, keep: usize) {
     let cap = buf.capacity();
     if cap <= keep {
         buf.clear();
         return;
     }
-    *buf = Vec::new();
+    let old = std::mem::take(buf);
     if cap >= TRIM_AFTER {
-        trim_heap();
+        crate::mem::free_and_trim(old);
     }
 }
-
-#[cfg(all(target_os = "linux", target_env = "gnu"))]
-fn trim_heap() {
-    // SAFETY: malloc_trim only returns free heap pages to the kernel (madvise); it takes the arena
-    // locks itself and touches no memory in use.
-    unsafe {
-        libc::malloc_trim(0);
-    }
-}
-
-#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
-fn trim_heap() {}
 
 /// A BDAT chunk being read (RFC 3030 2): exactly `remaining` octets, no unstuffing, binary allowed;
 /// line ends normalized to CRLF like DATA's (a CR ending one chunk pairs with an LF starting the next).
