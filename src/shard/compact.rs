@@ -14,7 +14,9 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use shardmail_storage::store::{remove_segments, sealed_segments, SegmentId};
+use shardmail_storage::store::{
+    carried_bytes, carry_records, remove_segments, sealed_segments, SegmentId,
+};
 use shardmail_storage::Position;
 
 use super::mesh::{CompactRequest, FileError, Reply, ShardMsg, Survey};
@@ -117,14 +119,18 @@ pub async fn round(ctx: &Rc<ShardCtx>, min_live_share: f64) -> Result<RoundRepor
     for (pos, b) in records {
         *live.entry((pos.log, pos.segment)).or_default() += b;
     }
-    let victims: HashSet<SegmentId> = sealed_segments(&ctx.shared.logs)?
-        .into_iter()
-        .filter(|(seg, data)| {
-            let l = live.get(seg).copied().unwrap_or(0);
-            *data > 0 && !queued.contains(seg) && (l as f64) < min_live_share * *data as f64
-        })
-        .map(|(seg, _)| seg)
-        .collect();
+    let mut victims: HashSet<SegmentId> = HashSet::new();
+    for ((log, seg), data) in sealed_segments(&ctx.shared.logs)? {
+        let l = live.get(&(log, seg)).copied().unwrap_or(0);
+        let sparse = |l: u64| data > 0 && (l as f64) < min_live_share * data as f64;
+        // Records an earlier round carried here count as live (see `carried_bytes`).
+        if !queued.contains(&(log, seg))
+            && sparse(l)
+            && sparse(l + carried_bytes(&ctx.shared.logs, log, seg)?)
+        {
+            victims.insert((log, seg));
+        }
+    }
     let mut report = RoundReport::default();
     if victims.is_empty() {
         return Ok(report);
@@ -145,6 +151,9 @@ pub async fn round(ctx: &Rc<ShardCtx>, min_live_share: f64) -> Result<RoundRepor
     positions.dedup();
     let mut moves: HashMap<Position, Position> = HashMap::new();
     copy(ctx, &positions, &mut moves).await?;
+    // The victims' event (and other non-message) records, so that a full replay keeps its history.
+    let list: Vec<SegmentId> = victims.iter().copied().collect();
+    carry_records(&ctx.shared.logs, &ctx.part, &list).await?;
     let mut moves = Arc::new(moves);
     for k in 0..n {
         let mut settled = false;

@@ -98,7 +98,13 @@ fn appends(c: &mut Criterion) {
             let path = file_dir.path().join("ceiling");
             let mut f = std::fs::File::create(&path).expect("ceiling file");
             let mut rec = Vec::new();
-            shardmail_storage::record::encode_into(&mut rec, Kind::MESSAGE, &[&vec![b'x'; size]]);
+            // The same framing (and checksum work) as the writer's; salt and offset do not matter here.
+            shardmail_storage::record::Format::Salted { salt: 0x5eed }.encode_into(
+                &mut rec,
+                0,
+                Kind::MESSAGE,
+                &[&vec![b'x'; size]],
+            );
             let buf: Vec<u8> = rec
                 .iter()
                 .copied()

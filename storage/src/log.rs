@@ -31,9 +31,10 @@ use std::time::{Duration, Instant};
 
 use glommio::io::{BufferedFile, Directory, OpenOptions};
 
+use crate::iotrace::{self, IoEvent, IoObserver};
 use crate::reader::{LogReader, LogShared};
-use crate::record::{self, Kind, HEADER_LEN};
-use crate::recovery::{scan_segment, SegmentScan};
+use crate::record::{Format, Kind, HEADER_LEN};
+use crate::recovery::{next_valid_record, scan_segment, SegmentScan};
 use crate::segment::{self, SEGMENT_HEADER_LEN};
 use crate::{Error, LogId, Position, Result};
 
@@ -147,6 +148,8 @@ impl WriterStats {
 /// A batch of encoded records bound for one segment, written with one `write`.
 struct Batch {
     segment: u32,
+    /// The salt of `segment` (a batch that starts a segment creates it with this salt).
+    salt: u64,
     start: u64,
     buf: Vec<u8>,
     done: Rc<Completion>,
@@ -239,6 +242,9 @@ struct Inner {
     /// Where the next appended record goes.
     next_segment: u32,
     next_offset: u64,
+    /// The salt of `next_segment`: chosen when an append rolls over, before the segment exists, since
+    /// records are encoded (and checksummed) as they are queued.
+    next_salt: u64,
     batches: VecDeque<Batch>,
     poisoned: Option<String>,
     closing: bool,
@@ -255,6 +261,8 @@ struct State {
     inner: RefCell<Inner>,
     work: Notify,
     finished: Notify,
+    /// The power-loss test's observer of file operations (see `iotrace.rs`); `None` in the server.
+    trace: Option<Arc<dyn IoObserver>>,
 }
 
 /// The appending side of one writer's log. Lives on one glommio executor; share it there with `Rc`.
@@ -279,7 +287,9 @@ impl LogWriter {
         scan_from: Option<Position>,
     ) -> Result<(LogWriter, RecoveryReport)> {
         opts.validate()?;
-        let (segment, end, report) = recover_for_append(root, log, &opts, scan_from)?;
+        let trace = iotrace::observer_for(root);
+        let (segment, end, salt, report) =
+            recover_for_append(root, log, &opts, scan_from, trace.as_deref())?;
         let dir = segment::log_dir(root, log);
         let path = segment::segment_path(&dir, segment);
         let file = OpenOptions::new()
@@ -289,6 +299,14 @@ impl LogWriter {
             .buffered_open(&path)
             .await
             .map_err(|e| Error::io("opening segment", &path, e.into()))?;
+        if let Some(t) = &trace {
+            use std::os::fd::AsRawFd;
+            t.on(IoEvent::Open {
+                path: &path,
+                created: false,
+                dsync: iotrace::has_dsync(file.as_raw_fd()),
+            });
+        }
         if opts.sync == SyncPolicy::None {
             tracing::warn!(log, "SYNC POLICY IS `none`: acknowledged records are NOT durable; use only for benchmarks");
         }
@@ -304,6 +322,7 @@ impl LogWriter {
             inner: RefCell::new(Inner {
                 next_segment: segment,
                 next_offset: end,
+                next_salt: salt,
                 batches: VecDeque::new(),
                 poisoned: None,
                 closing: false,
@@ -312,8 +331,15 @@ impl LogWriter {
             }),
             work: Notify::default(),
             finished: Notify::default(),
+            trace,
         });
-        glommio::spawn_local(flusher(st.clone(), file, segment, end)).detach();
+        let open = OpenSegment {
+            file,
+            segment,
+            end,
+            salt,
+        };
+        glommio::spawn_local(flusher(st.clone(), open)).detach();
         Ok((LogWriter { st }, report))
     }
 
@@ -397,22 +423,27 @@ impl LogWriter {
         }
         let total = (HEADER_LEN + len) as u64;
         if inner.next_offset + total > self.st.opts.segment_size {
+            let salt =
+                segment::new_salt().map_err(|e| Error::io("drawing a salt", &self.st.dir, e))?;
             inner.next_segment += 1;
             inner.next_offset = SEGMENT_HEADER_LEN as u64;
+            inner.next_salt = salt;
         }
-        let (segment, offset) = (inner.next_segment, inner.next_offset);
+        let (segment, offset, salt) = (inner.next_segment, inner.next_offset, inner.next_salt);
         let always = self.st.opts.sync == SyncPolicy::Always;
         let fits = matches!(inner.batches.back(), Some(b) if b.segment == segment && b.buf.len() < MAX_BATCH_BYTES && !always);
         if !fits {
             inner.batches.push_back(Batch {
                 segment,
+                salt,
                 start: offset,
                 buf: Vec::new(),
                 done: Rc::default(),
             });
         }
         let batch = inner.batches.back_mut().ok_or(Error::Closed)?;
-        record::encode_into(&mut batch.buf, kind, parts);
+        // Offsets within a segment fit in u32: segment_size is validated to be at most 4 GiB - 1.
+        Format::Salted { salt }.encode_into(&mut batch.buf, offset as u32, kind, parts);
         let done = batch.done.clone();
         inner.next_offset += total;
         inner.stats.records += 1;
@@ -446,8 +477,17 @@ impl Drop for LogWriter {
     }
 }
 
+/// The segment file the flusher writes to.
+struct OpenSegment {
+    file: BufferedFile,
+    segment: u32,
+    /// Where the next write goes.
+    end: u64,
+    salt: u64,
+}
+
 /// The flusher task: takes every waiting batch, writes it, syncs once, resolves the waiters.
-async fn flusher(st: Rc<State>, mut file: BufferedFile, mut file_segment: u32, mut file_end: u64) {
+async fn flusher(st: Rc<State>, mut cur: OpenSegment) {
     loop {
         let work: Vec<Batch> = {
             let mut inner = st.inner.borrow_mut();
@@ -469,10 +509,10 @@ async fn flusher(st: Rc<State>, mut file: BufferedFile, mut file_segment: u32, m
         }
         let dones: Vec<Rc<Completion>> = work.iter().map(|b| b.done.clone()).collect();
         let started = Instant::now();
-        match flush(&st, &mut file, &mut file_segment, &mut file_end, work).await {
+        match flush(&st, &mut cur, work).await {
             Ok(()) => {
                 st.shared
-                    .publish(Position::new(st.log, file_segment, file_end as u32).seg_off());
+                    .publish(Position::new(st.log, cur.segment, cur.end as u32).seg_off());
                 {
                     let mut inner = st.inner.borrow_mut();
                     inner.stats.record_sync(started.elapsed());
@@ -485,14 +525,7 @@ async fn flusher(st: Rc<State>, mut file: BufferedFile, mut file_segment: u32, m
                 let err = Rc::new(err);
                 tracing::error!(log = st.log, error = %err, "log write failed; failing every append not yet durable");
                 let committed = Position::from_seg_off(st.log, st.shared.committed());
-                let repaired = repair_after_failure(
-                    &st,
-                    &mut file,
-                    &mut file_segment,
-                    &mut file_end,
-                    committed,
-                )
-                .await;
+                let repaired = repair_after_failure(&st, &mut cur, committed).await;
                 // Positions handed to queued batches follow the failed ones: fail them too. That
                 // includes appends made while the repair above was awaited (they were placed after
                 // the failed range), so the queue is drained only now, in the same borrow that moves
@@ -502,6 +535,7 @@ async fn flusher(st: Rc<State>, mut file: BufferedFile, mut file_segment: u32, m
                     let queued = inner.batches.drain(..).collect();
                     inner.next_segment = committed.segment;
                     inner.next_offset = committed.offset as u64;
+                    inner.next_salt = cur.salt;
                     if let Err(reason) = repaired {
                         tracing::error!(log = st.log, %reason, "log writer poisoned; reopen to recover");
                         inner.poisoned = Some(format!("{reason} after: {err}"));
@@ -515,42 +549,44 @@ async fn flusher(st: Rc<State>, mut file: BufferedFile, mut file_segment: u32, m
         }
     }
     if st.opts.sync != SyncPolicy::None {
-        if let Err(e) = file.fdatasync().await {
-            tracing::error!(log = st.log, error = %e, "final fdatasync failed");
+        match cur.file.fdatasync().await {
+            Ok(()) => {
+                if let Some(t) = &st.trace {
+                    let path = segment::segment_path(&st.dir, cur.segment);
+                    t.on(IoEvent::Sync { path: &path });
+                }
+            }
+            Err(e) => tracing::error!(log = st.log, error = %e, "final fdatasync failed"),
         }
     }
-    let _ = file.close().await;
+    let _ = cur.file.close().await;
     st.inner.borrow_mut().flusher_done = true;
     st.finished.notify();
 }
 
 /// Writes the batches in order, rolling segments as they ask; each write is durable when it returns.
-async fn flush(
-    st: &State,
-    file: &mut BufferedFile,
-    file_segment: &mut u32,
-    file_end: &mut u64,
-    work: Vec<Batch>,
-) -> Result<()> {
+async fn flush(st: &State, cur: &mut OpenSegment, work: Vec<Batch>) -> Result<()> {
     for mut b in work {
-        if b.segment != *file_segment {
+        if b.segment != cur.segment {
             // The current segment's bytes are durable already (O_DSYNC writes): start the next one.
-            let new = create_segment(st, b.segment).await?;
-            let old = std::mem::replace(file, new);
+            let new = create_segment(st, b.segment, b.salt).await?;
+            let old = std::mem::replace(&mut cur.file, new);
             let _ = old.close().await;
-            *file_segment = b.segment;
-            *file_end = SEGMENT_HEADER_LEN as u64;
+            cur.segment = b.segment;
+            cur.salt = b.salt;
+            cur.end = SEGMENT_HEADER_LEN as u64;
         }
-        debug_assert_eq!(
-            b.start, *file_end,
-            "batches are contiguous within a segment"
-        );
+        debug_assert_eq!(b.start, cur.end, "batches are contiguous within a segment");
         let buf = std::mem::take(&mut b.buf);
         let len = buf.len() as u64;
-        write_all(file, buf, b.start)
+        let path = st
+            .trace
+            .as_ref()
+            .map(|_| segment::segment_path(&st.dir, cur.segment));
+        traced_write(st, path.as_deref(), &cur.file, buf, b.start)
             .await
             .map_err(|e| Error::io("writing segment", &st.dir, e))?;
-        *file_end = b.start + len;
+        cur.end = b.start + len;
     }
     // With O_DSYNC each write above returned only once its bytes were durable: no separate sync.
     Ok(())
@@ -580,8 +616,32 @@ async fn write_all(file: &BufferedFile, buf: Vec<u8>, pos: u64) -> std::io::Resu
     Ok(())
 }
 
-/// Creates segment `n`: header, sparse preallocation to the segment size, sync, directory sync.
-async fn create_segment(st: &State, n: u32) -> Result<BufferedFile> {
+/// [`write_all`], reported to the power-loss observer (when there is one, `path` names the file).
+async fn traced_write(
+    st: &State,
+    path: Option<&Path>,
+    file: &BufferedFile,
+    buf: Vec<u8>,
+    offset: u64,
+) -> std::io::Result<()> {
+    let t = st.trace.as_ref().zip(path);
+    if let Some((t, path)) = t {
+        t.on(IoEvent::WriteIssued {
+            path,
+            offset,
+            bytes: &buf,
+        });
+    }
+    write_all(file, buf, offset).await?;
+    if let Some((t, path)) = t {
+        t.on(IoEvent::WriteDone { path, offset });
+    }
+    Ok(())
+}
+
+/// Creates segment `n` with `salt`: header, sparse preallocation to the segment size, sync, directory
+/// sync.
+async fn create_segment(st: &State, n: u32, salt: u64) -> Result<BufferedFile> {
     let path = segment::segment_path(&st.dir, n);
     let file = OpenOptions::new()
         .read(true)
@@ -596,13 +656,35 @@ async fn create_segment(st: &State, n: u32) -> Result<BufferedFile> {
         let path = path.clone();
         move |e: glommio::GlommioError<()>| Error::io(op, path, e.into())
     };
-    write_all(&file, segment::header(st.log, n).to_vec(), 0)
-        .await
-        .map_err(|e| Error::io("writing segment header", &path, e))?;
+    if let Some(t) = &st.trace {
+        use std::os::fd::AsRawFd;
+        t.on(IoEvent::Open {
+            path: &path,
+            created: true,
+            dsync: iotrace::has_dsync(file.as_raw_fd()),
+        });
+    }
+    let traced = st.trace.as_ref().map(|_| path.as_path());
+    traced_write(
+        st,
+        traced,
+        &file,
+        segment::header(st.log, n, salt).to_vec(),
+        0,
+    )
+    .await
+    .map_err(|e| Error::io("writing segment header", &path, e))?;
     file.truncate(st.opts.segment_size)
         .await
         .map_err(io("preallocating segment"))?;
     file.fdatasync().await.map_err(io("syncing new segment"))?;
+    if let Some(t) = &st.trace {
+        t.on(IoEvent::SetLen {
+            path: &path,
+            len: st.opts.segment_size,
+        });
+        t.on(IoEvent::Sync { path: &path });
+    }
     // glommio opens directories relative to no working directory: give it an absolute path.
     let abs = std::path::absolute(&st.dir).unwrap_or_else(|_| st.dir.clone());
     let dir = Directory::open(&abs)
@@ -612,19 +694,21 @@ async fn create_segment(st: &State, n: u32) -> Result<BufferedFile> {
         .await
         .map_err(|e| Error::io("syncing log directory", &st.dir, e.into()))?;
     let _ = dir.close().await;
+    if let Some(t) = &st.trace {
+        t.on(IoEvent::DirSync { path: &st.dir });
+    }
     Ok(file)
 }
 
 /// After a failed write: zero what the failed batch may have left past the committed end, so that a
-/// crash now cannot resurrect unacknowledged records, and continue at the committed end.
+/// crash now cannot resurrect unacknowledged records, and continue at the committed end (in the
+/// committed segment, with its salt).
 async fn repair_after_failure(
     st: &State,
-    file: &mut BufferedFile,
-    file_segment: &mut u32,
-    file_end: &mut u64,
+    cur: &mut OpenSegment,
     committed: Position,
 ) -> Result<(), String> {
-    if *file_segment != committed.segment {
+    if cur.segment != committed.segment {
         // The failure came after a roll: go back to the committed segment and drop the new one.
         let path = segment::segment_path(&st.dir, committed.segment);
         let back = OpenOptions::new()
@@ -634,33 +718,60 @@ async fn repair_after_failure(
             .buffered_open(&path)
             .await
             .map_err(|e| format!("reopening {}: {e}", path.display()))?;
-        let newer = segment::segment_path(&st.dir, *file_segment);
-        let old = std::mem::replace(file, back);
+        let header = back
+            .read_at(0, SEGMENT_HEADER_LEN)
+            .await
+            .map_err(|e| format!("reading the header of {}: {e}", path.display()))?;
+        let salt = match segment::check_header(&header, st.log, committed.segment, &path) {
+            Ok(Format::Salted { salt }) => salt,
+            Ok(Format::Legacy) => return Err(format!("{} is a legacy segment", path.display())),
+            Err(e) => return Err(e.to_string()),
+        };
+        let newer = segment::segment_path(&st.dir, cur.segment);
+        let old = std::mem::replace(&mut cur.file, back);
         let _ = old.remove().await;
         let _ = old.close().await;
+        if let Some(t) = &st.trace {
+            t.on(IoEvent::Removed { path: &newer });
+        }
         tracing::warn!(path = %newer.display(), "removed the segment whose first write failed");
-        *file_segment = committed.segment;
+        cur.segment = committed.segment;
+        cur.salt = salt;
     }
     let from = committed.offset as u64;
     let len = st.opts.segment_size.saturating_sub(from);
-    file.deallocate(from, len)
+    cur.file
+        .deallocate(from, len)
         .await
         .map_err(|e| format!("zeroing the failed range: {e}"))?;
-    file.fdatasync()
+    cur.file
+        .fdatasync()
         .await
         .map_err(|e| format!("syncing the zeroed range: {e}"))?;
-    *file_end = from;
+    if let Some(t) = &st.trace {
+        let path = segment::segment_path(&st.dir, cur.segment);
+        t.on(IoEvent::Zeroed {
+            path: &path,
+            offset: from,
+            len,
+        });
+        t.on(IoEvent::Sync { path: &path });
+    }
+    cur.end = from;
     Ok(())
 }
 
 /// Synchronous start-up recovery: make sure the log directory and a last segment exist, verify the
-/// last segment, zero a torn tail. Returns (last segment, offset where appends continue, report).
+/// last segment, zero a torn tail. Returns (last segment, offset where appends continue, its salt,
+/// report). A legacy last segment is verified, then a fresh salted segment is started after it: the
+/// writer never appends unsalted records.
 fn recover_for_append(
     root: &Path,
     log: LogId,
     opts: &LogOptions,
     scan_from: Option<Position>,
-) -> Result<(u32, u64, RecoveryReport)> {
+    trace: Option<&dyn IoObserver>,
+) -> Result<(u32, u64, u64, RecoveryReport)> {
     match fs::metadata(root) {
         Ok(m) if m.is_dir() => {}
         _ => {
@@ -692,12 +803,19 @@ fn recover_for_append(
         segments: segments.len(),
         ..Default::default()
     };
+    let fresh = |n: u32, report: &mut RecoveryReport| -> Result<(u32, u64, u64)> {
+        let salt = create_segment_sync(&dir, log, n, opts.segment_size, trace)?;
+        report.end = Position::new(log, n, SEGMENT_HEADER_LEN as u32);
+        Ok((n, SEGMENT_HEADER_LEN as u64, salt))
+    };
     let Some(&last) = segments.last() else {
-        create_segment_sync(&dir, log, 0, opts.segment_size)?;
+        let (n, end, salt) = fresh(0, &mut report)?;
         segment::sync_dir(root)?;
+        if let Some(t) = trace {
+            t.on(IoEvent::DirSync { path: root });
+        }
         report.segments = 1;
-        report.end = Position::new(log, 0, SEGMENT_HEADER_LEN as u32);
-        return Ok((0, SEGMENT_HEADER_LEN as u64, report));
+        return Ok((n, end, salt, report));
     };
     let path = segment::segment_path(&dir, last);
     let file = StdOpenOptions::new()
@@ -712,20 +830,23 @@ fn recover_for_append(
     // SAFETY: nothing else writes this log while its writer opens it (one writer per log).
     let map =
         unsafe { memmap2::Mmap::map(&file) }.map_err(|e| Error::io("mapping segment", &path, e))?;
-    if let Err(e) = segment::check_header(&map, log, last, &path) {
-        let data_end =
-            segment::data_end(&file).map_err(|e| Error::io("finding data in", &path, e))? as usize;
-        if map[..data_end.min(map.len())].iter().all(|&b| b == 0) {
-            // A crash between creating the file and syncing its header: nothing was ever in it.
-            tracing::warn!(path = %path.display(), "re-initialising an empty segment left by a crash");
-            drop(map);
-            drop(file);
-            create_segment_sync(&dir, log, last, opts.segment_size)?;
-            report.end = Position::new(log, last, SEGMENT_HEADER_LEN as u32);
-            return Ok((last, SEGMENT_HEADER_LEN as u64, report));
+    let format = match segment::check_header(&map, log, last, &path) {
+        Ok(f) => f,
+        Err(e) => {
+            let data_end = segment::data_end(&file)
+                .map_err(|e| Error::io("finding data in", &path, e))?
+                as usize;
+            if map[..data_end.min(map.len())].iter().all(|&b| b == 0) {
+                // A crash between creating the file and syncing its header: nothing was ever in it.
+                tracing::warn!(path = %path.display(), "re-initialising an empty segment left by a crash");
+                drop(map);
+                drop(file);
+                let (n, end, salt) = fresh(last, &mut report)?;
+                return Ok((n, end, salt, report));
+            }
+            return Err(e);
         }
-        return Err(e);
-    }
+    };
     let from = match scan_from {
         Some(p) if p.log == log && p.segment == last => p.offset as u64,
         _ => 0,
@@ -733,10 +854,9 @@ fn recover_for_append(
     let data_end = (segment::data_end(&file).map_err(|e| Error::io("finding data in", &path, e))?
         as usize)
         .min(map.len());
-    let scan = scan_segment(&map[..data_end], from, opts.max_payload().max(len as usize));
-    for (off, why) in &scan.corrupt {
-        tracing::warn!(path = %path.display(), offset = off, reason = why, "corrupt record in the middle of the last segment: skipped");
-    }
+    let max_payload = opts.max_payload().max(len as usize);
+    // The last segment: no resynchronisation, the first invalid record is the torn tail.
+    let scan = scan_segment(&map[..data_end], from, max_payload, format, false);
     let end = scan.end;
     if let Some((off, why)) = scan.torn_tail {
         // Zero from the end of the last good record to the last non-zero byte.
@@ -744,12 +864,40 @@ fn recover_for_append(
             .iter()
             .rposition(|&b| b != 0)
             .map_or(end, |p| p as u64 + 1);
-        tracing::warn!(path = %path.display(), offset = off, reason = why, bytes = last_nonzero - end, "truncating a torn tail");
+        let tail = end as usize..(last_nonzero as usize).max(end as usize);
+        // Records that pass the full salted check after the tear were written by this writer: a torn
+        // batch whose later sectors landed (never acknowledged), or synced records behind a record
+        // the disk damaged. Either way they are not part of the log any more; keep a copy for the
+        // operator before zeroing, in case it is the second.
+        if let Format::Salted { .. } = format {
+            if let Some(valid) =
+                next_valid_record(&map[..data_end], end as usize + 1, max_payload, format)
+            {
+                let copy = dir.join(format!("{last:010}.seg.torn-{end}"));
+                match write_private(&copy, &map[tail.clone()]) {
+                    Ok(()) => {
+                        tracing::error!(path = %path.display(), offset = off, first_valid_after = valid, copy = %copy.display(), "valid records follow a torn record in the last segment; they are dropped from the log and kept in the copy")
+                    }
+                    Err(e) => {
+                        tracing::error!(path = %path.display(), offset = off, first_valid_after = valid, error = %e, "valid records follow a torn record in the last segment; they are dropped and could not be copied")
+                    }
+                }
+            }
+        }
+        tracing::warn!(path = %path.display(), offset = off, reason = why, bytes = last_nonzero.saturating_sub(end), "truncating a torn tail");
         drop(map);
         zero_range(&file, end, last_nonzero.saturating_sub(end))
             .map_err(|e| Error::io("zeroing torn tail", &path, e))?;
         file.sync_data()
             .map_err(|e| Error::io("syncing segment", &path, e))?;
+        if let Some(t) = trace {
+            t.on(IoEvent::Zeroed {
+                path: &path,
+                offset: end,
+                len: last_nonzero.saturating_sub(end),
+            });
+            t.on(IoEvent::Sync { path: &path });
+        }
         report.zeroed = last_nonzero.saturating_sub(end);
     }
     if len < opts.segment_size {
@@ -757,10 +905,44 @@ fn recover_for_append(
             .map_err(|e| Error::io("preallocating segment", &path, e))?;
         file.sync_all()
             .map_err(|e| Error::io("syncing segment", &path, e))?;
+        if let Some(t) = trace {
+            t.on(IoEvent::SetLen {
+                path: &path,
+                len: opts.segment_size,
+            });
+            t.on(IoEvent::Sync { path: &path });
+        }
     }
-    report.end = Position::new(log, last, end as u32);
     report.last_segment = scan;
-    Ok((last, end, report))
+    match format {
+        Format::Salted { salt } => {
+            report.end = Position::new(log, last, end as u32);
+            Ok((last, end, salt, report))
+        }
+        Format::Legacy => {
+            tracing::info!(path = %path.display(), "last segment has the legacy format; appends continue in a new salted segment");
+            let next = last.checked_add(1).ok_or(Error::InvalidOption {
+                name: "segment",
+                reason: "segment numbers exhausted".into(),
+            })?;
+            let (n, end, salt) = fresh(next, &mut report)?;
+            report.segments += 1;
+            Ok((n, end, salt, report))
+        }
+    }
+}
+
+/// Writes a file only the owner can read (mail is private).
+fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = StdOpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)?;
+    f.write_all(bytes)?;
+    f.sync_all()
 }
 
 fn zero_range(file: &fs::File, from: u64, len: u64) -> std::io::Result<()> {
@@ -774,8 +956,16 @@ fn zero_range(file: &fs::File, from: u64, len: u64) -> std::io::Result<()> {
     Ok(())
 }
 
-fn create_segment_sync(dir: &Path, log: LogId, n: u32, size: u64) -> Result<()> {
+/// Creates segment `n` with a fresh salt, synchronously (start-up); returns the salt.
+fn create_segment_sync(
+    dir: &Path,
+    log: LogId,
+    n: u32,
+    size: u64,
+    trace: Option<&dyn IoObserver>,
+) -> Result<u64> {
     let path = segment::segment_path(dir, n);
+    let salt = segment::new_salt().map_err(|e| Error::io("drawing a salt", &path, e))?;
     let mut f = StdOpenOptions::new()
         .read(true)
         .write(true)
@@ -784,11 +974,37 @@ fn create_segment_sync(dir: &Path, log: LogId, n: u32, size: u64) -> Result<()> 
         .truncate(true)
         .open(&path)
         .map_err(|e| Error::io("creating segment", &path, e))?;
-    f.write_all(&segment::header(log, n))
+    let header = segment::header(log, n, salt);
+    if let Some(t) = trace {
+        t.on(IoEvent::Open {
+            path: &path,
+            created: true,
+            dsync: false,
+        });
+        t.on(IoEvent::WriteIssued {
+            path: &path,
+            offset: 0,
+            bytes: &header,
+        });
+    }
+    f.write_all(&header)
         .map_err(|e| Error::io("writing segment header", &path, e))?;
     f.set_len(size)
         .map_err(|e| Error::io("preallocating segment", &path, e))?;
     f.sync_all()
         .map_err(|e| Error::io("syncing new segment", &path, e))?;
-    segment::sync_dir(dir)
+    segment::sync_dir(dir)?;
+    if let Some(t) = trace {
+        t.on(IoEvent::WriteDone {
+            path: &path,
+            offset: 0,
+        });
+        t.on(IoEvent::SetLen {
+            path: &path,
+            len: size,
+        });
+        t.on(IoEvent::Sync { path: &path });
+        t.on(IoEvent::DirSync { path: dir });
+    }
+    Ok(salt)
 }

@@ -18,9 +18,9 @@ use std::sync::{Arc, RwLock};
 
 use memmap2::{Mmap, MmapOptions};
 
-use crate::record::{self, Kind};
+use crate::record::{self, Format, Kind};
 use crate::recovery::SegmentIter;
-use crate::segment::{self, SEGMENT_HEADER_LEN};
+use crate::segment;
 use crate::{Error, LogId, Position, Result};
 
 /// State a writer shares with readers on other threads.
@@ -57,6 +57,22 @@ impl RecordRef {
     pub fn kind(&self) -> Kind {
         self.kind
     }
+
+    /// The offset just past this record in its segment (where the next record starts).
+    pub fn end_offset(&self) -> u64 {
+        (self.start + self.len) as u64
+    }
+
+    /// The payload from byte `from` on, as a record of `kind` (the inner record of a wrapper such as
+    /// [`Kind::COPIED`]); `None` if `from` is past the end.
+    pub fn inner(&self, from: usize, kind: Kind) -> Option<RecordRef> {
+        (from <= self.len).then(|| RecordRef {
+            map: self.map.clone(),
+            start: self.start + from,
+            len: self.len - from,
+            kind,
+        })
+    }
 }
 
 impl Deref for RecordRef {
@@ -88,7 +104,7 @@ pub struct LogReader {
     dir: PathBuf,
     max_payload: usize,
     shared: Option<Arc<LogShared>>,
-    maps: RwLock<BTreeMap<u32, Arc<Mmap>>>,
+    maps: RwLock<BTreeMap<u32, (Arc<Mmap>, Format)>>,
 }
 
 impl LogReader {
@@ -126,12 +142,13 @@ impl LogReader {
             .map_err(|e| Error::io("finding data in", &path, e))
     }
 
-    /// The map of a segment, made (or remade, if the file grew past an older map) on demand.
-    fn map(&self, segment: u32, need: usize) -> Result<Arc<Mmap>> {
+    /// The map of a segment and the format of its records, made (or remade, if the file grew past an
+    /// older map) on demand.
+    fn map(&self, segment: u32, need: usize) -> Result<(Arc<Mmap>, Format)> {
         if let Ok(maps) = self.maps.read() {
-            if let Some(m) = maps.get(&segment) {
+            if let Some((m, f)) = maps.get(&segment) {
                 if m.len() >= need {
-                    return Ok(m.clone());
+                    return Ok((m.clone(), *f));
                 }
             }
         }
@@ -141,12 +158,12 @@ impl LogReader {
         // sealed segment is only ever shortened past its last record (bytes no reader is handed).
         let map = unsafe { MmapOptions::new().map(&file) }
             .map_err(|e| Error::io("mapping segment", &path, e))?;
-        segment::check_header(&map, self.log, segment, &path)?;
+        let format = segment::check_header(&map, self.log, segment, &path)?;
         let map = Arc::new(map);
         if let Ok(mut maps) = self.maps.write() {
-            maps.insert(segment, map.clone());
+            maps.insert(segment, (map.clone(), format));
         }
-        Ok(map)
+        Ok((map, format))
     }
 
     /// Forgets the map of a segment (after compaction removed it). Holders of its `RecordRef`s keep it.
@@ -164,7 +181,7 @@ impl LogReader {
                 reason: "position of another log",
             });
         }
-        if (pos.offset as usize) < SEGMENT_HEADER_LEN {
+        if (pos.offset as usize) < segment::LEGACY_SEGMENT_HEADER_LEN {
             return Err(Error::BadPosition {
                 pos,
                 reason: "offset inside the segment header",
@@ -180,8 +197,14 @@ impl LogReader {
             }
         }
         let start = pos.offset as usize;
-        let map = self.map(pos.segment, start + record::HEADER_LEN)?;
-        let d = match record::decode(&map[start..], self.max_payload) {
+        let (map, format) = self.map(pos.segment, start + record::HEADER_LEN)?;
+        if start < segment::data_start(format) {
+            return Err(Error::BadPosition {
+                pos,
+                reason: "offset inside the segment header",
+            });
+        }
+        let d = match format.decode_at(&map, start, self.max_payload) {
             Ok(d) => d,
             Err(record::DecodeError::Corrupt(reason)) => {
                 return Err(Error::Corrupt { pos, reason })
@@ -205,7 +228,7 @@ impl LogReader {
         let (kind, len) = (d.kind, d.payload.len());
         Ok(RecordRef {
             map,
-            start: start + record::HEADER_LEN,
+            start: start + format.header_len(),
             len,
             kind,
         })
@@ -226,11 +249,31 @@ impl LogReader {
     pub fn for_each_from(
         &self,
         from: Position,
+        f: impl FnMut(Position, RecordRef) -> Result<()>,
+    ) -> Result<()> {
+        self.for_each_in(from, None, f)
+    }
+
+    /// Calls `f` for every valid record of one segment (compaction reads its victims with it).
+    pub fn for_each_in_segment(
+        &self,
+        segment: u32,
+        f: impl FnMut(Position, RecordRef) -> Result<()>,
+    ) -> Result<()> {
+        self.for_each_in(Position::new(self.log, segment, 0), Some(segment), f)
+    }
+
+    fn for_each_in(
+        &self,
+        from: Position,
+        only: Option<u32>,
         mut f: impl FnMut(Position, RecordRef) -> Result<()>,
     ) -> Result<()> {
         let committed = self.shared.as_ref().map(|s| s.committed());
-        for seg in segment::list_segments(&self.dir)? {
-            if seg < from.segment {
+        let segments = segment::list_segments(&self.dir)?;
+        let last = segments.last().copied();
+        for seg in segments {
+            if seg < from.segment || only.is_some_and(|o| o != seg) {
                 continue;
             }
             let start = if seg == from.segment {
@@ -238,7 +281,7 @@ impl LogReader {
             } else {
                 0
             };
-            let map = self.map(seg, 0)?;
+            let (map, format) = self.map(seg, 0)?;
             // Scan committed bytes only: up to the writer's committed end, else up to the file's data.
             let limit = match committed.map(|c| Position::from_seg_off(self.log, c)) {
                 Some(c) if c.segment == seg => c.offset as usize,
@@ -246,12 +289,14 @@ impl LogReader {
                 _ => self.data_end(seg)?,
             };
             let bytes = &map[..limit.min(map.len())];
-            let mut it = SegmentIter::new(bytes, start, self.max_payload);
+            // Only the last segment can end in a torn write; see `recovery.rs`.
+            let sealed = Some(seg) != last;
+            let mut it = SegmentIter::new(bytes, start, self.max_payload, format, sealed);
             for (off, d) in it.by_ref() {
                 let pos = Position::new(self.log, seg, off as u32);
                 let rec = RecordRef {
                     map: map.clone(),
-                    start: off as usize + record::HEADER_LEN,
+                    start: off as usize + format.header_len(),
                     len: d.payload.len(),
                     kind: d.kind,
                 };
@@ -266,14 +311,22 @@ impl LogReader {
                     "skipped a corrupt record"
                 );
             }
-            if let Some((off, why)) = it.scan.torn_tail {
-                tracing::debug!(
+            match it.scan.torn_tail {
+                Some((off, why)) if sealed => tracing::warn!(
+                    log = self.log,
+                    segment = seg,
+                    offset = off,
+                    reason = why,
+                    "sealed segment: the rest after an invalid record is unreadable"
+                ),
+                Some((off, why)) => tracing::debug!(
                     log = self.log,
                     segment = seg,
                     offset = off,
                     reason = why,
                     "segment ends in an invalid tail"
-                );
+                ),
+                None => {}
             }
         }
         Ok(())

@@ -1,17 +1,24 @@
-//! Segment files: naming, the 16-byte file header, and listing a log directory.
+//! Segment files: naming, the file header, and listing a log directory.
 //!
 //! A log is a directory `log-NNNN` (NNNN = the writer's [`LogId`]) of segment files `SSSSSSSSSS.seg`.
-//! Each segment starts with `b"SHMLSEG1"`, the log id and the segment number (u32 LE each), then
-//! records. The active segment is preallocated (sparse) to the segment size so that readers can map it
-//! once; a sealed segment is truncated to its last record.
+//! A segment starts with a 32-byte header: `b"SHMLSEG2"`, the log id and the segment number (u32 LE
+//! each), the segment's random salt (u64 LE, see `record.rs`), 4 reserved zero bytes and a crc32c of the
+//! 28 bytes before it; then records. Segments written by earlier versions start with the 16-byte
+//! `b"SHMLSEG1"` header (no salt) and are read as [`Format::Legacy`], never appended to.
+//! The active segment is preallocated (sparse) to the segment size so that readers can map it once.
 
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use crate::record::Format;
 use crate::{Error, LogId, Result};
 
-pub const MAGIC: &[u8; 8] = b"SHMLSEG1";
-pub const SEGMENT_HEADER_LEN: usize = 16;
+pub const MAGIC: &[u8; 8] = b"SHMLSEG2";
+pub const LEGACY_MAGIC: &[u8; 8] = b"SHMLSEG1";
+/// The header of a current segment: where its first record starts.
+pub const SEGMENT_HEADER_LEN: usize = 32;
+/// The header of a legacy (`SHMLSEG1`) segment.
+pub const LEGACY_SEGMENT_HEADER_LEN: usize = 16;
 
 /// Mode of every file the store creates (segments, snapshots): mail is readable by its owner only.
 pub const FILE_MODE: u32 = 0o600;
@@ -27,35 +34,86 @@ pub fn segment_path(dir: &Path, segment: u32) -> PathBuf {
     dir.join(format!("{segment:010}.seg"))
 }
 
-pub fn header(log: LogId, segment: u32) -> [u8; SEGMENT_HEADER_LEN] {
+/// Where the first record of a segment of this format starts.
+pub const fn data_start(format: Format) -> usize {
+    match format {
+        Format::Legacy => LEGACY_SEGMENT_HEADER_LEN,
+        Format::Salted { .. } => SEGMENT_HEADER_LEN,
+    }
+}
+
+/// A fresh random salt for a new segment, from the kernel's CSPRNG. Neither half is zero (a zero low
+/// half would make the payload CRC the legacy, publicly computable one).
+pub fn new_salt() -> std::io::Result<u64> {
+    loop {
+        let mut b = [0u8; 8];
+        // SAFETY: getrandom writes at most `b.len()` bytes into the buffer it is given.
+        let n = unsafe { libc::getrandom(b.as_mut_ptr().cast(), b.len(), 0) };
+        if n < 0 {
+            let e = std::io::Error::last_os_error();
+            if e.kind() == std::io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(e);
+        }
+        if n as usize != b.len() {
+            continue;
+        }
+        let salt = u64::from_le_bytes(b);
+        if salt as u32 != 0 && (salt >> 32) as u32 != 0 {
+            return Ok(salt);
+        }
+    }
+}
+
+/// The header of segment `segment` of log `log`, whose records are salted with `salt`.
+pub fn header(log: LogId, segment: u32, salt: u64) -> [u8; SEGMENT_HEADER_LEN] {
     let mut h = [0u8; SEGMENT_HEADER_LEN];
     h[..8].copy_from_slice(MAGIC);
     h[8..12].copy_from_slice(&log.to_le_bytes());
     h[12..16].copy_from_slice(&segment.to_le_bytes());
+    h[16..24].copy_from_slice(&salt.to_le_bytes());
+    let crc = crc32c::crc32c(&h[..28]);
+    h[28..32].copy_from_slice(&crc.to_le_bytes());
     h
 }
 
-/// Checks a segment's header against the log and segment number its name says it holds.
-pub fn check_header(bytes: &[u8], log: LogId, segment: u32, path: &Path) -> Result<()> {
+/// Checks a segment's header against the log and segment number its name says it holds, and returns
+/// the format of its records.
+pub fn check_header(bytes: &[u8], log: LogId, segment: u32, path: &Path) -> Result<Format> {
     let bad = |reason| {
         Err(Error::BadSegmentHeader {
             path: path.to_path_buf(),
             reason,
         })
     };
-    let Some(h) = bytes.get(..SEGMENT_HEADER_LEN) else {
+    let Some(h) = bytes.get(..LEGACY_SEGMENT_HEADER_LEN) else {
         return bad("shorter than the header");
     };
-    if &h[..8] != MAGIC {
+    let format = if &h[..8] == MAGIC {
+        let Some(h) = bytes.get(..SEGMENT_HEADER_LEN) else {
+            return bad("shorter than the header");
+        };
+        if crc32c::crc32c(&h[..28]).to_le_bytes() != h[28..32] {
+            return bad("header crc mismatch");
+        }
+        let mut salt = [0u8; 8];
+        salt.copy_from_slice(&h[16..24]);
+        Format::Salted {
+            salt: u64::from_le_bytes(salt),
+        }
+    } else if &h[..8] == LEGACY_MAGIC {
+        Format::Legacy
+    } else {
         return bad("bad magic");
-    }
+    };
     if h[8..12] != log.to_le_bytes() {
         return bad("belongs to another log");
     }
     if h[12..16] != segment.to_le_bytes() {
         return bad("segment number does not match the file name");
     }
-    Ok(())
+    Ok(format)
 }
 
 /// The segment numbers present in a log directory, ascending. Files that are not segments are ignored.
@@ -138,5 +196,43 @@ pub fn data_end(file: &fs::File) -> std::io::Result<u64> {
         }
         end = hole;
         pos = hole;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn headers_round_trip_and_damage_is_named() {
+        let p = Path::new("x.seg");
+        let h = header(3, 7, 0xdead_beef_0bad_f00d);
+        assert_eq!(
+            check_header(&h, 3, 7, p).unwrap(),
+            Format::Salted {
+                salt: 0xdead_beef_0bad_f00d
+            }
+        );
+        assert!(check_header(&h, 4, 7, p).is_err());
+        assert!(check_header(&h, 3, 8, p).is_err());
+        for byte in 0..SEGMENT_HEADER_LEN {
+            let mut d = h;
+            d[byte] ^= 0x40;
+            assert!(check_header(&d, 3, 7, p).is_err(), "flip in byte {byte}");
+        }
+        assert!(check_header(&h[..20], 3, 7, p).is_err());
+        let mut legacy = [0u8; LEGACY_SEGMENT_HEADER_LEN];
+        legacy[..8].copy_from_slice(LEGACY_MAGIC);
+        legacy[8..12].copy_from_slice(&3u32.to_le_bytes());
+        legacy[12..16].copy_from_slice(&7u32.to_le_bytes());
+        assert_eq!(check_header(&legacy, 3, 7, p).unwrap(), Format::Legacy);
+    }
+
+    #[test]
+    fn salts_differ() {
+        let a = new_salt().unwrap();
+        let b = new_salt().unwrap();
+        assert_ne!(a, b);
+        assert!(a as u32 != 0 && (a >> 32) != 0);
     }
 }

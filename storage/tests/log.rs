@@ -9,6 +9,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 
 use common::{payload, run, Tmpfs};
+use shardmail_storage::record::HEADER_LEN;
 use shardmail_storage::segment::{log_dir, segment_path, SEGMENT_HEADER_LEN};
 use shardmail_storage::{Error, Kind, LogOptions, LogReader, LogWriter, Position, SyncPolicy};
 
@@ -274,7 +275,7 @@ fn last_record_cut_at_every_offset() {
     let (positions, seg) = build_small_log(dir.path());
     let pristine = std::fs::read(&seg).unwrap();
     let last = positions[4].offset as usize;
-    let end = last + 9 + 300 + 4 * 50;
+    let end = last + HEADER_LEN + 300 + 4 * 50;
     for cut in last..=end {
         // Two ways a file ends early: zeros after the cut (preallocated file), and a shorter file.
         for shorten in [false, true] {
@@ -297,10 +298,10 @@ fn last_record_bit_flips() {
     let (positions, seg) = build_small_log(dir.path());
     let pristine = std::fs::read(&seg).unwrap();
     let last = positions[4].offset as usize;
-    let end = last + 9 + 300 + 4 * 50;
+    let end = last + HEADER_LEN + 300 + 4 * 50;
     // Every bit of the header, and a spread of bits of the payload.
-    let bits: Vec<usize> = (0..9 * 8)
-        .chain((9 * 8..(end - last) * 8).step_by(13))
+    let bits: Vec<usize> = (0..HEADER_LEN * 8)
+        .chain((HEADER_LEN * 8..(end - last) * 8).step_by(13))
         .collect();
     for bit in bits {
         let mut bytes = pristine.clone();
@@ -481,4 +482,51 @@ fn appends_made_while_a_failed_write_is_repaired_keep_their_positions() {
         assert_eq!(p, q);
         assert_eq!(&rec[..], &payload(*i, 5_000)[..]);
     }
+}
+
+#[test]
+fn legacy_segments_are_read_and_appends_continue_in_a_salted_one() {
+    use shardmail_storage::record::Format;
+    use shardmail_storage::segment::{check_header, LEGACY_MAGIC, LEGACY_SEGMENT_HEADER_LEN};
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().to_path_buf();
+    // A log as earlier versions wrote it: `SHMLSEG1` header, unsalted records, zero-filled end.
+    std::fs::create_dir(log_dir(&root, 0)).unwrap();
+    let mut seg = LEGACY_MAGIC.to_vec();
+    seg.extend_from_slice(&0u32.to_le_bytes());
+    seg.extend_from_slice(&0u32.to_le_bytes());
+    assert_eq!(seg.len(), LEGACY_SEGMENT_HEADER_LEN);
+    let mut old = Vec::new();
+    for i in 0..3u64 {
+        old.push(Position::new(0, 0, seg.len() as u32));
+        Format::Legacy.encode_into(&mut seg, 0, Kind::MESSAGE, &[&payload(i, 700)]);
+    }
+    seg.resize(seg.len() + 4096, 0);
+    std::fs::write(segment_path(&log_dir(&root, 0), 0), &seg).unwrap();
+
+    let r = root.clone();
+    let old2 = old.clone();
+    let new = run(move || async move {
+        let (w, report) = LogWriter::open(&r, 0, opts(64 << 10), None).await.unwrap();
+        assert_eq!(report.end, Position::new(0, 1, SEGMENT_HEADER_LEN as u32));
+        let reader = w.reader();
+        for (i, p) in old2.iter().enumerate() {
+            assert_eq!(&reader.get(*p).unwrap()[..], &payload(i as u64, 700)[..]);
+        }
+        let p = w.append(Kind::MESSAGE, b"salted").await.unwrap();
+        w.close().await.unwrap();
+        p
+    });
+    assert_eq!(new.segment, 1, "no unsalted record is ever appended");
+    let path = segment_path(&log_dir(&root, 0), 1);
+    let bytes = std::fs::read(&path).unwrap();
+    assert!(matches!(
+        check_header(&bytes, 0, 1, &path).unwrap(),
+        Format::Salted { .. }
+    ));
+    let all = LogReader::new(&root, 0, 64 << 10, None)
+        .scan_from(Position::new(0, 0, 0))
+        .unwrap();
+    let positions: Vec<Position> = all.iter().map(|(p, _)| *p).collect();
+    assert_eq!(positions, [old, vec![new]].concat());
 }

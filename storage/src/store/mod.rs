@@ -11,12 +11,16 @@
 //! - An operation's events are applied to the index only after they are durable; operations hold their
 //!   partition's gate shared from plan to apply, and a snapshot takes it exclusively, so a snapshot never
 //!   covers an event that is not applied nor applies one that is not covered.
-//! - Compaction copies the live messages of a sparse sealed segment, records the moves (a `Relocate`
-//!   event), applies them everywhere and snapshots every partition, all before the old segment is
-//!   unlinked. A reader holding a `RecordRef` into it keeps its map (unlinked files stay mapped).
+//! - Compaction copies the live messages of a sparse sealed segment, carries every other record of it
+//!   forward (`archive.rs`: replay still sees the whole history, in its original order), records the
+//!   moves (a `Relocate` event), applies them everywhere and snapshots every partition, all before the
+//!   old segment is unlinked. A reader holding a `RecordRef` into it keeps its map (unlinked files stay
+//!   mapped). A log's last segment is never removed (its segment numbers, so positions, stay unique).
 
+mod archive;
 mod logs;
 mod partition;
+mod pointers;
 mod recover;
 mod relocate;
 
@@ -29,9 +33,10 @@ use crate::record::HEADER_LEN;
 use crate::segment::{self, SEGMENT_HEADER_LEN};
 use crate::{Error, LogId, LogOptions, Position, RecordRef, Result};
 
+pub use archive::{carried_bytes, carry_records};
 pub use logs::Logs;
 pub use partition::Partition;
-pub use recover::{recover, snapshot_name, RecoverReport, Recovered};
+pub use recover::{recover, snapshot_name, RecoverReport, Recovered, MAX_GENERATION};
 pub use relocate::{remove_segments, sealed_segments, SegmentId};
 
 /// The owner writer of an account among `writers`.
@@ -70,6 +75,9 @@ pub struct CompactReport {
     pub segments_removed: Vec<(LogId, u32)>,
     pub messages_moved: u64,
     pub bytes_moved: u64,
+    /// Event (and other non-message) records carried forward, and their payload bytes.
+    pub records_carried: u64,
+    pub bytes_carried: u64,
     pub bytes_reclaimed: u64,
 }
 
@@ -153,6 +161,9 @@ impl Store {
             return Ok(report);
         }
         let via = &self.parts[0];
+        // The victims are sealed: their event records never change, so they are carried now.
+        (report.records_carried, report.bytes_carried) =
+            archive::carry_records(&self.logs, via, &victims).await?;
         let mut moves: HashMap<Position, Position> = HashMap::new();
         for pos in self.live_positions_in(&victims) {
             let rec = self.read(pos)?;
@@ -226,9 +237,14 @@ impl Store {
                 continue;
             }
             let active = self.logs.active_segment(log);
-            for seg in segment::list_segments(&dir)? {
-                // A writer's active segment is never compacted; every segment of a log without one is sealed.
-                if active.is_some_and(|a| seg >= a) {
+            let segments = segment::list_segments(&dir)?;
+            let last = segments.last().copied();
+            for seg in segments {
+                // A writer's active segment is never compacted, nor the last segment of a log without
+                // one: a writer that opens that log later continues after its last segment, and a
+                // removed last segment would let it reuse segment numbers (and so positions) that
+                // relocations and old events name.
+                if active.is_some_and(|a| seg >= a) || Some(seg) == last {
                     continue;
                 }
                 let path = segment::segment_path(&dir, seg);
@@ -237,7 +253,9 @@ impl Store {
                     .map_err(|e| Error::io("sizing segment", &path, e))?
                     .saturating_sub(SEGMENT_HEADER_LEN as u64);
                 let l = live.get(&(log, seg)).copied().unwrap_or(0);
-                if data > 0 && (l as f64) < min_live_share * data as f64 {
+                let sparse = |l: u64| data > 0 && (l as f64) < min_live_share * data as f64;
+                // Records carried here by an earlier pass count as live (see `carried_bytes`).
+                if sparse(l) && sparse(l + archive::carried_bytes(&self.logs, log, seg)?) {
                     out.push((log, seg));
                 }
             }

@@ -79,8 +79,10 @@ impl Partition {
     }
 }
 
-/// Every sealed segment of every log (a live writer's active segment is never one) with the bytes of
-/// records it holds.
+/// Every sealed segment of every log with the bytes of records it holds. A live writer's active segment
+/// is never one, nor the last segment of a log without a writer: a writer that opens that log later
+/// continues after its last segment, and removing it would let segment numbers (so positions that
+/// relocations and old events name) be reused.
 pub fn sealed_segments(logs: &Logs) -> Result<Vec<(SegmentId, u64)>> {
     let mut out = Vec::new();
     for log in logs.ids() {
@@ -89,8 +91,10 @@ pub fn sealed_segments(logs: &Logs) -> Result<Vec<(SegmentId, u64)>> {
             continue;
         }
         let active = logs.active_segment(log);
-        for seg in segment::list_segments(&dir)? {
-            if active.is_some_and(|a| seg >= a) {
+        let segments = segment::list_segments(&dir)?;
+        let last = segments.last().copied();
+        for seg in segments {
+            if active.is_some_and(|a| seg >= a) || Some(seg) == last {
                 continue;
             }
             let path = segment::segment_path(&dir, seg);
