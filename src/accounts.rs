@@ -6,7 +6,8 @@
 //! [`Accounts::stamp`]), never sees half a file:
 //! - `accounts`: `address<TAB>$argon2id$...` per line;
 //! - `aliases`: `from<TAB>to` per line, `from` an address or `@domain` (a catch-all), `to` an account;
-//! - `deletions/`: one file per `account del` not yet applied to the store (see [`Deletion`]).
+//! - `deletions/`: one file per `account del` not yet applied to the store (see [`Deletion`]), written
+//!   as `<id>.prepared` and renamed to `<id>` only after the accounts file no longer has the account.
 //!
 //! Domains are compared in one form whatever form the client used: lower case, and IDNA A-labels
 //! (`xn--bcher-kva.test`) mapped to their Unicode form (`bücher.test`) by UTS 46 (RFC 5890), so an
@@ -313,8 +314,14 @@ impl Accounts {
         let Some(hash) = a.by_address.remove(&addr) else {
             return Err(AccountError::Missing(addr));
         };
-        Deletion::record(data_dir, &addr, &hash)?;
-        a.save_accounts(data_dir)?;
+        // Prepared, then the account leaves the file, then committed: a CLI that dies half way leaves
+        // at most a prepared request, which nothing reads (the account and its mail stay).
+        let request = Deletion::prepare(data_dir, &addr, &hash)?;
+        if let Err(e) = a.save_accounts(data_dir) {
+            let _ = fs::remove_file(&request.path);
+            return Err(e);
+        }
+        request.commit()?;
         Ok(addr)
     }
 
@@ -509,18 +516,34 @@ pub struct Deletion {
 }
 
 impl Deletion {
-    fn record(data_dir: &Path, account: &str, hash: &str) -> Result<(), AccountError> {
+    /// Writes the request as `<id>.prepared` (not yet seen by the server).
+    fn prepare(data_dir: &Path, account: &str, hash: &str) -> Result<Deletion, AccountError> {
         let dir = data_dir.join(DELETIONS_DIR);
         create_data_dir(&dir)?;
         let nanos = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_nanos())
             .unwrap_or(0);
-        let name = format!("{nanos:024}-{}", std::process::id());
-        write_atomically(&dir, &name, format!("{account}\t{hash}\n").as_bytes())
+        let name = format!("{nanos:024}-{}.prepared", std::process::id());
+        write_atomically(&dir, &name, format!("{account}\t{hash}\n").as_bytes())?;
+        Ok(Deletion {
+            path: dir.join(name),
+            account: account.to_string(),
+            hash: hash.to_string(),
+        })
     }
 
-    /// The requests not yet applied, oldest first. Unreadable entries are skipped (and kept).
+    /// Makes a prepared request visible to the server (a rename, then a directory sync).
+    fn commit(self) -> Result<(), AccountError> {
+        let to = self.path.with_extension("");
+        fs::rename(&self.path, &to).map_err(io_err("renaming", &to))?;
+        let dir = to.parent().unwrap_or(Path::new("."));
+        fs::File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(io_err("syncing", dir))
+    }
+
+    /// The committed requests not yet applied, oldest first. Unreadable entries are skipped (and kept).
     pub fn pending(data_dir: &Path) -> Vec<Deletion> {
         let dir = data_dir.join(DELETIONS_DIR);
         let Ok(entries) = fs::read_dir(&dir) else {
@@ -544,8 +567,9 @@ impl Deletion {
         out
     }
 
-    /// Whether the accounts file already reflects this deletion (the deleted entry is gone; an account
-    /// of the same address added since has another hash).
+    /// Whether the request can be applied: the deleted entry is not in the file (an account of the same
+    /// address added since has another hash). The very entry still present means the file was put back
+    /// (a restored backup): the request then waits rather than delete a live account's mail.
     pub fn ready(&self, accounts: &Accounts) -> bool {
         accounts.hash_of(&self.account) != Some(self.hash.as_str())
     }
@@ -764,8 +788,19 @@ mod tests {
         let pending = Deletion::pending(d);
         assert_eq!(pending.len(), 1);
         assert_eq!(pending[0].account, "alice@example.test");
-        // Seen against the old file (the CLI not done yet): not ready.
+        // Against a file that still holds the deleted entry (put back since): not ready.
         assert!(!pending[0].ready(&old));
+        // A prepared request (a CLI that died half way) is not seen at all.
+        Accounts::add(d, "carol@example.test", "pw").unwrap();
+        let carol = Accounts::load(d).unwrap();
+        let p = Deletion::prepare(
+            d,
+            "carol@example.test",
+            carol.hash_of("carol@example.test").unwrap(),
+        )
+        .unwrap();
+        assert!(p.path.exists());
+        assert_eq!(Deletion::pending(d).len(), 1);
         assert!(pending[0].ready(&Accounts::load(d).unwrap()));
         // Added again: the new account has another hash, so the request still applies to the old one.
         Accounts::add(d, "alice@example.test", "pw").unwrap();

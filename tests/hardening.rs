@@ -525,3 +525,50 @@ fn account_del_deletes_the_mailbox() {
     assert_eq!(subjects(&s, "alice@example.test"), vec!["newest"]);
     assert_eq!(subjects(&s, "bob@example.test"), vec!["bob keeps this"]);
 }
+
+/// Mail is deleted only on an `account del`: an accounts file that is truncated, garbled or missing an
+/// entry, or a deletion request whose entry is still in the file (a CLI that died half way), deletes
+/// nothing.
+#[test]
+fn only_an_explicit_deletion_deletes_mail() {
+    let mut s = Server::new("");
+    s.add_account("alice@example.test");
+    s.add_account("bob@example.test");
+    s.start(2);
+    smtplib_send(&s, "alice@example.test", "keep me");
+    let accounts = s.path("data/accounts");
+    let original = std::fs::read_to_string(&accounts).unwrap();
+    let alice_hash = original
+        .lines()
+        .find_map(|l| l.strip_prefix("alice@example.test\t"))
+        .unwrap()
+        .to_string();
+    // What a CLI that died between preparing its request and rewriting the file leaves behind.
+    std::fs::create_dir_all(s.path("data/deletions")).unwrap();
+    std::fs::write(
+        s.path("data/deletions/000000000000000000000001-1.prepared"),
+        format!("alice@example.test\t{alice_hash}\n"),
+    )
+    .unwrap();
+    let wait = || std::thread::sleep(std::time::Duration::from_millis(1200));
+    // Garbled, then truncated to nothing (bob only), then restored.
+    std::fs::write(&accounts, "alice@example.test no tab\n").unwrap();
+    wait();
+    smtplib_send(&s, "alice@example.test", "still served");
+    let bob_only: String = original
+        .lines()
+        .filter(|l| !l.starts_with("alice@"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    std::fs::write(&accounts, bob_only).unwrap();
+    wait();
+    std::fs::write(&accounts, &original).unwrap();
+    wait();
+    smtplib_send(&s, "alice@example.test", "back");
+    assert_eq!(
+        subjects(&s, "alice@example.test"),
+        vec!["keep me", "still served", "back"],
+        "{}",
+        s.log()
+    );
+}

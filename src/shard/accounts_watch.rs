@@ -54,6 +54,7 @@ pub fn initial(config: &crate::config::Config) -> anyhow::Result<Accounts> {
     let a = load(config)?;
     let hidden: BTreeSet<String> = Deletion::pending(&config.data_dir)
         .into_iter()
+        .filter(|d| d.ready(&a))
         .map(|d| d.account)
         .collect();
     Ok(a.without(&hidden))
@@ -107,6 +108,10 @@ async fn delete_account(ctx: &ShardCtx, account: &str) -> shardmail_storage::Res
 pub struct Watcher {
     data_dir: PathBuf,
     seen: Stamp,
+    /// The requests the last look left pending, and whether one of them failed to apply (then the next
+    /// look retries; otherwise an unchanged set over unchanged files needs no new look).
+    left: Vec<PathBuf>,
+    retry: bool,
 }
 
 impl Watcher {
@@ -114,6 +119,8 @@ impl Watcher {
         Watcher {
             data_dir: data_dir.to_path_buf(),
             seen: Accounts::stamp(data_dir),
+            left: Vec::new(),
+            retry: false,
         }
     }
 
@@ -122,7 +129,8 @@ impl Watcher {
     pub fn poll(&mut self, shared: &Shared) {
         let stamp = Accounts::stamp(&self.data_dir);
         let pending = Deletion::pending(&self.data_dir);
-        if stamp == self.seen && pending.is_empty() {
+        let paths: Vec<PathBuf> = pending.iter().map(|d| d.path.clone()).collect();
+        if stamp == self.seen && !self.retry && paths == self.left {
             return;
         }
         let accounts = match load(&shared.config) {
@@ -130,35 +138,42 @@ impl Watcher {
             Err(e) => {
                 tracing::error!(error = %e, "accounts file unreadable; keeping the previous accounts");
                 self.seen = stamp;
+                self.left = paths;
+                self.retry = false;
                 return;
             }
         };
-        // Requests the CLI has not finished (the old entry is still in the file) wait for the next look.
+        // Requests whose entry is back in the file wait (see Deletion::ready). The requests were listed
+        // before the file was read, and the CLI commits a request only after rewriting the file, so the
+        // file read here already lacks the entry of every request listed.
         let (ready, waiting): (Vec<_>, Vec<_>) =
             pending.into_iter().partition(|d| d.ready(&accounts));
-        let unapplied: BTreeSet<String> = waiting
-            .iter()
-            .chain(&ready)
-            .map(|d| d.account.clone())
-            .collect();
+        // A waiting request's account is a live account; only deletions about to be applied hide
+        // their address.
+        let unapplied: BTreeSet<String> = ready.iter().map(|d| d.account.clone()).collect();
         if !ready.is_empty() {
             shared.set_accounts(accounts.without(&unapplied));
         }
         let mut still = BTreeSet::new();
+        let mut left: Vec<PathBuf> = waiting.iter().map(|d| d.path.clone()).collect();
+        self.retry = false;
         for d in &ready {
             match apply(shared, d) {
                 Ok(()) => {
                     if let Err(e) = d.done() {
                         tracing::warn!(error = %e, "deletion applied; its request file stays");
+                        left.push(d.path.clone());
                     }
                 }
                 Err(e) => {
                     tracing::warn!(account = %d.account, error = %e, "account deletion not applied yet; retrying");
                     still.insert(d.account.clone());
+                    self.retry = true;
                 }
             }
         }
-        still.extend(waiting.into_iter().map(|d| d.account));
+        left.sort();
+        self.left = left;
         tracing::info!(accounts = accounts.len(), "accounts reloaded");
         shared.set_accounts(accounts.without(&still));
         self.seen = stamp;
