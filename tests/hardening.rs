@@ -550,9 +550,15 @@ fn only_an_explicit_deletion_deletes_mail() {
         format!("alice@example.test\t{alice_hash}\n"),
     )
     .unwrap();
-    let wait = || std::thread::sleep(std::time::Duration::from_millis(1200));
+    let wait = || std::thread::sleep(std::time::Duration::from_millis(1500));
+    // Each version is put in place whole (a plain write could be read half done, as an empty file).
+    let put = |text: &str| {
+        let tmp = s.path("data/accounts.test-tmp");
+        std::fs::write(&tmp, text).unwrap();
+        std::fs::rename(&tmp, &accounts).unwrap();
+    };
     // Garbled, then truncated to nothing (bob only), then restored.
-    std::fs::write(&accounts, "alice@example.test no tab\n").unwrap();
+    put("alice@example.test no tab\n");
     wait();
     smtplib_send(&s, "alice@example.test", "still served");
     let bob_only: String = original
@@ -560,9 +566,9 @@ fn only_an_explicit_deletion_deletes_mail() {
         .filter(|l| !l.starts_with("alice@"))
         .map(|l| format!("{l}\n"))
         .collect();
-    std::fs::write(&accounts, bob_only).unwrap();
+    put(&bob_only);
     wait();
-    std::fs::write(&accounts, &original).unwrap();
+    put(&original);
     wait();
     smtplib_send(&s, "alice@example.test", "back");
     assert_eq!(
