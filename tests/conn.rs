@@ -432,3 +432,53 @@ fn a_stalled_log_reader_never_stalls_the_server_and_drops_are_counted() {
         .and_then(|v| v.parse::<u64>().ok());
     assert!(matches!(dropped, Some(n) if n > 0), "{dropped:?}");
 }
+
+/// Context switches (voluntary and not) of the server's shard threads so far.
+fn shard_thread_switches(pid: u32) -> (usize, u64) {
+    let mut threads = 0;
+    let mut total = 0;
+    for task in std::fs::read_dir(format!("/proc/{pid}/task")).unwrap() {
+        let dir = task.unwrap().path();
+        let comm = std::fs::read_to_string(dir.join("comm")).unwrap_or_default();
+        if !comm.starts_with("shard-") {
+            continue;
+        }
+        threads += 1;
+        let status = std::fs::read_to_string(dir.join("status")).unwrap_or_default();
+        total += status
+            .lines()
+            .filter(|l| l.contains("ctxt_switches:"))
+            .filter_map(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+            .sum::<u64>();
+    }
+    (threads, total)
+}
+
+#[test]
+fn idle_connections_cost_the_shards_no_wake_ups() {
+    let mut s = Server::new("smtp.max_connections_per_ip = 5000");
+    s.start(2);
+    let conns: Vec<TcpStream> = (0..500)
+        .map(|_| {
+            let mut c = TcpStream::connect(s.smtp).unwrap();
+            let mut greet = [0u8; 64];
+            let _ = c.read(&mut greet).unwrap();
+            c
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(500));
+    let pid = s.child.as_ref().unwrap().id();
+    let (threads, before) = shard_thread_switches(pid);
+    assert!(threads >= 2, "the shard threads are named shard-N ({threads} found)");
+    std::thread::sleep(Duration::from_secs(2));
+    let (_, after) = shard_thread_switches(pid);
+    // With a 250 ms poll per connection this was thousands; parked on their reads and the shutdown
+    // signal, 500 idle connections wake nothing.
+    assert!(
+        after - before < 40,
+        "{} context switches of the shard threads in 2 s with 500 idle connections",
+        after - before
+    );
+    assert_eq!(s.metric_sum("shardmail_connections_open"), 500);
+    drop(conns);
+}

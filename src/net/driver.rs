@@ -58,6 +58,11 @@ pub enum Step {
     Work,
     /// Flush and close.
     Close,
+    /// Flush, then hand the stream back for a TLS handshake (STARTTLS, RFC 3207): [`Driver::run`]
+    /// returns [`End::Upgrade`]; the shell takes [`Driver::into_parts`], wraps the stream and goes on
+    /// with [`Driver::from_parts`]. Input pipelined after the command arrived in plaintext: RFC 3207 4
+    /// has the shell discard it (`Parts::pending`) rather than read it as protected.
+    Upgrade,
 }
 
 /// A sans-io protocol core with its effects, as the driver sees it.
@@ -93,6 +98,8 @@ pub enum End {
     WriteTimeout,
     /// Closed for shutdown (after a farewell when the session was between transactions).
     Shutdown,
+    /// The protocol asked for a TLS upgrade ([`Step::Upgrade`]); the stream is still open.
+    Upgrade,
     Io(io::Error),
 }
 
@@ -186,6 +193,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
                     Step::Close => {
                         return match self.flush().await {
                             Ok(()) => End::Done,
+                            Err(e) => e,
+                        };
+                    }
+                    Step::Upgrade => {
+                        return match self.flush().await {
+                            Ok(()) => End::Upgrade,
                             Err(e) => e,
                         };
                     }
@@ -413,6 +426,10 @@ mod tests {
                     "big" => self.transfer = true,
                     "end" => self.transfer = false,
                     "quit" => return (used, Step::Close),
+                    "tls" => {
+                        out.extend_from_slice(b"go ahead\n");
+                        return (used, Step::Upgrade);
+                    }
                     _ => {}
                 }
                 out.extend_from_slice(format!("ok {line}\n").as_bytes());
@@ -481,6 +498,30 @@ mod tests {
             String::from_utf8(d.stream.written).unwrap()
         });
         assert_eq!(written, "ok a\nok b\n");
+    }
+
+    #[test]
+    fn an_upgrade_hands_back_the_stream_with_what_followed_in_plaintext() {
+        let (written, pending, after) = on_executor(|| async {
+            let s = Script {
+                reads: vec![b"a\ntls\ninjected\n".to_vec()],
+                written: Vec::new(),
+            };
+            let mut d = Driver::new(s, timeouts(1000), Rc::new(Shutdown::new()));
+            let mut p = Lines::default();
+            assert!(matches!(d.run(&mut p).await, End::Upgrade));
+            let mut parts = d.into_parts();
+            let pending = std::mem::take(&mut parts.pending);
+            let written = String::from_utf8(std::mem::take(&mut parts.stream.written)).unwrap();
+            // The "upgraded" stream goes on with the same protocol and no plaintext leftovers.
+            parts.stream.reads.push(b"b\nquit\n".to_vec());
+            let mut d = Driver::from_parts(parts);
+            assert!(matches!(d.run(&mut p).await, End::Done));
+            (written, pending, p.seen)
+        });
+        assert_eq!(written, "ok a\ngo ahead\n");
+        assert_eq!(pending, b"injected\n");
+        assert_eq!(after, ["a", "b"]);
     }
 
     #[test]
