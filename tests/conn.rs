@@ -469,7 +469,10 @@ fn idle_connections_cost_the_shards_no_wake_ups() {
     std::thread::sleep(Duration::from_millis(500));
     let pid = s.child.as_ref().unwrap().id();
     let (threads, before) = shard_thread_switches(pid);
-    assert!(threads >= 2, "the shard threads are named shard-N ({threads} found)");
+    assert!(
+        threads >= 2,
+        "the shard threads are named shard-N ({threads} found)"
+    );
     std::thread::sleep(Duration::from_secs(2));
     let (_, after) = shard_thread_switches(pid);
     // With a 250 ms poll per connection this was thousands; parked on their reads and the shutdown
@@ -481,4 +484,32 @@ fn idle_connections_cost_the_shards_no_wake_ups() {
     );
     assert_eq!(s.metric_sum("shardmail_connections_open"), 500);
     drop(conns);
+}
+
+#[test]
+fn a_declared_size_counts_against_the_budget_from_mail_on() {
+    // Pipelined transactions arrive together: the budget must see each declared SIZE before any body.
+    let mut s = Server::new("smtp.inflight_budget = 100000\nsmtp.max_message_size = 1000000");
+    s.add_account("alice@example.test");
+    s.start(1);
+    let mut a = Raw::connect(s.smtp);
+    a.cmd("EHLO a.example");
+    assert!(a
+        .cmd("MAIL FROM:<a@remote.example> SIZE=80000")
+        .starts_with("250"));
+    let mut b = Raw::connect(s.smtp);
+    b.cmd("EHLO b.example");
+    assert!(b
+        .cmd("MAIL FROM:<b@remote.example> SIZE=50000")
+        .starts_with("452 4.3.1"));
+    assert!(b
+        .cmd("MAIL FROM:<b@remote.example> SIZE=10000")
+        .starts_with("250"));
+    b.cmd("RSET");
+    // The reservation ends with the transaction.
+    a.cmd("RSET");
+    assert!(b
+        .cmd("MAIL FROM:<b@remote.example> SIZE=50000")
+        .starts_with("250"));
+    assert_eq!(s.metric_sum("shardmail_inflight_message_bytes"), 50000);
 }

@@ -2,6 +2,7 @@
 //! transactions, durable delivery, metrics) and runs it on the connection driver, which owns the
 //! socket, buffers, time limits and shutdown.
 
+use std::cell::Cell;
 use std::net::SocketAddr;
 use std::rc::Rc;
 use std::sync::atomic::Ordering::Relaxed;
@@ -19,6 +20,9 @@ use crate::shard::{deliver, ShardCtx};
 struct ShellDirectory<'a> {
     accounts: &'a Accounts,
     ctx: &'a ShardCtx,
+    /// The declared size of the transaction just admitted: counted as in flight from MAIL on, so
+    /// pipelined transactions arriving together cannot all pass the budget before their bodies come.
+    reserved: &'a Cell<usize>,
 }
 
 impl Directory for ShellDirectory<'_> {
@@ -31,7 +35,12 @@ impl Directory for ShellDirectory<'_> {
     }
 
     fn admit(&self, size: u64) -> Admission {
-        self.ctx.admit_transaction(size)
+        let a = self.ctx.admit_transaction(size);
+        if a == Admission::Yes {
+            self.reserved
+                .set(usize::try_from(size).unwrap_or(usize::MAX));
+        }
+        a
     }
 }
 
@@ -56,6 +65,7 @@ pub async fn serve(ctx: Rc<ShardCtx>, stream: TcpStream, peer: SocketAddr) {
             ctx: &ctx,
             session,
             held: 0,
+            reserved: Cell::new(0),
         };
         let end = driver.run(&mut smtp).await;
         smtp.settled();
@@ -91,6 +101,8 @@ struct Smtp<'a> {
     session: Session,
     /// Body bytes this session counts against the shard's in-flight budget.
     held: usize,
+    /// The SIZE declared by the open transaction (RFC 1870), counted until the transaction ends.
+    reserved: Cell<usize>,
 }
 
 impl Smtp<'_> {
@@ -98,8 +110,9 @@ impl Smtp<'_> {
     fn account_memory(&mut self) {
         // Between transactions the (small, bounded) buffer a session keeps is not mail in flight.
         let now = if self.session.in_transaction() {
-            self.session.body_capacity()
+            self.session.body_capacity().max(self.reserved.get())
         } else {
+            self.reserved.set(0);
             0
         };
         if now != self.held {
@@ -120,6 +133,7 @@ impl Protocol for Smtp<'_> {
         let dir = ShellDirectory {
             accounts: &accounts,
             ctx: self.ctx,
+            reserved: &self.reserved,
         };
         let (used, action) = self.session.feed(input, &dir, out);
         self.account_memory();
