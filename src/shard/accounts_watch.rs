@@ -189,11 +189,13 @@ fn apply(shared: &Shared, d: &Deletion) -> Result<(), String> {
         .get(owner)
         .ok_or_else(|| format!("no shard {owner}"))?;
     let (reply, answer) = mpsc::channel();
-    tx.send_blocking(DeleteRequest {
+    // Never blocks the main thread (it also watches for the stop signal): a full or closed channel is
+    // a failure this look, retried at the next.
+    tx.try_send(DeleteRequest {
         account: d.account.clone(),
         reply,
     })
-    .map_err(|_| "the owner shard is stopping".to_string())?;
+    .map_err(|e| format!("the owner shard cannot take it now ({e})"))?;
     answer
         .recv_timeout(Duration::from_secs(10))
         .map_err(|_| "the owner shard did not answer".to_string())?
