@@ -157,3 +157,45 @@ fn a_damaged_snapshot_falls_back_to_reading_the_logs_whole() {
     assert_eq!(rec.report.snapshots_rejected.len(), 1);
     assert_eq!(rec.entries.keys().copied().collect::<Vec<_>>(), vec![a]);
 }
+
+/// A segment compaction removed after carrying its records forward: the queue read from the logs whole
+/// (no snapshot) still finds the entry it enqueued and the filing it held.
+#[test]
+fn records_carried_by_compaction_count_as_the_originals() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().to_path_buf();
+    let a = common::run(move || async move {
+        let opts = StoreOptions {
+            log: shardmail_storage::LogOptions {
+                segment_size: 16 << 10,
+                ..Default::default()
+            },
+            writers: 1,
+        };
+        let (store, _) = Store::open(&root, opts).await.unwrap();
+        let p = &store.partitions()[0];
+        let a = accept(&store, &["x@t.test", "y@t.test"], &["x@t.test"]).await;
+        assert_eq!(a.segment, 0);
+        // Roll over to new segments.
+        for _ in 0..3 {
+            p.store_message(&[&[b'z'; 8 << 10]]).await.unwrap();
+        }
+        assert!(p.writer().committed_end().segment >= 2);
+        let victims = [(0, 0)];
+        shardmail_storage::store::carry_records(store.logs(), p, &victims)
+            .await
+            .unwrap();
+        shardmail_storage::store::remove_segments(store.logs(), &victims)
+            .await
+            .unwrap();
+        store.close().await.unwrap();
+        a
+    });
+    let segs = shardmail_storage::segment::list_segments(&dir.path().join("log-0000")).unwrap();
+    assert!(!segs.contains(&0), "segment 0 was removed: {segs:?}");
+    let rec = recover_queue(dir.path(), MAX).unwrap();
+    assert_eq!(rec.entries.keys().copied().collect::<Vec<_>>(), vec![a]);
+    assert_eq!(rec.entries[&a].pending_local(), vec![0, 1]);
+    assert!(rec.filed.contains(&(a, "x@t.test".to_string())));
+    assert!(!rec.filed.contains(&(a, "y@t.test".to_string())));
+}

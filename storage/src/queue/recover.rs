@@ -19,7 +19,7 @@ use crate::index::{canonical_account, Event, EventBatch};
 use crate::reader::LogReader;
 use crate::record::Kind;
 use crate::segment;
-use crate::{Error, LogId, Position, Result};
+use crate::{Error, LogId, Position, RecordRef, Result};
 
 use super::record::QueueRecord;
 use super::snapshot::QueueSnapshot;
@@ -50,6 +50,15 @@ fn parse_name(name: &str) -> Option<u32> {
         .strip_suffix(".snap")?
         .parse()
         .ok()
+}
+
+/// The record at `pos`, or for a record compaction carried forward, the original and its position.
+fn original(pos: Position, rec: RecordRef) -> Option<(Position, RecordRef)> {
+    if rec.kind() == Kind::COPIED {
+        crate::store::unwrap_carried(&rec)
+    } else {
+        Some((pos, rec))
+    }
 }
 
 /// Reads the queue of the data directory `root`. Synchronous (start-up or the CLI).
@@ -140,6 +149,10 @@ pub fn recover_queue(root: &Path, max_payload: usize) -> Result<QueueRecovered> 
     for r in &readers {
         let from = Position::from_seg_off(r.log(), queue_start(r.log()));
         r.for_each_from(from, |pos, rec| {
+            // A record compaction carried here stands for the original at its original position.
+            let Some((orig, rec)) = original(pos, rec) else {
+                return Ok(());
+            };
             if rec.kind() != Kind::QUEUE {
                 return Ok(());
             }
@@ -147,11 +160,11 @@ pub fn recover_queue(root: &Path, max_payload: usize) -> Result<QueueRecovered> 
             match QueueRecord::decode(&rec) {
                 // Below the trusted checkpoint of its log an entry is listed or done.
                 Ok(QueueRecord::Enqueue(env))
-                    if env.message.log == r.log()
+                    if env.message.log == orig.log
                         && env.message.seg_off()
                             >= trusted
-                                .get(&r.log())
-                                .map_or(0, |&i| cp(&snaps[i].1, r.log())) =>
+                                .get(&orig.log)
+                                .map_or(0, |&i| cp(&snaps[i].1, orig.log)) =>
                 {
                     entries
                         .entry(env.message)
@@ -192,6 +205,9 @@ pub fn recover_queue(root: &Path, max_payload: usize) -> Result<QueueRecovered> 
         for r in &readers {
             let from = Position::from_seg_off(r.log(), filed_start(r.log()));
             r.for_each_from(from, |pos, rec| {
+                let Some((_, rec)) = original(pos, rec) else {
+                    return Ok(());
+                };
                 if rec.kind() != Kind::MAILBOX {
                     return Ok(());
                 }

@@ -31,7 +31,7 @@ fn wrap(orig: Position, kind: Kind) -> [u8; WRAP_LEN] {
 }
 
 /// The original position and the original record inside a [`Kind::COPIED`] record.
-pub(super) fn unwrap(rec: &RecordRef) -> Option<(Position, RecordRef)> {
+pub(crate) fn unwrap(rec: &RecordRef) -> Option<(Position, RecordRef)> {
     let h = rec.get(..WRAP_LEN)?;
     let le = |i: usize| u32::from_le_bytes([h[i], h[i + 1], h[i + 2], h[i + 3]]);
     let orig = Position::new(le(0), le(4), le(8));

@@ -33,6 +33,7 @@ use crate::record::HEADER_LEN;
 use crate::segment::{self, SEGMENT_HEADER_LEN};
 use crate::{Error, LogId, LogOptions, Position, RecordRef, Result};
 
+pub(crate) use archive::unwrap as unwrap_carried;
 pub use archive::{carried_bytes, carry_records};
 pub use logs::Logs;
 pub use partition::Partition;
