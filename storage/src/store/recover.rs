@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::index::{EventBatch, Index, Snapshot, SnapshotMeta};
+use crate::index::{Event, EventBatch, Index, Snapshot, SnapshotMeta};
 use crate::reader::LogReader;
 use crate::record::Kind;
 use crate::segment;
@@ -299,7 +299,24 @@ pub fn recover(root: &Path, max_payload: usize) -> Result<Recovered> {
                 continue;
             }
         };
-        match pointers.check(*pos, &mut batch) {
+        // Whether a snapshot part already covers an event: at or after the checkpoint of the part
+        // that owns its account, it is replayed (events without an account always are).
+        let covered = |ev: &Event| -> bool {
+            let Some(account) = ev.account() else {
+                return false;
+            };
+            if part_checkpoints.is_empty() {
+                return false;
+            }
+            let k = owner_of(account, n_parts) as usize;
+            let checkpoint = part_checkpoints
+                .get(k)
+                .and_then(|c| c.get(&pos.log))
+                .copied()
+                .unwrap_or(0);
+            pos.seg_off() < checkpoint
+        };
+        match pointers.check(*pos, &mut batch, covered) {
             Ok(dropped) => {
                 report.bad_pointers += dropped;
                 report.rejected += dropped;
@@ -313,19 +330,9 @@ pub fn recover(root: &Path, max_payload: usize) -> Result<Recovered> {
         }
         report.replayed_batches += 1;
         for ev in &batch.events {
-            if let Some(account) = ev.account() {
-                if !part_checkpoints.is_empty() {
-                    let k = owner_of(account, n_parts) as usize;
-                    let covered = part_checkpoints
-                        .get(k)
-                        .and_then(|c| c.get(&pos.log))
-                        .copied()
-                        .unwrap_or(0);
-                    if pos.seg_off() < covered {
-                        report.covered_events += 1;
-                        continue;
-                    }
-                }
+            if covered(ev) {
+                report.covered_events += 1;
+                continue;
             }
             report.replayed_events += 1;
             if let Err(e) = index.apply(ev) {
