@@ -37,6 +37,19 @@ pub fn run(config: &Config, cmd: MailboxCmd) -> anyhow::Result<()> {
         r.get(pos).with_context(|| format!("reading {pos}"))
     };
     let ix = &rec.index;
+    // An `account del` the store has not recorded yet (the server is stopped, or about to): its
+    // mailboxes are as good as gone.
+    let deleting: Vec<String> = crate::accounts::Deletion::pending(dir)
+        .into_iter()
+        .map(|d| d.account)
+        .collect();
+    let account = |ix: &Index, address: &str| -> anyhow::Result<String> {
+        let a = account(ix, address)?;
+        if deleting.contains(&a) {
+            bail!("{a}: no mailboxes (deleted; the server records it at its next start)");
+        }
+        Ok(a)
+    };
     let mut out = std::io::stdout().lock();
     match cmd {
         MailboxCmd::Ls {

@@ -515,6 +515,8 @@ fn account_del_deletes_the_mailbox() {
     let o = s.cli(&["account", "del", "alice@example.test"]);
     assert!(o.status.success(), "{}", text(&o));
     s.add_account("alice@example.test");
+    // Not recorded in the store yet, but the CLI already shows no mail.
+    assert!(s.ls_err("alice@example.test"));
     s.start(2);
     assert!(
         s.ls_err("alice@example.test") || subjects(&s, "alice@example.test").is_empty(),
