@@ -6,7 +6,9 @@ use std::io::Write;
 
 use anyhow::{bail, Context};
 use memchr::memmem;
-use shardmail_storage::index::{canonical_account, Index, ANSWERED, DELETED, DRAFT, FLAGGED, SEEN};
+use shardmail_storage::index::{
+    canonical_account, Flags, Index, ANSWERED, DELETED, DRAFT, FLAGGED, SEEN,
+};
 use shardmail_storage::store::recover;
 use shardmail_storage::RecordRef;
 
@@ -90,7 +92,7 @@ pub fn run(config: &Config, cmd: MailboxCmd) -> anyhow::Result<()> {
                 "UID", "SIZE", "DATE", "FLAGS"
             )?;
             for m in msgs {
-                let flags = flag_names(ix, &a, m.flags);
+                let flags = flag_names(&m.flags);
                 let subject = read(m.pos)
                     .map(|r| subject(&r))
                     .unwrap_or_else(|e| format!("<unreadable: {e:#}>"));
@@ -99,7 +101,7 @@ pub fn run(config: &Config, cmd: MailboxCmd) -> anyhow::Result<()> {
                     "{:>6} {:>9} {:<31} {:<24} {}",
                     m.uid,
                     m.size,
-                    rfc5322_date(m.internal_date),
+                    rfc5322_date(m.internal_date.timestamp()),
                     flags,
                     subject
                 )?;
@@ -140,7 +142,7 @@ fn account(ix: &Index, address: &str) -> anyhow::Result<String> {
     Ok(a)
 }
 
-fn flag_names(ix: &Index, account: &str, bits: u64) -> String {
+fn flag_names(flags: &Flags) -> String {
     let mut names: Vec<String> = [
         (SEEN, "\\Seen"),
         (ANSWERED, "\\Answered"),
@@ -149,12 +151,10 @@ fn flag_names(ix: &Index, account: &str, bits: u64) -> String {
         (DRAFT, "\\Draft"),
     ]
     .iter()
-    .filter(|(b, _)| bits & u64::from(*b) != 0)
+    .filter(|(b, _)| flags.system & *b != 0)
     .map(|(_, n)| n.to_string())
     .collect();
-    if let Ok(f) = ix.keywords_of(account, bits) {
-        names.extend(f.keywords);
-    }
+    names.extend(flags.keywords.iter().cloned());
     if names.is_empty() {
         "-".into()
     } else {

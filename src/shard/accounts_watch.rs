@@ -89,7 +89,7 @@ pub async fn serve(ctx: Rc<ShardCtx>) {
 }
 
 async fn delete_account(ctx: &ShardCtx, account: &str) -> shardmail_storage::Result<()> {
-    if !ctx.part.index().has_account(account) {
+    if !ctx.part.read_index(|ix| ix.has_account(account)) {
         // Never received mail, or deleted already (a request seen again after a crash).
         return Ok(());
     }

@@ -276,7 +276,9 @@ pub async fn accept(
         .iter()
         .map(|&i| accounts[i as usize].clone())
         .collect();
-    let creates = local.iter().any(|a| !ctx.part.index().has_account(a));
+    let creates = local
+        .iter()
+        .any(|a| !ctx.part.read_index(|ix| ix.has_account(a)));
     let _one = if creates {
         Some(
             q.creating
@@ -535,7 +537,9 @@ pub async fn file_here(
     if todo.is_empty() {
         return Ok(());
     }
-    let creates = todo.iter().any(|a| !ctx.part.index().has_account(a));
+    let creates = todo
+        .iter()
+        .any(|a| !ctx.part.read_index(|ix| ix.has_account(a)));
     let permit = if creates {
         q.creating.acquire_permit(1).await.ok()
     } else {

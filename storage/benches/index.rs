@@ -1,11 +1,15 @@
-//! Mailbox index lookups: listing a 10,000-message folder, STATUS, one message by UID, and planning a
-//! flag change, on an index built in memory (owned) and on one loaded from a snapshot (read in place).
+//! Mailbox index: listing a 10,000-message folder, STATUS, one message by UID, taking a view, planning a
+//! flag change, and a delivery (apply alone, and plan + durable + apply through the owner's pipeline,
+//! with and without a session holding a view), on an index built in memory (owned) and on one loaded
+//! from a snapshot (read in place).
 
 use std::hint::black_box;
 use std::time::Duration;
 
-use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use shardmail_storage::index::{FlagMode, Flags, Index, Snapshot, SnapshotMeta, SEEN};
+use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
+use shardmail_storage::index::{
+    Event, FlagMode, Flags, Index, Mailboxes, Snapshot, SnapshotMeta, SEEN,
+};
 use shardmail_storage::Position;
 
 const A: &str = "user@example.test";
@@ -51,6 +55,9 @@ fn lookups(c: &mut Criterion) {
         g.bench_function("status", |b| {
             b.iter(|| black_box(ix.status(A, "INBOX").expect("status").exists))
         });
+        g.bench_function("take-view", |b| {
+            b.iter(|| black_box(ix.view(A, "INBOX").expect("view").len()))
+        });
         let mut uid = 0u32;
         g.bench_function("message-by-uid", |b| {
             b.iter(|| {
@@ -83,6 +90,54 @@ fn lookups(c: &mut Criterion) {
             )
         })
     });
+    g.finish();
+
+    let mut g = c.benchmark_group("index-deliver");
+    g.sample_size(20).measurement_time(Duration::from_secs(3));
+    g.throughput(Throughput::Elements(1));
+    let t = vec![(A.to_string(), "INBOX".to_string())];
+    let pos = Position::new(0, 0, 16);
+    let mut ix = build();
+    let next = std::cell::Cell::new(N);
+    g.bench_function("apply", |b| {
+        b.iter_batched(
+            || {
+                next.set(next.get() + 1);
+                vec![Event::Deliver {
+                    account: A.to_string(),
+                    folder: "INBOX".to_string(),
+                    uid: next.get(),
+                    modseq: next.get() as u64,
+                    pos,
+                    size: 10_000,
+                    internal_date: 0.into(),
+                    flags: Flags::default(),
+                }]
+            },
+            |ev| ix.apply_batch(&ev).expect("apply"),
+            BatchSize::SmallInput,
+        )
+    });
+    for hold_view in [false, true] {
+        let mut mb = Mailboxes::new(build());
+        let name = if hold_view {
+            "plan-commit-apply-while-a-view-is-held"
+        } else {
+            "plan-commit-apply"
+        };
+        g.bench_function(name, |b| {
+            b.iter(|| {
+                // A session re-takes its view after each change (what IDLE does on a new message).
+                let view = hold_view.then(|| mb.applied().view(A, "INBOX").expect("view"));
+                let (ticket, ()) = mb
+                    .plan(|ix| Ok((ix.deliver(&t, pos, 10_000, 0, Flags::default())?, ())))
+                    .expect("plan");
+                let ticket = ticket.expect("a delivery makes events");
+                mb.durable(ticket);
+                black_box((mb.take_outcome(ticket), view.map(|v| v.len())))
+            })
+        });
+    }
     g.finish();
 }
 

@@ -51,7 +51,7 @@ fn forge_all(body: &mut Vec<u8>, body_at: u32, format: Format, generation: u64, 
             modseq: 100,
             pos: target,
             size: 10,
-            internal_date: NOW,
+            internal_date: NOW.into(),
             flags: Flags::default(),
         }],
         vec![Event::SetFlags {
@@ -381,7 +381,7 @@ fn deliver(uid: u32, pos: Position) -> EventBatch {
             modseq: uid as u64,
             pos,
             size: 5,
-            internal_date: NOW,
+            internal_date: NOW.into(),
             flags: Flags::default(),
         }],
     }

@@ -518,7 +518,7 @@ fn check_cut(image: &Path, cut: usize, ops: &BTreeMap<String, Vec<Done>>) -> Res
                                 .read(m.pos)
                                 .map(|r| r.to_vec())
                                 .map_err(|e| format!("{account} uid {}: {e}", m.uid))?;
-                            Ok((m.uid, m.flags & 0x1f, bytes))
+                            Ok((m.uid, u64::from(m.flags.system), bytes))
                         })
                         .collect::<Result<Vec<_>, String>>()?,
                 ),

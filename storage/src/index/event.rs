@@ -3,10 +3,15 @@
 //! Encoding: a version byte, the generation (LEB128), the event count, then each event as a tag byte
 //! and its fields (LEB128 integers, length-prefixed UTF-8 strings). Decoding never panics and never
 //! allocates more than the input could describe: every length is checked against the bytes left.
+//!
+//! Versions: 1 carried an internal date as UTC seconds only; 2 adds its zone (RFC 3501 INTERNALDATE
+//! has one) and the `ClaimRecent` event. Batches are written as version 2; both decode (a version-1
+//! date reads as `+0000`).
 
 use crate::{Error, Position, Result};
 
-const VERSION: u8 = 1;
+const VERSION: u8 = 2;
+const VERSION_1: u8 = 1;
 /// The longest string an event may carry (addresses, folder names, keywords).
 pub const MAX_STRING: usize = 4096;
 
@@ -23,6 +28,37 @@ pub enum FlagMode {
 pub struct Flags {
     pub system: u8,
     pub keywords: Vec<String>,
+}
+
+/// An INTERNALDATE (RFC 3501 2.3.3): an instant and the zone it was given in, so a client sees the
+/// offset the message arrived with (`"17-Jul-1996 02:44:25 -0700"`), not only UTC.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct InternalDate {
+    /// Seconds since the Unix epoch (UTC).
+    pub unix: i64,
+    /// The zone's offset east of UTC in minutes (-0700 is -420); RFC 3501 allows -2359..=+2359.
+    pub offset_minutes: i16,
+}
+
+impl InternalDate {
+    pub fn new(unix: i64, offset_minutes: i16) -> InternalDate {
+        InternalDate {
+            unix,
+            offset_minutes,
+        }
+    }
+
+    /// The seconds since the epoch (for callers that print UTC).
+    pub fn timestamp(&self) -> i64 {
+        self.unix
+    }
+}
+
+/// A UTC instant (`+0000`).
+impl From<i64> for InternalDate {
+    fn from(unix: i64) -> InternalDate {
+        InternalDate::new(unix, 0)
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -65,7 +101,7 @@ pub enum Event {
         modseq: u64,
         pos: Position,
         size: u32,
-        internal_date: i64,
+        internal_date: InternalDate,
         flags: Flags,
     },
     SetFlags {
@@ -86,6 +122,13 @@ pub enum Event {
     Relocate {
         moves: Vec<(Position, Position)>,
     },
+    /// A session that SELECTs the folder claims the messages below `uid` as its own \Recent ones
+    /// (RFC 3501 2.3.2): from here on, only messages with UID >= `uid` are \Recent for others.
+    ClaimRecent {
+        account: String,
+        folder: String,
+        uid: u32,
+    },
 }
 
 impl Event {
@@ -100,7 +143,8 @@ impl Event {
             | Event::Subscribe { account, .. }
             | Event::Deliver { account, .. }
             | Event::SetFlags { account, .. }
-            | Event::Expunge { account, .. } => Some(account),
+            | Event::Expunge { account, .. }
+            | Event::ClaimRecent { account, .. } => Some(account),
             Event::Relocate { .. } => None,
         }
     }
@@ -157,10 +201,15 @@ fn put_uids(out: &mut Vec<u8>, uids: &[u32]) {
 
 impl EventBatch {
     pub fn encode(&self, out: &mut Vec<u8>) {
+        Self::encode_events(self.generation, &self.events, out)
+    }
+
+    /// Encodes a batch of `events` without owning them.
+    pub fn encode_events(generation: u64, events: &[Event], out: &mut Vec<u8>) {
         out.push(VERSION);
-        put_u(out, self.generation);
-        put_u(out, self.events.len() as u64);
-        for ev in &self.events {
+        put_u(out, generation);
+        put_u(out, events.len() as u64);
+        for ev in events {
             match ev {
                 Event::CreateAccount {
                     account,
@@ -230,7 +279,8 @@ impl EventBatch {
                     put_u(out, *modseq);
                     put_pos(out, *pos);
                     put_u(out, *size as u64);
-                    out.extend_from_slice(&internal_date.to_le_bytes());
+                    out.extend_from_slice(&internal_date.unix.to_le_bytes());
+                    out.extend_from_slice(&internal_date.offset_minutes.to_le_bytes());
                     put_flags(out, flags);
                 }
                 Event::SetFlags {
@@ -269,6 +319,16 @@ impl EventBatch {
                         put_pos(out, *b);
                     }
                 }
+                Event::ClaimRecent {
+                    account,
+                    folder,
+                    uid,
+                } => {
+                    out.push(11);
+                    put_s(out, account);
+                    put_s(out, folder);
+                    put_u(out, *uid as u64);
+                }
             }
         }
     }
@@ -276,18 +336,20 @@ impl EventBatch {
     /// The generation of an encoded batch, read without decoding its events (recovery orders batches
     /// by it first and decodes each one only when it applies it).
     pub fn peek_generation(bytes: &[u8]) -> Result<u64> {
-        let mut r = Reader { b: bytes };
-        if r.byte()? != VERSION {
-            return Err(Error::BadEvent("unknown event batch version"));
-        }
+        let mut r = Reader {
+            b: bytes,
+            version: 0,
+        };
+        r.version()?;
         r.u()
     }
 
     pub fn decode(bytes: &[u8]) -> Result<EventBatch> {
-        let mut r = Reader { b: bytes };
-        if r.byte()? != VERSION {
-            return Err(Error::BadEvent("unknown event batch version"));
-        }
+        let mut r = Reader {
+            b: bytes,
+            version: 0,
+        };
+        r.version()?;
         let generation = r.u()?;
         // Every event takes at least 2 bytes: bound the count by the input.
         let n = r.len(2)?;
@@ -304,9 +366,31 @@ impl EventBatch {
 
 struct Reader<'a> {
     b: &'a [u8],
+    version: u8,
 }
 
 impl Reader<'_> {
+    fn version(&mut self) -> Result<()> {
+        match self.byte()? {
+            v @ (VERSION | VERSION_1) => {
+                self.version = v;
+                Ok(())
+            }
+            _ => Err(Error::BadEvent("unknown event batch version")),
+        }
+    }
+
+    fn fixed<const N: usize>(&mut self) -> Result<[u8; N]> {
+        if self.b.len() < N {
+            return Err(Error::BadEvent("truncated"));
+        }
+        let (d, rest) = self.b.split_at(N);
+        self.b = rest;
+        let mut out = [0u8; N];
+        out.copy_from_slice(d);
+        Ok(out)
+    }
+
     fn byte(&mut self) -> Result<u8> {
         let (&x, rest) = self.b.split_first().ok_or(Error::BadEvent("truncated"))?;
         self.b = rest;
@@ -410,13 +494,13 @@ impl Reader<'_> {
                     self.pos()?,
                     self.u32()?,
                 );
-                if self.b.len() < 8 {
-                    return Err(Error::BadEvent("truncated"));
-                }
-                let (d, rest) = self.b.split_at(8);
-                self.b = rest;
-                let mut date = [0u8; 8];
-                date.copy_from_slice(d);
+                let unix = i64::from_le_bytes(self.fixed::<8>()?);
+                // Version 1 kept UTC seconds only.
+                let offset_minutes = if self.version == VERSION_1 {
+                    0
+                } else {
+                    i16::from_le_bytes(self.fixed::<2>()?)
+                };
                 Event::Deliver {
                     account,
                     folder,
@@ -424,7 +508,7 @@ impl Reader<'_> {
                     modseq,
                     pos,
                     size,
-                    internal_date: i64::from_le_bytes(date),
+                    internal_date: InternalDate::new(unix, offset_minutes),
                     flags: self.flags()?,
                 }
             }
@@ -460,6 +544,11 @@ impl Reader<'_> {
                 }
                 Event::Relocate { moves }
             }
+            11 if self.version >= VERSION => Event::ClaimRecent {
+                account: self.s()?,
+                folder: self.s()?,
+                uid: self.u32()?,
+            },
             _ => return Err(Error::BadEvent("unknown event tag")),
         })
     }
@@ -519,7 +608,7 @@ mod tests {
                 any::<u64>(),
                 pos(),
                 any::<u32>(),
-                any::<i64>(),
+                (any::<i64>(), any::<i16>()).prop_map(|(u, z)| InternalDate::new(u, z)),
                 flags()
             )
                 .prop_map(
@@ -570,6 +659,11 @@ mod tests {
                 }),
             proptest::collection::vec((pos(), pos()), 0..4)
                 .prop_map(|moves| Event::Relocate { moves }),
+            (s, s, any::<u32>()).prop_map(|(account, folder, uid)| Event::ClaimRecent {
+                account,
+                folder,
+                uid
+            }),
         ]
     }
 
@@ -592,6 +686,44 @@ mod tests {
             let _ = EventBatch::decode(&bytes);
             let _ = EventBatch::peek_generation(&bytes);
         }
+    }
+
+    /// A version-1 batch (written before dates kept their zone) still decodes, its date as `+0000`.
+    #[test]
+    fn version_1_batches_decode_with_utc_dates() {
+        let mut b = vec![VERSION_1];
+        put_u(&mut b, 7); // generation
+        put_u(&mut b, 1); // one event
+        b.push(7); // Deliver
+        put_s(&mut b, "a@x.test");
+        put_s(&mut b, "INBOX");
+        put_u(&mut b, 3); // uid
+        put_u(&mut b, 9); // modseq
+        put_pos(&mut b, Position::new(1, 2, 16));
+        put_u(&mut b, 100); // size
+        b.extend_from_slice(&1_790_000_000i64.to_le_bytes());
+        put_flags(&mut b, &Flags::default());
+        let got = EventBatch::decode(&b).unwrap();
+        assert_eq!(got.generation, 7);
+        assert_eq!(
+            got.events,
+            vec![Event::Deliver {
+                account: "a@x.test".into(),
+                folder: "INBOX".into(),
+                uid: 3,
+                modseq: 9,
+                pos: Position::new(1, 2, 16),
+                size: 100,
+                internal_date: InternalDate::new(1_790_000_000, 0),
+                flags: Flags::default(),
+            }]
+        );
+        // A version-1 batch cannot carry version-2 events.
+        let mut c = vec![VERSION_1, 0, 1, 11];
+        put_s(&mut c, "a");
+        put_s(&mut c, "INBOX");
+        put_u(&mut c, 1);
+        assert!(EventBatch::decode(&c).is_err());
     }
 
     #[test]

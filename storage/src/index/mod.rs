@@ -4,8 +4,25 @@
 //! user folders, hierarchical with `/`); folders hold UIDVALIDITY, UIDNEXT, HIGHESTMODSEQ (RFC 7162) and
 //! messages sorted by UID. The index is a sans-io state machine: `plan` methods ([`ops`]) validate an
 //! operation and reserve what it allocates (UIDs, modseqs, UIDVALIDITYs), returning events; the caller
-//! makes the events durable and then [`Index::apply`]s them. Replay applies the same events in log order
-//! and reaches the same state.
+//! makes the events durable and then [`Index::apply_batch`]es them, all or nothing. Replay applies the
+//! same batches in log order and reaches the same state. [`Mailboxes`] is the owner's service around
+//! it (plans see pending batches; durable batches apply in log order; change feeds), [`FolderView`]
+//! the owned read side a session holds, [`FeedReader`] a session's follower of an account's changes.
+//!
+//! How an IMAP server uses it (on the account's owner shard, through `store::Partition`):
+//! - SELECT/EXAMINE: `Partition::view` gives a [`FolderView`]: EXISTS, UIDVALIDITY, UIDNEXT,
+//!   HIGHESTMODSEQ, the keywords for FLAGS/PERMANENTFLAGS, sequence numbers and UIDs. SELECT (not
+//!   EXAMINE) then plans [`Index::claim_recent`] up to the view's UIDNEXT and reports as \Recent the
+//!   messages from the UID it returns: each message is \Recent in at most one session (RFC 3501
+//!   2.3.2); STATUS RECENT counts the messages no SELECT has claimed yet. With QRESYNC,
+//!   [`FolderView::vanished_since`] answers VANISHED (EARLIER), or says from which MODSEQ it can.
+//! - FETCH reads the view (and the message bytes by position) across as many awaits as it needs;
+//!   CHANGEDSINCE filters by MODSEQ. STORE plans [`Index::store`] (UNCHANGEDSINCE -> MODIFIED),
+//!   EXPUNGE/MOVE/COPY plan [`Index::expunge`], [`Index::move_`], [`Index::copy`] (UIDPLUS maps).
+//! - STATUS reads [`Index::status`]: MESSAGES, UNSEEN, RECENT, SIZE (RFC 8438), HIGHESTMODSEQ,
+//!   UIDNEXT, UIDVALIDITY, all kept as counters.
+//! - IDLE and untagged updates: `Partition::follow` gives a [`FeedReader`] (any shard, `Send`); on
+//!   each [`Change`] the session takes a new view and reports the difference from its old one.
 //!
 //! Invariants: within a UIDVALIDITY, UIDs are strictly ascending and never reused (the planning counter
 //! only grows, and replay raises UIDNEXT past every UID it sees); every UIDVALIDITY an account ever used is
@@ -14,23 +31,31 @@
 use std::borrow::Cow;
 
 mod event;
+mod feed;
+mod keywords;
+mod messages;
 mod model;
 mod ops;
+mod pipeline;
 mod snapshot;
+mod view;
 
-pub use event::{Event, EventBatch, FlagMode, Flags, MAX_STRING};
-pub use model::{FolderInfo, FolderStatus, Index, MessageMeta};
-pub use ops::UidMap;
+pub use event::{Event, EventBatch, FlagMode, Flags, InternalDate, MAX_STRING};
+pub use feed::{Change, ChangeKind, FeedError, FeedReader, FEED_CAPACITY};
+pub use keywords::MAX_KEYWORDS;
+pub use model::{FolderInfo, FolderStatus, Index, MessageMeta, Tombstone, TOMBSTONES_KEPT};
+pub use ops::{StoreResult, UidMap};
+pub use pipeline::{Mailboxes, Outcome, PipelineStats, Ticket};
 pub use snapshot::{MessageEntry, Snapshot, SnapshotMeta};
+pub use view::{FolderView, TooOld};
 
-/// System flags (RFC 3501 2.3.2) as bits of a message's flags; bits 8..=63 are the account's keywords.
+/// System flags (RFC 3501 2.3.2) as bits of a message's `system` flags. Keywords are names, kept per
+/// account in a table without a fixed cap (see `keywords.rs`).
 pub const SEEN: u8 = 1;
 pub const ANSWERED: u8 = 2;
 pub const FLAGGED: u8 = 4;
 pub const DELETED: u8 = 8;
 pub const DRAFT: u8 = 16;
-/// Keyword slots per account.
-pub const MAX_KEYWORDS: usize = 56;
 
 /// SPECIAL-USE attributes (RFC 6154) as stored.
 pub const SPECIAL_NONE: u8 = 0;
@@ -142,5 +167,9 @@ pub(crate) fn canonical_account_cow(account: &str) -> Cow<'_, str> {
     }
 }
 
+#[cfg(test)]
+mod pipeline_tests;
+#[cfg(test)]
+mod service_tests;
 #[cfg(test)]
 mod tests;

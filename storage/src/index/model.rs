@@ -1,119 +1,59 @@
-//! The index's state, its queries, and `apply`.
+//! The index's state, its queries, and applying event batches (all or nothing).
+//!
+//! Applying a batch is atomic: either every event of it applies or none does, live and on replay alike
+//! (both call [`Index::apply_batch`]). Batches that only touch messages (deliver, flags, expunge, \Recent
+//! claims, subscriptions, relocations: the hot path) are validated as a whole against the current state
+//! and then applied in place; batches that change the shape of an account (create/delete account or
+//! folder, rename) are applied to a clone of the accounts they touch (cheap: folders share their message
+//! chunks) that replaces the original only when every event applied.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
-use super::event::{Event, FlagMode, Flags};
-use super::snapshot::{entry_from_archived, MappedSnapshot, MessageEntry};
+use super::event::{Event, FlagMode, Flags, InternalDate};
+use super::keywords::Keywords;
+use super::messages::MessageList;
+use super::snapshot::MessageEntry;
+use super::view::FolderView;
 use super::{
     canonical_account, canonical_account_cow, canonical_folder, canonical_folder_cow, MailboxError,
-    DEFAULT_FOLDERS, MAX_KEYWORDS, SEEN,
+    DEFAULT_FOLDERS, SEEN,
 };
 use crate::Position;
 
-/// A folder's messages: an owned vector, or (after loading a snapshot) the archived slice inside the
-/// snapshot's memory map, copied out only when the folder first changes.
-pub(crate) enum Messages {
-    Owned(Vec<MessageEntry>),
-    Mapped {
-        snap: Arc<MappedSnapshot>,
-        account: usize,
-        folder: usize,
-    },
+/// Expunged UIDs a folder remembers (with their MODSEQ) for QRESYNC's VANISHED (EARLIER), RFC 7162
+/// 3.2.5.1 and 3.2.10. Beyond this the oldest are forgotten a quarter at a time and the folder's
+/// `vanished_floor` rises: the lowest MODSEQ since which VANISHED can still be answered exactly.
+pub const TOMBSTONES_KEPT: usize = 50_000;
+
+/// An expunged message: its UID and the MODSEQ of the expunge.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Tombstone {
+    pub uid: u32,
+    pub modseq: u64,
 }
 
-impl Default for Messages {
-    fn default() -> Self {
-        Messages::Owned(Vec::new())
-    }
-}
-
-impl Messages {
-    pub(crate) fn len(&self) -> usize {
-        match self {
-            Messages::Owned(v) => v.len(),
-            Messages::Mapped {
-                snap,
-                account,
-                folder,
-            } => snap.messages(*account, *folder).len(),
-        }
-    }
-
-    pub(crate) fn get(&self, i: usize) -> Option<MessageEntry> {
-        match self {
-            Messages::Owned(v) => v.get(i).copied(),
-            Messages::Mapped {
-                snap,
-                account,
-                folder,
-            } => snap
-                .messages(*account, *folder)
-                .get(i)
-                .map(entry_from_archived),
-        }
-    }
-
-    fn uid_at(&self, i: usize) -> Option<u32> {
-        match self {
-            Messages::Owned(v) => v.get(i).map(|m| m.uid),
-            Messages::Mapped {
-                snap,
-                account,
-                folder,
-            } => snap
-                .messages(*account, *folder)
-                .get(i)
-                .map(|m| m.uid.to_native()),
-        }
-    }
-
-    /// Binary search by UID (messages are sorted by UID).
-    pub(crate) fn find(&self, uid: u32) -> Result<usize, usize> {
-        let (mut lo, mut hi) = (0, self.len());
-        while lo < hi {
-            let mid = (lo + hi) / 2;
-            match self.uid_at(mid) {
-                Some(u) if u < uid => lo = mid + 1,
-                Some(u) if u > uid => hi = mid,
-                Some(_) => return Ok(mid),
-                None => return Err(lo),
-            }
-        }
-        Err(lo)
-    }
-
-    pub(crate) fn iter(&self) -> impl Iterator<Item = MessageEntry> + '_ {
-        (0..self.len()).filter_map(move |i| self.get(i))
-    }
-
-    /// The owned vector, copying the archived entries on first change (copy-on-write).
-    pub(crate) fn make_mut(&mut self) -> &mut Vec<MessageEntry> {
-        if let Messages::Mapped { .. } = self {
-            let v: Vec<MessageEntry> = self.iter().collect();
-            *self = Messages::Owned(v);
-        }
-        match self {
-            Messages::Owned(v) => v,
-            Messages::Mapped { .. } => unreachable!("converted to Owned just above"),
-        }
-    }
-
-    pub(crate) fn last_uid(&self) -> Option<u32> {
-        self.len().checked_sub(1).and_then(|i| self.uid_at(i))
-    }
-}
-
+#[derive(Clone)]
 pub(crate) struct Folder {
     pub(crate) uidvalidity: u32,
     pub(crate) uidnext: u32,
     pub(crate) highestmodseq: u64,
     pub(crate) special_use: u8,
-    pub(crate) messages: Messages,
+    pub(crate) messages: MessageList,
     /// The next UID a plan hands out (>= uidnext): reserved, not yet applied.
     pub(crate) plan_uid: u32,
     /// The last modseq a plan handed out (>= highestmodseq).
     pub(crate) plan_modseq: u64,
+    /// Messages without \Seen.
+    pub(crate) unseen: u32,
+    /// Sum of the message sizes (RFC 8438 STATUS SIZE).
+    pub(crate) bytes: u64,
+    /// Messages with a UID at or above this are \Recent (see [`Event::ClaimRecent`]).
+    pub(crate) first_recent: u32,
+    /// Expunges, ascending by modseq.
+    pub(crate) tombstones: Arc<Vec<Tombstone>>,
+    /// VANISHED is exact for any MODSEQ >= this (every expunge above it has its tombstone).
+    pub(crate) vanished_floor: u64,
 }
 
 impl Folder {
@@ -123,9 +63,14 @@ impl Folder {
             uidnext: 1,
             highestmodseq: 0,
             special_use,
-            messages: Messages::default(),
+            messages: MessageList::default(),
             plan_uid: 1,
             plan_modseq: 0,
+            unseen: 0,
+            bytes: 0,
+            first_recent: 1,
+            tombstones: Arc::default(),
+            vanished_floor: 0,
         }
     }
 
@@ -150,63 +95,62 @@ impl Folder {
         self.plan_modseq
     }
 
-    fn status(&self) -> FolderStatus {
+    /// Messages that are \Recent: those at or above `first_recent` (a binary search, no scan).
+    pub(crate) fn recent(&self) -> u32 {
+        let from = match self.messages.find(self.first_recent) {
+            Ok(i) | Err(i) => i,
+        };
+        (self.messages.len() - from) as u32
+    }
+
+    pub(crate) fn status(&self) -> FolderStatus {
         FolderStatus {
             uidvalidity: self.uidvalidity,
             uidnext: self.uidnext,
             highestmodseq: self.highestmodseq,
             exists: self.messages.len() as u32,
-            unseen: self
-                .messages
-                .iter()
-                .filter(|m| m.flags & SEEN as u64 == 0)
-                .count() as u32,
+            unseen: self.unseen,
+            recent: self.recent(),
+            size: self.bytes,
+        }
+    }
+
+    fn bury(&mut self, gone: &[MessageEntry], modseq: u64) {
+        if gone.is_empty() {
+            return;
+        }
+        let t = Arc::make_mut(&mut self.tombstones);
+        t.extend(gone.iter().map(|m| Tombstone { uid: m.uid, modseq }));
+        if t.len() > TOMBSTONES_KEPT + TOMBSTONES_KEPT / 4 {
+            let drop = t.len() - TOMBSTONES_KEPT;
+            if let Some(last) = t.get(drop - 1) {
+                self.vanished_floor = self.vanished_floor.max(last.modseq);
+            }
+            t.drain(..drop);
         }
     }
 }
 
-#[derive(Default)]
+#[derive(Clone, Default)]
 pub(crate) struct Account {
     pub(crate) folders: BTreeMap<String, Folder>,
     pub(crate) subscriptions: BTreeSet<String>,
-    /// Keyword names; keyword i is flag bit 8 + i.
-    pub(crate) keywords: Vec<String>,
+    pub(crate) keywords: Arc<Keywords>,
     /// The largest UIDVALIDITY this account used or reserved.
     pub(crate) last_uidvalidity: u32,
 }
 
 impl Account {
-    pub(crate) fn keyword_slot(&self, name: &str) -> Option<usize> {
-        self.keywords
-            .iter()
-            .position(|k| k.eq_ignore_ascii_case(name))
-    }
-
-    /// Flag bits of `flags`, allocating keyword slots for new names.
-    fn bits(&mut self, flags: &Flags) -> Result<u64, MailboxError> {
-        let mut bits = flags.system as u64 & 0x1f;
-        for k in &flags.keywords {
-            let slot = match self.keyword_slot(k) {
-                Some(s) => s,
-                None if self.keywords.len() < MAX_KEYWORDS => {
-                    self.keywords.push(k.clone());
-                    self.keywords.len() - 1
-                }
-                None => return Err(MailboxError::TooManyKeywords),
-            };
-            bits |= 1u64 << (8 + slot);
-        }
-        Ok(bits)
-    }
-
-    /// The flags of a message as names: (system bits, keyword names).
-    pub(crate) fn flags_of(&self, bits: u64) -> Flags {
-        let keywords = (0..self.keywords.len())
-            .filter(|i| bits & (1u64 << (8 + i)) != 0)
-            .filter_map(|i| self.keywords.get(i).cloned())
+    /// The flags of a message entry as names (keywords sorted, so equal flags compare equal).
+    pub(crate) fn flags_of(&self, m: &MessageEntry) -> Flags {
+        let mut keywords: Vec<String> = self
+            .keywords
+            .set_names(m.kwset)
+            .map(str::to_string)
             .collect();
+        keywords.sort_unstable();
         Flags {
-            system: (bits & 0x1f) as u8,
+            system: m.system,
             keywords,
         }
     }
@@ -224,31 +168,119 @@ impl Account {
             .get_mut(c.as_ref())
             .ok_or_else(|| MailboxError::NoFolder(c.into_owned()))
     }
+
+    fn deliver(
+        &mut self,
+        folder: &str,
+        mut e: MessageEntry,
+        flags: &Flags,
+    ) -> Result<(), MailboxError> {
+        let f = self.folder(folder)?;
+        if f.messages.find(e.uid).is_ok() {
+            return Err(MailboxError::DuplicateUid(e.uid));
+        }
+        let kw = Arc::make_mut(&mut self.keywords);
+        e.kwset = kw.intern(&flags.keywords);
+        kw.acquire(e.kwset);
+        kw.sweep();
+        let f = self.folder_mut(folder)?;
+        if e.system & SEEN == 0 {
+            f.unseen += 1;
+        }
+        f.bytes += e.size as u64;
+        f.messages.insert(e);
+        f.raise_uidnext(e.uid);
+        f.raise_modseq(e.modseq);
+        Ok(())
+    }
+
+    fn set_flags(
+        &mut self,
+        folder: &str,
+        modseq: u64,
+        uids: &[u32],
+        mode: FlagMode,
+        flags: &Flags,
+    ) -> Result<(), MailboxError> {
+        self.folder(folder)?;
+        let kw = Arc::make_mut(&mut self.keywords);
+        let with = match mode {
+            FlagMode::Remove => kw.existing(&flags.keywords),
+            _ => kw.intern(&flags.keywords),
+        };
+        let sys = flags.system & SYSTEM_MASK;
+        let mut memo: HashMap<u32, u32> = HashMap::new();
+        let mut unseen_delta: i64 = 0;
+        let f = self
+            .folders
+            .get_mut(canonical_folder_cow(folder)?.as_ref())
+            .ok_or_else(|| MailboxError::NoFolder(folder.to_string()))?;
+        f.messages.update_uids(uids, |m| {
+            let new = *memo
+                .entry(m.kwset)
+                .or_insert_with(|| kw.combine(m.kwset, mode, with));
+            if new != m.kwset {
+                kw.acquire(new);
+                kw.release(m.kwset);
+                m.kwset = new;
+            }
+            let system = match mode {
+                FlagMode::Replace => sys,
+                FlagMode::Add => m.system | sys,
+                FlagMode::Remove => m.system & !sys,
+            };
+            match (m.system & SEEN != 0, system & SEEN != 0) {
+                (true, false) => unseen_delta += 1,
+                (false, true) => unseen_delta -= 1,
+                _ => {}
+            }
+            m.system = system;
+            m.modseq = modseq;
+        });
+        kw.sweep();
+        f.unseen = (f.unseen as i64 + unseen_delta).max(0) as u32;
+        f.raise_modseq(modseq);
+        Ok(())
+    }
+
+    fn expunge(&mut self, folder: &str, modseq: u64, uids: &[u32]) -> Result<(), MailboxError> {
+        let mut gone: Vec<u32> = uids.to_vec();
+        gone.sort_unstable();
+        gone.dedup();
+        let f = self.folder_mut(folder)?;
+        let removed = f.messages.remove_uids(&gone);
+        for m in &removed {
+            if m.system & SEEN == 0 {
+                f.unseen = f.unseen.saturating_sub(1);
+            }
+            f.bytes = f.bytes.saturating_sub(m.size as u64);
+        }
+        f.bury(&removed, modseq);
+        f.raise_modseq(modseq);
+        if !removed.is_empty() {
+            let kw = Arc::make_mut(&mut self.keywords);
+            for m in &removed {
+                kw.release(m.kwset);
+            }
+            kw.sweep();
+        }
+        Ok(())
+    }
 }
 
+/// The five system flags (RFC 3501 2.3.2) that a message stores; \Recent is derived, not stored.
+pub(crate) const SYSTEM_MASK: u8 = 0x1f;
+
 /// One message as the index knows it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MessageMeta {
     pub uid: u32,
     pub pos: Position,
     pub size: u32,
-    pub internal_date: i64,
-    /// System flag bits (0..=4) and keyword bits (8..=63, see [`Index::keywords_of`]).
-    pub flags: u64,
+    pub internal_date: InternalDate,
+    /// System flags (bits [`SEEN`]..) and keyword names (sorted).
+    pub flags: Flags,
     pub modseq: u64,
-}
-
-impl From<MessageEntry> for MessageMeta {
-    fn from(e: MessageEntry) -> Self {
-        MessageMeta {
-            uid: e.uid,
-            pos: Position::new(e.log, e.segment, e.offset),
-            size: e.size,
-            internal_date: e.internal_date,
-            flags: e.flags,
-            modseq: e.modseq,
-        }
-    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -258,6 +290,10 @@ pub struct FolderStatus {
     pub highestmodseq: u64,
     pub exists: u32,
     pub unseen: u32,
+    /// \Recent messages: UIDs at or above the folder's first recent UID (see [`Event::ClaimRecent`]).
+    pub recent: u32,
+    /// Total octets of the messages (RFC 8438 STATUS=SIZE).
+    pub size: u64,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -269,9 +305,21 @@ pub struct FolderInfo {
 }
 
 /// The mailbox index of a set of accounts.
-#[derive(Default)]
+#[derive(Default, Clone)]
 pub struct Index {
     pub(crate) accounts: HashMap<String, Account>,
+}
+
+/// Does this event change the shape of an account (so its batch is applied to a clone)?
+fn structural(ev: &Event) -> bool {
+    matches!(
+        ev,
+        Event::CreateAccount { .. }
+            | Event::DeleteAccount { .. }
+            | Event::CreateFolder { .. }
+            | Event::RenameFolder { .. }
+            | Event::DeleteFolder { .. }
+    )
 }
 
 impl Index {
@@ -325,18 +373,37 @@ impl Index {
             .collect())
     }
 
+    /// STATUS (RFC 3501 6.3.10, RFC 7162 3.1.2.1, RFC 8438): counters kept up to date by `apply`, so
+    /// this is a lookup, not a scan.
     pub fn status(&self, account: &str, folder: &str) -> Result<FolderStatus, MailboxError> {
         Ok(self.account(account)?.folder(folder)?.status())
     }
 
-    /// The messages of a folder in UID order.
-    pub fn messages(&self, account: &str, folder: &str) -> Result<Vec<MessageMeta>, MailboxError> {
+    /// An owned, immutable view of a folder (see [`FolderView`]): O(1), unaffected by later commits.
+    pub fn view(&self, account: &str, folder: &str) -> Result<FolderView, MailboxError> {
+        let a = self.account(account)?;
+        let name = canonical_folder_cow(folder)?;
+        let f = a.folder(&name)?;
+        Ok(FolderView::new(name.into_owned(), f, a.keywords.clone()))
+    }
+
+    /// The keywords in use in an account (for SELECT's FLAGS and PERMANENTFLAGS).
+    pub fn keywords(&self, account: &str) -> Result<Vec<String>, MailboxError> {
         Ok(self
             .account(account)?
-            .folder(folder)?
+            .keywords
+            .names()
+            .map(str::to_string)
+            .collect())
+    }
+
+    /// The messages of a folder in UID order.
+    pub fn messages(&self, account: &str, folder: &str) -> Result<Vec<MessageMeta>, MailboxError> {
+        let a = self.account(account)?;
+        Ok(a.folder(folder)?
             .messages
             .iter()
-            .map(MessageMeta::from)
+            .map(|m| meta(a, &m))
             .collect())
     }
 
@@ -346,17 +413,8 @@ impl Index {
         folder: &str,
         uid: u32,
     ) -> Result<Option<MessageMeta>, MailboxError> {
-        let f = self.account(account)?.folder(folder)?;
-        Ok(f.messages
-            .find(uid)
-            .ok()
-            .and_then(|i| f.messages.get(i))
-            .map(MessageMeta::from))
-    }
-
-    /// The flags of a message's flag bits as names.
-    pub fn keywords_of(&self, account: &str, flags: u64) -> Result<Flags, MailboxError> {
-        Ok(self.account(account)?.flags_of(flags))
+        let a = self.account(account)?;
+        Ok(a.folder(folder)?.messages.by_uid(uid).map(|m| meta(a, &m)))
     }
 
     /// Calls `f(position, size)` for every message of every folder (a position shared by several
@@ -397,8 +455,127 @@ impl Index {
         out
     }
 
-    /// Applies one durable event.
+    /// Applies one durable event (a batch of one).
     pub fn apply(&mut self, ev: &Event) -> Result<(), MailboxError> {
+        self.apply_batch(std::slice::from_ref(ev))
+    }
+
+    /// Applies one durable batch, all or nothing: on an error nothing changed. Live commits and
+    /// replay both come here, so they accept and refuse the same batches.
+    pub fn apply_batch(&mut self, events: &[Event]) -> Result<(), MailboxError> {
+        if events.iter().any(structural) {
+            return self.apply_on_clone(events);
+        }
+        self.validate(events)?;
+        for ev in events {
+            if let Err(e) = self.apply_one(ev) {
+                // `validate` checks every condition `apply_one` can fail on for these events.
+                tracing::error!(error = %e, "an event failed after its batch was validated");
+                return Err(e);
+            }
+        }
+        Ok(())
+    }
+
+    /// Whole-batch validation of a batch without structural events (see the module documentation).
+    fn validate(&self, events: &[Event]) -> Result<(), MailboxError> {
+        let mut uids: HashSet<(&str, &str, u32)> = HashSet::new();
+        let mut fresh: HashMap<&str, BTreeSet<String>> = HashMap::new();
+        for ev in events {
+            let (account, folder, kw) = match ev {
+                Event::Deliver {
+                    account,
+                    folder,
+                    uid,
+                    flags,
+                    ..
+                } => {
+                    let f = self.account(account)?.folder(folder)?;
+                    if f.messages.find(*uid).is_ok() || !uids.insert((account, folder, *uid)) {
+                        return Err(MailboxError::DuplicateUid(*uid));
+                    }
+                    (account, Some(folder), Some(flags))
+                }
+                Event::SetFlags {
+                    account,
+                    folder,
+                    mode,
+                    flags,
+                    ..
+                } => (
+                    account,
+                    Some(folder),
+                    (*mode != FlagMode::Remove).then_some(flags),
+                ),
+                Event::Expunge {
+                    account, folder, ..
+                }
+                | Event::ClaimRecent {
+                    account, folder, ..
+                } => (account, Some(folder), None),
+                Event::Subscribe {
+                    account, folder, ..
+                } => {
+                    canonical_folder_cow(folder)?;
+                    (account, None, None)
+                }
+                Event::Relocate { .. } => continue,
+                _ => continue,
+            };
+            let a = self.account(account)?;
+            if let Some(folder) = folder {
+                a.folder(folder)?;
+            }
+            if let Some(flags) = kw {
+                let set = fresh.entry(account).or_default();
+                set.extend(
+                    flags
+                        .keywords
+                        .iter()
+                        .filter(|k| a.keywords.slot(k).is_none())
+                        .map(|k| k.to_ascii_lowercase()),
+                );
+                a.keywords.check_room(set.len())?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Applies a structural batch to clones of the accounts it touches; they replace the originals only
+    /// if every event applied.
+    fn apply_on_clone(&mut self, events: &[Event]) -> Result<(), MailboxError> {
+        let names: BTreeSet<String> = events
+            .iter()
+            .filter_map(Event::account)
+            .map(canonical_account)
+            .collect();
+        let mut tmp = Index::default();
+        for n in &names {
+            if let Some(a) = self.accounts.get(n) {
+                tmp.accounts.insert(n.clone(), a.clone());
+            }
+        }
+        for ev in events {
+            if ev.account().is_some() {
+                tmp.apply_one(ev)?;
+            }
+        }
+        for n in names {
+            match tmp.accounts.remove(&n) {
+                Some(a) => self.accounts.insert(n, a),
+                None => self.accounts.remove(&n),
+            };
+        }
+        // Store-wide events (relocations) cannot fail.
+        for ev in events.iter().filter(|e| e.account().is_none()) {
+            self.apply_one(ev)?;
+        }
+        Ok(())
+    }
+
+    /// Applies one event; may leave a partial change behind on error (callers validated, or work on
+    /// a clone).
+    fn apply_one(&mut self, ev: &Event) -> Result<(), MailboxError> {
         match ev {
             Event::CreateAccount {
                 account,
@@ -455,7 +632,9 @@ impl Index {
                     return Err(MailboxError::FolderExists(to));
                 }
                 if from == "INBOX" {
-                    // RFC 3501 6.3.5: the messages move to the new folder; INBOX stays, empty.
+                    // RFC 3501 6.3.5: the messages move to the new folder; INBOX stays, empty. For
+                    // INBOX's UIDVALIDITY they are expunged: one MODSEQ above its highest, with
+                    // tombstones, so QRESYNC clients learn they vanished.
                     let inbox = a
                         .folders
                         .get_mut("INBOX")
@@ -466,6 +645,14 @@ impl Index {
                     moved.plan_uid = inbox.uidnext;
                     moved.highestmodseq = inbox.highestmodseq;
                     moved.plan_modseq = inbox.highestmodseq;
+                    moved.unseen = std::mem::take(&mut inbox.unseen);
+                    moved.bytes = std::mem::take(&mut inbox.bytes);
+                    let gone: Vec<MessageEntry> = moved.messages.iter().collect();
+                    if !gone.is_empty() {
+                        let modseq = inbox.highestmodseq + 1;
+                        inbox.bury(&gone, modseq);
+                        inbox.raise_modseq(modseq);
+                    }
                     a.folders.insert(to, moved);
                     a.last_uidvalidity = a.last_uidvalidity.max(*uidvalidity);
                     return Ok(());
@@ -497,9 +684,16 @@ impl Index {
                 if a.folders.keys().any(|n| n.starts_with(&prefix)) {
                     return Err(MailboxError::HasChildren(name));
                 }
-                a.folders
+                let f = a
+                    .folders
                     .remove(&name)
                     .ok_or(MailboxError::NoFolder(name))?;
+                // Its messages no longer hold their keywords.
+                let kw = Arc::make_mut(&mut a.keywords);
+                for m in f.messages.iter() {
+                    kw.release(m.kwset);
+                }
+                kw.sweep();
             }
             Event::Subscribe {
                 account,
@@ -524,30 +718,19 @@ impl Index {
                 internal_date,
                 flags,
             } => {
-                let a = self.account_mut(account)?;
-                let bits = a.bits(flags)?;
-                let f = a.folder_mut(folder)?;
                 let entry = MessageEntry {
                     uid: *uid,
                     size: *size,
                     log: pos.log,
                     segment: pos.segment,
                     offset: pos.offset,
-                    internal_date: *internal_date,
-                    flags: bits,
+                    kwset: 0,
+                    internal_date: internal_date.unix,
                     modseq: *modseq,
+                    zone: internal_date.offset_minutes,
+                    system: flags.system & SYSTEM_MASK,
                 };
-                let at = match f.messages.last_uid() {
-                    Some(last) if last >= *uid => f
-                        .messages
-                        .find(*uid)
-                        .err()
-                        .ok_or(MailboxError::DuplicateUid(*uid))?,
-                    _ => f.messages.len(),
-                };
-                f.messages.make_mut().insert(at, entry);
-                f.raise_uidnext(*uid);
-                f.raise_modseq(*modseq);
+                self.account_mut(account)?.deliver(folder, entry, flags)?;
             }
             Event::SetFlags {
                 account,
@@ -557,27 +740,8 @@ impl Index {
                 mode,
                 flags,
             } => {
-                let a = self.account_mut(account)?;
-                let bits = a.bits(flags)?;
-                let f = a.folder_mut(folder)?;
-                let idx: Vec<usize> = uids
-                    .iter()
-                    .filter_map(|u| f.messages.find(*u).ok())
-                    .collect();
-                if !idx.is_empty() {
-                    let v = f.messages.make_mut();
-                    for i in idx {
-                        if let Some(m) = v.get_mut(i) {
-                            m.flags = match mode {
-                                FlagMode::Replace => bits,
-                                FlagMode::Add => m.flags | bits,
-                                FlagMode::Remove => m.flags & !bits,
-                            };
-                            m.modseq = *modseq;
-                        }
-                    }
-                }
-                f.raise_modseq(*modseq);
+                self.account_mut(account)?
+                    .set_flags(folder, *modseq, uids, *mode, flags)?;
             }
             Event::Expunge {
                 account,
@@ -585,33 +749,44 @@ impl Index {
                 modseq,
                 uids,
             } => {
+                self.account_mut(account)?.expunge(folder, *modseq, uids)?;
+            }
+            Event::ClaimRecent {
+                account,
+                folder,
+                uid,
+            } => {
                 let f = self.account_mut(account)?.folder_mut(folder)?;
-                let gone: BTreeSet<u32> = uids.iter().copied().collect();
-                if gone.iter().any(|u| f.messages.find(*u).is_ok()) {
-                    f.messages.make_mut().retain(|m| !gone.contains(&m.uid));
-                }
-                f.raise_modseq(*modseq);
+                f.first_recent = f.first_recent.max(*uid);
             }
             Event::Relocate { moves } => {
                 let map: HashMap<Position, Position> = moves.iter().copied().collect();
                 for a in self.accounts.values_mut() {
                     for f in a.folders.values_mut() {
-                        let hit = f
-                            .messages
-                            .iter()
-                            .any(|m| map.contains_key(&Position::new(m.log, m.segment, m.offset)));
-                        if !hit {
-                            continue;
-                        }
-                        for m in f.messages.make_mut() {
-                            if let Some(n) = map.get(&Position::new(m.log, m.segment, m.offset)) {
-                                (m.log, m.segment, m.offset) = (n.log, n.segment, n.offset);
-                            }
-                        }
+                        f.messages.update_where(
+                            |m| map.contains_key(&Position::new(m.log, m.segment, m.offset)),
+                            |m| {
+                                if let Some(n) = map.get(&Position::new(m.log, m.segment, m.offset))
+                                {
+                                    (m.log, m.segment, m.offset) = (n.log, n.segment, n.offset);
+                                }
+                            },
+                        );
                     }
                 }
             }
         }
         Ok(())
+    }
+}
+
+pub(crate) fn meta(a: &Account, m: &MessageEntry) -> MessageMeta {
+    MessageMeta {
+        uid: m.uid,
+        pos: Position::new(m.log, m.segment, m.offset),
+        size: m.size,
+        internal_date: InternalDate::new(m.internal_date, m.zone),
+        flags: a.flags_of(m),
+        modseq: m.modseq,
     }
 }

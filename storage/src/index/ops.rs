@@ -5,9 +5,9 @@
 
 use std::collections::BTreeSet;
 
-use super::event::{Event, FlagMode, Flags};
+use super::event::{Event, FlagMode, Flags, InternalDate};
 use super::model::{Account, Index};
-use super::{canonical_account, canonical_folder, MailboxError, MAX_KEYWORDS, SPECIAL_NONE};
+use super::{canonical_account, canonical_folder, MailboxError, SPECIAL_NONE};
 use crate::Position;
 
 /// (source UID, new UID) pairs of a COPY or MOVE, for UIDPLUS COPYUID (RFC 4315).
@@ -22,16 +22,18 @@ fn next_uidvalidity(a: &mut Account, now: i64) -> u32 {
 
 /// Checks that the keywords of `flags` fit the account's keyword table.
 fn check_keywords(a: &Account, flags: &Flags) -> Result<(), MailboxError> {
-    let new: BTreeSet<String> = flags
-        .keywords
-        .iter()
-        .filter(|k| a.keyword_slot(k).is_none())
-        .map(|k| k.to_ascii_lowercase())
-        .collect();
-    if a.keywords.len() + new.len() > MAX_KEYWORDS {
-        return Err(MailboxError::TooManyKeywords);
-    }
-    Ok(())
+    a.keywords
+        .check_room(a.keywords.new_names(flags.keywords.iter()))
+}
+
+/// What a STORE planned (RFC 3501 6.4.6, RFC 7162 3.1.3).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct StoreResult {
+    pub events: Vec<Event>,
+    /// The MODSEQ the changed messages get (0 when none changed).
+    pub modseq: u64,
+    /// UIDs left alone because their MODSEQ was above UNCHANGEDSINCE (the MODIFIED response code).
+    pub modified: Vec<u32>,
 }
 
 /// Missing parents of `name` ("a/b/c" needs "a" and "a/b"), shallowest first.
@@ -74,9 +76,10 @@ impl Index {
         targets: &[(String, String)],
         pos: Position,
         size: u32,
-        internal_date: i64,
+        internal_date: impl Into<InternalDate>,
         flags: Flags,
     ) -> Result<Vec<Event>, MailboxError> {
+        let internal_date = internal_date.into();
         // Validate every target before reserving anything.
         for (account, folder) in targets {
             let a = self.account(account)?;
@@ -111,18 +114,44 @@ impl Index {
         mode: FlagMode,
         flags: Flags,
     ) -> Result<(Vec<Event>, u64), MailboxError> {
+        let r = self.store(account, folder, uids, mode, flags, None)?;
+        Ok((r.events, r.modseq))
+    }
+
+    /// STORE with CONDSTORE's UNCHANGEDSINCE (RFC 7162 3.1.3): a message whose MODSEQ is above
+    /// `unchanged_since` is left alone and reported in `modified`. Planned against every operation
+    /// planned before (pending included), so the comparison is with the MODSEQ the message will have.
+    pub fn store(
+        &mut self,
+        account: &str,
+        folder: &str,
+        uids: &[u32],
+        mode: FlagMode,
+        flags: Flags,
+        unchanged_since: Option<u64>,
+    ) -> Result<StoreResult, MailboxError> {
         let a = self.account(account)?;
-        check_keywords(a, &flags)?;
+        if mode != FlagMode::Remove {
+            check_keywords(a, &flags)?;
+        }
         let f = a.folder(folder)?;
-        let present: Vec<u32> = uids
-            .iter()
-            .copied()
-            .filter(|u| f.messages.find(*u).is_ok())
-            .collect::<BTreeSet<_>>()
-            .into_iter()
-            .collect();
+        let wanted: BTreeSet<u32> = uids.iter().copied().collect();
+        let mut present = Vec::with_capacity(wanted.len());
+        let mut modified = Vec::new();
+        for u in wanted {
+            let Some(m) = f.messages.by_uid(u) else {
+                continue;
+            };
+            match unchanged_since {
+                Some(since) if m.modseq > since => modified.push(u),
+                _ => present.push(u),
+            }
+        }
         if present.is_empty() {
-            return Ok((Vec::new(), 0));
+            return Ok(StoreResult {
+                modified,
+                ..StoreResult::default()
+            });
         }
         let modseq = self
             .account_mut(account)?
@@ -136,7 +165,35 @@ impl Index {
             mode,
             flags,
         };
-        Ok((vec![ev], modseq))
+        Ok(StoreResult {
+            events: vec![ev],
+            modseq,
+            modified,
+        })
+    }
+
+    /// SELECT (not EXAMINE) claims the \Recent messages below `upto` (the UIDNEXT of the view the
+    /// session reports). Returns the first UID that was still \Recent before this claim: the session
+    /// reports messages in `[returned, upto)` as \Recent, and no other session will (RFC 3501 2.3.2).
+    pub fn claim_recent(
+        &mut self,
+        account: &str,
+        folder: &str,
+        upto: u32,
+    ) -> Result<(Vec<Event>, u32), MailboxError> {
+        let f = self.account(account)?.folder(folder)?;
+        let first = f.first_recent;
+        if upto <= first {
+            return Ok((Vec::new(), first));
+        }
+        Ok((
+            vec![Event::ClaimRecent {
+                account: canonical_account(account),
+                folder: canonical_folder(folder)?,
+                uid: upto,
+            }],
+            first,
+        ))
     }
 
     /// EXPUNGE / UID EXPUNGE of the listed UIDs that exist.
@@ -184,9 +241,9 @@ impl Index {
         let wanted: BTreeSet<u32> = uids.iter().copied().collect();
         let picked: Vec<_> = wanted
             .iter()
-            .filter_map(|u| src.messages.find(*u).ok().and_then(|i| src.messages.get(i)))
+            .filter_map(|u| src.messages.by_uid(*u))
             .collect();
-        let flags: Vec<Flags> = picked.iter().map(|m| a.flags_of(m.flags)).collect();
+        let flags: Vec<Flags> = picked.iter().map(|m| a.flags_of(m)).collect();
         let (account_c, to_c) = (canonical_account(account), canonical_folder(to)?);
         let dst = self.account_mut(account)?.folder_mut(to)?;
         let mut events = Vec::with_capacity(picked.len());
@@ -201,7 +258,7 @@ impl Index {
                 modseq,
                 pos: Position::new(m.log, m.segment, m.offset),
                 size: m.size,
-                internal_date: m.internal_date,
+                internal_date: m.date(),
                 flags,
             });
         }

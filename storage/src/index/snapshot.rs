@@ -5,6 +5,11 @@
 //! changes, when that folder alone is copied out (see `Messages`). So start-up costs one validation pass
 //! over the file, whatever the number of messages. A file that fails validation is a typed error, and the
 //! caller rebuilds from the logs.
+//!
+//! Format 2 (this one) adds keyword tables (slot names, use counts, interned sets), message zones and
+//! system flags apart from keyword sets, the STATUS counters, \Recent's first UID and the expunge
+//! tombstones. A format-1 file is refused like any unusable snapshot (its magic differs), so the first
+//! start after the upgrade replays the logs in full and writes format 2 at its next snapshot.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -13,20 +18,28 @@ use std::sync::Arc;
 use memmap2::Mmap;
 use rkyv::{Archive, Deserialize, Serialize};
 
-use super::model::{Account, Folder, Index, Messages};
+use super::keywords::Keywords;
+use super::messages::MessageList;
+use super::model::{Account, Folder, Index, Tombstone};
 use crate::{Error, LogId, Result};
 
-/// One message in a folder: fixed size, so a folder's messages are one flat archived array.
-#[derive(Archive, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+/// One message in a folder: fixed size (48 bytes), so a folder's messages are one flat archived array.
+#[derive(Archive, Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct MessageEntry {
     pub uid: u32,
     pub size: u32,
     pub log: u32,
     pub segment: u32,
     pub offset: u32,
+    /// The account's interned keyword set (0: none); names via the view or index.
+    pub kwset: u32,
+    /// INTERNALDATE: seconds since the epoch, UTC ...
     pub internal_date: i64,
-    pub flags: u64,
     pub modseq: u64,
+    /// ... and its zone, minutes east of UTC.
+    pub zone: i16,
+    /// System flags (`SEEN`, `ANSWERED`, `FLAGGED`, `DELETED`, `DRAFT`).
+    pub system: u8,
 }
 
 pub(crate) fn entry_from_archived(a: &ArchivedMessageEntry) -> MessageEntry {
@@ -36,9 +49,11 @@ pub(crate) fn entry_from_archived(a: &ArchivedMessageEntry) -> MessageEntry {
         log: a.log.to_native(),
         segment: a.segment.to_native(),
         offset: a.offset.to_native(),
+        kwset: a.kwset.to_native(),
         internal_date: a.internal_date.to_native(),
-        flags: a.flags.to_native(),
         modseq: a.modseq.to_native(),
+        zone: a.zone.to_native(),
+        system: a.system,
     }
 }
 
@@ -57,20 +72,40 @@ struct SnapCheckpoint {
 }
 
 #[derive(Archive, Serialize, Deserialize)]
+struct SnapTombstone {
+    uid: u32,
+    modseq: u64,
+}
+
+#[derive(Archive, Serialize, Deserialize)]
 struct SnapFolder {
     name: String,
     uidvalidity: u32,
     uidnext: u32,
     highestmodseq: u64,
     special_use: u8,
+    unseen: u32,
+    bytes: u64,
+    first_recent: u32,
+    vanished_floor: u64,
+    tombstones: Vec<SnapTombstone>,
     messages: Vec<MessageEntry>,
+}
+
+#[derive(Archive, Serialize, Deserialize)]
+struct SnapKeywordSet {
+    slots: Vec<u32>,
+    refs: u32,
 }
 
 #[derive(Archive, Serialize, Deserialize)]
 struct SnapAccount {
     name: String,
     last_uidvalidity: u32,
-    keywords: Vec<String>,
+    /// Keyword names by slot ("" for a free slot), messages per slot, and the interned sets by id.
+    keyword_names: Vec<String>,
+    keyword_uses: Vec<u32>,
+    keyword_sets: Vec<SnapKeywordSet>,
     subscriptions: Vec<String>,
     folders: Vec<SnapFolder>,
 }
@@ -83,7 +118,7 @@ struct SnapData {
     accounts: Vec<SnapAccount>,
 }
 
-const MAGIC: u64 = 0x5348_4d49_4458_0001; // "SHMIDX" v1
+const MAGIC: u64 = 0x5348_4d49_4458_0002; // "SHMIDX" format 2
 
 /// A validated snapshot file, mapped.
 pub(crate) struct MappedSnapshot {
@@ -114,23 +149,43 @@ impl Index {
         let accounts = names
             .into_iter()
             .filter_map(|n| self.accounts.get(n).map(|a| (n, a)))
-            .map(|(name, a)| SnapAccount {
-                name: name.clone(),
-                last_uidvalidity: a.last_uidvalidity,
-                keywords: a.keywords.clone(),
-                subscriptions: a.subscriptions.iter().cloned().collect(),
-                folders: a
-                    .folders
-                    .iter()
-                    .map(|(fname, f)| SnapFolder {
-                        name: fname.clone(),
-                        uidvalidity: f.uidvalidity,
-                        uidnext: f.uidnext,
-                        highestmodseq: f.highestmodseq,
-                        special_use: f.special_use,
-                        messages: f.messages.iter().collect(),
-                    })
-                    .collect(),
+            .map(|(name, a)| {
+                let (keyword_names, keyword_uses, sets) = a.keywords.to_parts();
+                SnapAccount {
+                    name: name.clone(),
+                    last_uidvalidity: a.last_uidvalidity,
+                    keyword_names,
+                    keyword_uses,
+                    keyword_sets: sets
+                        .into_iter()
+                        .map(|(slots, refs)| SnapKeywordSet { slots, refs })
+                        .collect(),
+                    subscriptions: a.subscriptions.iter().cloned().collect(),
+                    folders: a
+                        .folders
+                        .iter()
+                        .map(|(fname, f)| SnapFolder {
+                            name: fname.clone(),
+                            uidvalidity: f.uidvalidity,
+                            uidnext: f.uidnext,
+                            highestmodseq: f.highestmodseq,
+                            special_use: f.special_use,
+                            unseen: f.unseen,
+                            bytes: f.bytes,
+                            first_recent: f.first_recent,
+                            vanished_floor: f.vanished_floor,
+                            tombstones: f
+                                .tombstones
+                                .iter()
+                                .map(|t| SnapTombstone {
+                                    uid: t.uid,
+                                    modseq: t.modseq,
+                                })
+                                .collect(),
+                            messages: f.messages.iter().collect(),
+                        })
+                        .collect(),
+                }
             })
             .collect();
         let data = SnapData {
@@ -166,10 +221,17 @@ impl Snapshot {
         // writes a file in place while it may be mapped.
         let map =
             unsafe { Mmap::map(&file) }.map_err(|e| Error::io("mapping snapshot", path, e))?;
-        let root = rkyv::access::<ArchivedSnapData, rkyv::rancor::Error>(&map)
-            .map_err(|e| bad(format!("invalid archive: {e}")))?;
+        // A snapshot of an older format fails validation here (its layout differs) or the magic check
+        // below; either way the caller replays the logs instead.
+        let root = rkyv::access::<ArchivedSnapData, rkyv::rancor::Error>(&map).map_err(|e| {
+            bad(format!(
+                "invalid archive, or a snapshot of an older format (not read: the logs are replayed instead): {e}"
+            ))
+        })?;
         if root.magic.to_native() != MAGIC {
-            return Err(bad("not a shardmail index snapshot".into()));
+            return Err(bad(
+                "not a shardmail index snapshot of format 2 (an older format is not read; the logs are replayed instead)".into(),
+            ));
         }
         let meta = SnapshotMeta {
             generation: root.generation.to_native(),
@@ -188,8 +250,37 @@ impl Snapshot {
                 folder.plan_uid = folder.uidnext;
                 folder.highestmodseq = f.highestmodseq.to_native();
                 folder.plan_modseq = folder.highestmodseq;
+                folder.unseen = f.unseen.to_native();
+                folder.bytes = f.bytes.to_native();
+                folder.first_recent = f.first_recent.to_native();
+                folder.vanished_floor = f.vanished_floor.to_native();
+                folder.tombstones = Arc::new(
+                    f.tombstones
+                        .iter()
+                        .map(|t| Tombstone {
+                            uid: t.uid.to_native(),
+                            modseq: t.modseq.to_native(),
+                        })
+                        .collect(),
+                );
                 folders.insert(f.name.as_str().to_string(), folder);
             }
+            let keywords = Keywords::from_parts(
+                a.keyword_names
+                    .iter()
+                    .map(|s| s.as_str().to_string())
+                    .collect(),
+                a.keyword_uses.iter().map(|u| u.to_native()).collect(),
+                a.keyword_sets
+                    .iter()
+                    .map(|s| {
+                        (
+                            s.slots.iter().map(|x| x.to_native()).collect(),
+                            s.refs.to_native(),
+                        )
+                    })
+                    .collect(),
+            );
             let account = Account {
                 folders,
                 subscriptions: a
@@ -197,7 +288,7 @@ impl Snapshot {
                     .iter()
                     .map(|s| s.as_str().to_string())
                     .collect::<BTreeSet<_>>(),
-                keywords: a.keywords.iter().map(|s| s.as_str().to_string()).collect(),
+                keywords: Arc::new(keywords),
                 last_uidvalidity: a.last_uidvalidity.to_native(),
             };
             shape.push((a.name.as_str().to_string(), account));
@@ -208,11 +299,7 @@ impl Snapshot {
             // Folders were archived in name order, the order of the BTreeMap iterated here.
             for (fi, folder) in account.folders.values_mut().enumerate() {
                 if !snap.messages(ai, fi).is_empty() {
-                    folder.messages = Messages::Mapped {
-                        snap: snap.clone(),
-                        account: ai,
-                        folder: fi,
-                    };
+                    folder.messages = MessageList::mapped(snap.clone(), ai, fi);
                 }
             }
             index.accounts.insert(name, account);

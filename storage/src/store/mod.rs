@@ -8,9 +8,10 @@
 //!   of g+1. Hence a changed writer count loses nothing: an account's old events (in its old owner's log)
 //!   all precede its new ones (in its new owner's log). Logs of writers beyond the current count stay
 //!   readable and are replayed; they just get no new appends.
-//! - An operation's events are applied to the index only after they are durable; operations hold their
-//!   partition's gate shared from plan to apply, and a snapshot takes it exclusively, so a snapshot never
-//!   covers an event that is not applied nor applies one that is not covered.
+//! - An operation's events are applied to the index only after they are durable, in log order, a batch
+//!   all or nothing (`index::Mailboxes`); operations hold their partition's gate shared from plan to
+//!   apply, and a snapshot takes it exclusively and waits for pending batches to settle, so a snapshot
+//!   never covers an event that is not applied nor applies one that is not covered.
 //! - Compaction copies the live messages of a sparse sealed segment, carries every other record of it
 //!   forward (`archive.rs`: replay still sees the whole history, in its original order), records the
 //!   moves (a `Relocate` event), applies them everywhere and snapshots every partition, all before the
@@ -227,8 +228,11 @@ impl Store {
     fn sparse_segments(&self, min_live_share: f64) -> Result<Vec<(LogId, u32)>> {
         let mut live: HashMap<(LogId, u32), u64> = HashMap::new();
         for p in &self.parts {
-            p.index().for_each_position(|pos, size| {
-                *live.entry((pos.log, pos.segment)).or_default() += HEADER_LEN as u64 + size as u64;
+            p.read_index(|ix| {
+                ix.for_each_position(|pos, size| {
+                    *live.entry((pos.log, pos.segment)).or_default() +=
+                        HEADER_LEN as u64 + size as u64;
+                })
             });
         }
         let mut out = Vec::new();
@@ -268,10 +272,12 @@ impl Store {
         let set: HashSet<(LogId, u32)> = victims.iter().copied().collect();
         let mut out = HashSet::new();
         for p in &self.parts {
-            p.index().for_each_position(|pos, _| {
-                if set.contains(&(pos.log, pos.segment)) {
-                    out.insert(pos);
-                }
+            p.read_index(|ix| {
+                ix.for_each_position(|pos, _| {
+                    if set.contains(&(pos.log, pos.segment)) {
+                        out.insert(pos);
+                    }
+                })
             });
         }
         let mut v: Vec<Position> = out.into_iter().collect();

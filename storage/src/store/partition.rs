@@ -1,12 +1,18 @@
 //! One writer's share of the store: its log writer and the index of the accounts it owns. A shard of
 //! the server holds one; [`super::Store`] holds several on one executor.
 
-use std::cell::{Ref, RefCell};
+use std::cell::RefCell;
+use std::rc::Rc;
 use std::sync::Arc;
 
+use event_listener::Event as Notify;
 use glommio::sync::RwLock;
 
-use crate::index::{Event, EventBatch, Index, SnapshotMeta};
+use crate::index::{
+    Event, EventBatch, FeedReader, FolderStatus, FolderView, Index, Mailboxes, Outcome,
+    SnapshotMeta, Ticket,
+};
+use crate::log::Wait;
 use crate::record::Kind;
 use crate::{Error, LogOptions, LogWriter, Position, RecordRef, RecoveryReport, Result};
 
@@ -14,18 +20,22 @@ use super::logs::Logs;
 use super::recover::snapshot_name;
 use super::write_file_atomically;
 
+/// The owner of a set of accounts. Every mailbox operation goes plan -> append -> apply through its
+/// [`Mailboxes`]: plans see every batch planned before them (pending or applied), so there is no
+/// check-then-act race between concurrent operations on one account, and batches apply in log order
+/// once durable, all or nothing, as replay applies them. Sessions read owned [`FolderView`]s and follow
+/// [`FeedReader`]s; nothing handed out borrows the partition.
 pub struct Partition {
     part: u32,
     parts: u32,
     generation: u64,
     writer: LogWriter,
     logs: Arc<Logs>,
-    index: RefCell<Index>,
+    mailboxes: Rc<RefCell<Mailboxes>>,
+    /// Notified whenever batches leave the pending queue.
+    settled: Rc<Notify>,
     /// Operations hold it shared from plan to apply; snapshots take it exclusively.
     gate: RwLock<()>,
-    /// Serializes account creation: two first deliveries at once must not both plan a CreateAccount
-    /// (the first is applied only once durable, so the second would not see it).
-    creating: glommio::sync::Semaphore,
 }
 
 impl Partition {
@@ -48,9 +58,9 @@ impl Partition {
             generation,
             writer,
             logs,
-            index: RefCell::new(index),
+            mailboxes: Rc::new(RefCell::new(Mailboxes::new(index))),
+            settled: Rc::new(Notify::new()),
             gate: RwLock::new(()),
-            creating: glommio::sync::Semaphore::new(1),
         };
         Ok((p, report))
     }
@@ -71,9 +81,35 @@ impl Partition {
         &self.logs
     }
 
-    /// The index of this partition's accounts (applied, durable events only).
-    pub fn index(&self) -> Ref<'_, Index> {
-        self.index.borrow()
+    /// An owned copy of this partition's applied index (durable events only). It shares message
+    /// chunks, so it costs O(accounts x folders), not O(messages); sessions use [`Partition::view`].
+    pub fn index(&self) -> Index {
+        self.mailboxes.borrow().applied().clone()
+    }
+
+    /// Runs `f` on the applied index. `f` cannot await, so no borrow outlives it.
+    pub fn read_index<R>(&self, f: impl FnOnce(&Index) -> R) -> R {
+        f(self.mailboxes.borrow().applied())
+    }
+
+    /// An owned view of a folder (O(1), `Send`, unaffected by later commits).
+    pub fn view(&self, account: &str, folder: &str) -> Result<FolderView> {
+        Ok(self.mailboxes.borrow().applied().view(account, folder)?)
+    }
+
+    /// STATUS counters of a folder (no scan).
+    pub fn status(&self, account: &str, folder: &str) -> Result<FolderStatus> {
+        Ok(self.mailboxes.borrow().applied().status(account, folder)?)
+    }
+
+    /// Follows `account`'s changes from now on; the follower may move to any shard.
+    pub fn follow(&self, account: &str) -> FeedReader {
+        self.mailboxes.borrow_mut().follow(account)
+    }
+
+    /// Batches applied, refused and failed so far.
+    pub fn pipeline_stats(&self) -> crate::index::PipelineStats {
+        self.mailboxes.borrow().stats()
     }
 
     pub fn read(&self, pos: Position) -> Result<RecordRef> {
@@ -95,8 +131,7 @@ impl Partition {
     ) -> Result<(Position, R)> {
         let _shared = self.gate.read().await.map_err(|_| Error::Closed)?;
         let (pos, stored) = self.writer.append_deferred(Kind::MESSAGE, parts)?;
-        let planned = plan(&mut self.index.borrow_mut(), pos);
-        let (events, out) = match planned {
+        let (batch, out) = match self.submit(|ix| plan(ix, pos)) {
             Ok(p) => p,
             Err(e) => {
                 // The bytes stay unreferenced (compaction reclaims them); nothing was promised.
@@ -104,68 +139,115 @@ impl Partition {
                 return Err(e);
             }
         };
-        let committed = self.commit(events).await;
+        if let Some((ticket, wait)) = batch {
+            self.settle(ticket, wait).await?;
+        }
         stored.await?;
-        committed?;
         Ok((pos, out))
     }
 
-    /// Creates `account`'s mailboxes unless it has them; safe to call from concurrent tasks. Returns
-    /// whether this call created it.
+    /// Creates `account`'s mailboxes unless it has them (or their creation is pending); safe to call
+    /// from concurrent tasks: the check is planned against pending operations, so two first deliveries
+    /// cannot both create the account. Returns whether this call created it.
     pub async fn ensure_account(&self, account: &str, now: i64) -> Result<bool> {
-        if self.index().has_account(account) {
+        if self.read_index(|ix| ix.has_account(account)) {
             return Ok(false);
         }
-        let _one = self
-            .creating
-            .acquire_permit(1)
-            .await
-            .map_err(|_| Error::Closed)?;
-        if self.index().has_account(account) {
-            return Ok(false);
-        }
-        self.execute(|ix| Ok((ix.create_account(account, now)?, ())))
-            .await?;
-        Ok(true)
+        self.execute(|ix| {
+            if ix.has_account(account) {
+                Ok((Vec::new(), false))
+            } else {
+                Ok((ix.create_account(account, now)?, true))
+            }
+        })
+        .await
     }
 
-    /// Runs one mailbox operation: `plan` validates and reserves against the index and returns the
-    /// events; they are appended to this log and applied once durable.
+    /// Runs one mailbox operation: `plan` validates and reserves against the planned state (applied
+    /// plus pending) and returns the events; they are appended to this log and applied once durable.
     pub async fn execute<R>(
         &self,
         plan: impl FnOnce(&mut Index) -> Result<(Vec<Event>, R)>,
     ) -> Result<R> {
         let _shared = self.gate.read().await.map_err(|_| Error::Closed)?;
-        let (events, out) = plan(&mut self.index.borrow_mut())?;
-        self.commit(events).await?;
+        let (batch, out) = self.submit(plan)?;
+        if let Some((ticket, wait)) = batch {
+            self.settle(ticket, wait).await?;
+        }
         Ok(out)
+    }
+
+    /// Plans and appends in one synchronous step, so batches enter the log in the order they were
+    /// planned (the order `Mailboxes` applies them in).
+    fn submit<R>(
+        &self,
+        plan: impl FnOnce(&mut Index) -> Result<(Vec<Event>, R)>,
+    ) -> Result<(Option<(Ticket, Wait)>, R)> {
+        let mut mb = self.mailboxes.borrow_mut();
+        let (ticket, out) = mb.plan(plan)?;
+        let Some(ticket) = ticket else {
+            return Ok((None, out));
+        };
+        let mut buf = Vec::new();
+        EventBatch::encode_events(self.generation, mb.events(ticket), &mut buf);
+        match self.writer.append_deferred(Kind::MAILBOX, &[&buf]) {
+            Ok((_, wait)) => Ok((Some((ticket, wait)), out)),
+            Err(e) => {
+                mb.failed(ticket);
+                let _ = mb.take_outcome(ticket);
+                drop(mb);
+                self.settled.notify(usize::MAX);
+                Err(e)
+            }
+        }
+    }
+
+    /// Waits until the batch is durable and applied (or failed). The wait runs in its own task, so a
+    /// caller that goes away (a dropped connection) never leaves a durable batch unapplied.
+    async fn settle(&self, ticket: Ticket, wait: Wait) -> Result<()> {
+        let (mb, settled) = (self.mailboxes.clone(), self.settled.clone());
+        let task = glommio::spawn_local(async move {
+            let r = wait.await;
+            match &r {
+                Ok(()) => mb.borrow_mut().durable(ticket),
+                Err(_) => mb.borrow_mut().failed(ticket),
+            }
+            settled.notify(usize::MAX);
+            loop {
+                if let Some(o) = mb.borrow_mut().take_outcome(ticket) {
+                    return (o, r.err());
+                }
+                let listener = settled.listen();
+                if let Some(o) = mb.borrow_mut().take_outcome(ticket) {
+                    return (o, r.err());
+                }
+                listener.await;
+            }
+        })
+        .detach();
+        match task.await {
+            Some((Outcome::Applied, _)) => Ok(()),
+            Some((Outcome::Rejected(e), _)) => Err(e.into()),
+            Some((Outcome::Failed, Some(e))) => Err(e),
+            Some((Outcome::Failed, None)) | None => Err(Error::Closed),
+        }
     }
 
     /// Appends events and applies them once durable. Callers hold the gate (shared or exclusive).
     pub(crate) async fn commit(&self, events: Vec<Event>) -> Result<()> {
-        if events.is_empty() {
-            return Ok(());
-        }
-        let batch = EventBatch {
-            generation: self.generation,
-            events,
-        };
-        let mut buf = Vec::new();
-        batch.encode(&mut buf);
-        self.writer.append(Kind::MAILBOX, &buf).await?;
-        let mut index = self.index.borrow_mut();
-        for ev in &batch.events {
-            index.apply(ev).map_err(|e| {
-                tracing::error!(error = %e, "a planned event did not apply");
-                Error::from(e)
-            })?;
+        let (batch, ()) = self.submit(|_| Ok((events, ())))?;
+        if let Some((ticket, wait)) = batch {
+            self.settle(ticket, wait).await?;
         }
         Ok(())
     }
 
     /// Applies events some other partition wrote (a compaction's relocations) without logging them here.
     pub(crate) fn apply_foreign(&self, ev: &Event) -> Result<()> {
-        self.index.borrow_mut().apply(ev).map_err(Error::from)
+        self.mailboxes
+            .borrow_mut()
+            .apply_foreign(ev)
+            .map_err(Error::from)
     }
 
     /// Writes this partition's snapshot part, covering everything applied so far.
@@ -180,6 +262,15 @@ impl Partition {
 
     /// Snapshot while the caller holds the gate exclusively.
     pub(crate) async fn snapshot_locked(&self) -> Result<SnapshotMeta> {
+        // Batches whose caller went away still settle in their own task; wait for them, so what the
+        // snapshot covers (the durable end) is exactly what is applied. No new plan starts meanwhile.
+        loop {
+            let listener = self.settled.listen();
+            if self.mailboxes.borrow().pending() == 0 {
+                break;
+            }
+            listener.await;
+        }
         // For this log: what is applied. For the others: their durable end now, which no event of
         // this partition's accounts can lie beyond (one owner per generation).
         let checkpoints = self
@@ -192,7 +283,7 @@ impl Partition {
             generation: self.generation,
             checkpoints,
         };
-        let bytes = self.index.borrow().snapshot_bytes(&meta);
+        let bytes = self.mailboxes.borrow().applied().snapshot_bytes(&meta);
         write_file_atomically(
             self.logs.root(),
             &snapshot_name(self.part, self.parts),

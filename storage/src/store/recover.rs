@@ -50,7 +50,8 @@ pub struct RecoverReport {
     pub replayed_events: u64,
     /// Events skipped because a snapshot already covers them.
     pub covered_events: u64,
-    /// Events that did not apply or batches that did not decode (each logged with its position).
+    /// Batches that did not apply (whole: a batch applies all or nothing) or did not decode (each
+    /// logged with its position).
     pub rejected: u64,
     /// Of `rejected`: events whose message pointer was invalid (their whole batch is rejected, and each
     /// of its events counted here), and relocation moves dropped because their target was invalid.
@@ -329,14 +330,21 @@ pub fn recover(root: &Path, max_payload: usize) -> Result<Recovered> {
             }
         }
         report.replayed_batches += 1;
-        for ev in &batch.events {
-            if covered(ev) {
-                report.covered_events += 1;
-                continue;
-            }
-            report.replayed_events += 1;
-            if let Err(e) = index.apply(ev) {
-                tracing::warn!(%pos, error = %e, "event did not apply on replay; skipped");
+        // Events a snapshot part already covers are left out; the rest of the batch applies all or
+        // nothing, as the live owner applied it (`Index::apply_batch`).
+        let mut events = batch.events;
+        events.retain(|ev| {
+            let c = covered(ev);
+            report.covered_events += c as u64;
+            !c
+        });
+        if events.is_empty() {
+            continue;
+        }
+        match index.apply_batch(&events) {
+            Ok(()) => report.replayed_events += events.len() as u64,
+            Err(e) => {
+                tracing::warn!(%pos, error = %e, events = events.len(), "batch did not apply on replay (nor live); skipped whole");
                 report.rejected += 1;
             }
         }

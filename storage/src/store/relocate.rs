@@ -30,8 +30,10 @@ impl Partition {
     /// recipients on several shards is referenced by each.
     pub fn live_records(&self) -> Vec<(Position, u64)> {
         let mut out = Vec::new();
-        self.index().for_each_position(|pos, size| {
-            out.push((pos, HEADER_LEN as u64 + size as u64));
+        self.read_index(|ix| {
+            ix.for_each_position(|pos, size| {
+                out.push((pos, HEADER_LEN as u64 + size as u64));
+            })
         });
         out.sort_unstable();
         out.dedup_by_key(|(p, _)| *p);
@@ -41,10 +43,12 @@ impl Partition {
     /// The positions this partition references inside `victims`.
     pub fn positions_in(&self, victims: &HashSet<SegmentId>) -> Vec<Position> {
         let mut out = Vec::new();
-        self.index().for_each_position(|pos, _| {
-            if victims.contains(&(pos.log, pos.segment)) {
-                out.push(pos);
-            }
+        self.read_index(|ix| {
+            ix.for_each_position(|pos, _| {
+                if victims.contains(&(pos.log, pos.segment)) {
+                    out.push(pos);
+                }
+            })
         });
         out.sort_unstable();
         out.dedup();
