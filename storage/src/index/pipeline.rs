@@ -20,8 +20,11 @@
 //! dropped and `planned` is rebuilt from `applied` plus the batches still pending (one planned on top
 //! of a failed batch may now be refused: it is refused identically when applied, and on replay).
 //!
-//! Memory: `planned` shares message chunks with `applied`; when an account has nothing pending its
-//! planned copy is replaced by a clone of the applied one, so the two do not drift apart.
+//! Memory: `planned` shares message chunks with `applied`. Every batch makes each side copy what it
+//! changes, so the two drift apart (new messages end up held twice); when an account has nothing
+//! pending and has drifted by about a quarter of its chunk table, its planned copy is replaced by a
+//! clone of the applied one, sharing everything again. Not at every batch: the next plan would then
+//! copy the whole chunk table, O(messages / 64) per delivery; every so often it is O(1) amortized.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
@@ -78,6 +81,8 @@ pub struct Mailboxes {
     next_ticket: u64,
     /// Pending batches per account.
     busy: HashMap<String, u32>,
+    /// Batches applied per account since its planned copy last shared the applied one's chunks.
+    drift: HashMap<String, u32>,
     /// A failed batch left `planned` ahead of what can become durable.
     stale: bool,
     outcomes: HashMap<u64, Outcome>,
@@ -93,6 +98,7 @@ impl Mailboxes {
             pending: VecDeque::new(),
             next_ticket: 0,
             busy: HashMap::new(),
+            drift: HashMap::new(),
             stale: false,
             outcomes: HashMap::new(),
             feeds: HashMap::new(),
@@ -235,9 +241,13 @@ impl Mailboxes {
                     }
                     None => false,
                 };
+                let drift = self.drift.entry(a.clone()).or_default();
+                *drift += 1;
+                let drift = *drift;
                 if idle {
                     self.busy.remove(&a);
-                    if !self.stale {
+                    if !self.stale && drift >= self.reshare_after(&a) {
+                        self.drift.remove(&a);
                         self.reshare(&a);
                     }
                 }
@@ -246,6 +256,16 @@ impl Mailboxes {
         if self.stale && self.pending.is_empty() {
             self.rebuild();
         }
+    }
+
+    /// Batches after which an idle account's planned copy is re-shared: a quarter of its chunk table.
+    fn reshare_after(&self, account: &str) -> u32 {
+        let messages: usize = self
+            .applied
+            .accounts
+            .get(account)
+            .map_or(0, |a| a.folders.values().map(|f| f.messages.len()).sum());
+        ((messages / super::messages::CHUNK / 4) as u32).max(16)
     }
 
     /// The planned copy of an idle account becomes the applied one again (same chunks).
@@ -283,6 +303,7 @@ impl Mailboxes {
             }
         }
         self.planned = planned;
+        self.drift.clear();
         self.stale = false;
     }
 
