@@ -844,6 +844,19 @@ fn recover_for_append(
                 let (n, end, salt) = fresh(last, &mut report)?;
                 return Ok((n, end, salt, report));
             }
+            if segment::header_never_landed(&map) {
+                // The same crash, with the header's sectors left stale or garbage: nothing in it was
+                // acknowledged (see `header_never_landed`). Keep its bytes for the operator, start anew.
+                let copy = dir.join(format!("{last:010}.seg.bad-header"));
+                drop(map);
+                drop(file);
+                std::fs::rename(&path, &copy).map_err(|e| {
+                    Error::io("moving aside a segment whose header never landed", &path, e)
+                })?;
+                tracing::error!(path = %path.display(), copy = %copy.display(), error = %e, "the last segment's header never landed (power cut at its creation); moved aside, starting it anew");
+                let (n, end, salt) = fresh(last, &mut report)?;
+                return Ok((n, end, salt, report));
+            }
             return Err(e);
         }
     };

@@ -142,6 +142,24 @@ impl LogReader {
             .map_err(|e| Error::io("finding data in", &path, e))
     }
 
+    /// Whether the segment's file starts without a valid header (see [`segment::header_never_landed`]).
+    fn header_never_landed(&self, segment: u32) -> bool {
+        let path = segment::segment_path(&self.dir, segment);
+        let mut head = [0u8; segment::SEGMENT_HEADER_LEN];
+        let n = File::open(&path).and_then(|mut f| {
+            use std::io::Read;
+            let mut got = 0;
+            while got < head.len() {
+                match f.read(&mut head[got..])? {
+                    0 => break,
+                    k => got += k,
+                }
+            }
+            Ok(got)
+        });
+        n.is_ok_and(|n| segment::header_never_landed(&head[..n]))
+    }
+
     /// The map of a segment and the format of its records, made (or remade, if the file grew past an
     /// older map) on demand.
     fn map(&self, segment: u32, need: usize) -> Result<(Arc<Mmap>, Format)> {
@@ -281,7 +299,24 @@ impl LogReader {
             } else {
                 0
             };
-            let (map, format) = self.map(seg, 0)?;
+            let (map, format) = match self.map(seg, 0) {
+                Ok(m) => m,
+                // A power cut at the creation of a log's last segment: nothing in it was ever
+                // acknowledged, and its writer starts it anew when it opens (see `log.rs`).
+                Err(Error::BadSegmentHeader { .. })
+                    if Some(seg) == last
+                        && committed.is_none()
+                        && self.header_never_landed(seg) =>
+                {
+                    tracing::warn!(
+                        log = self.log,
+                        segment = seg,
+                        "last segment has no valid header (never landed); no records in it"
+                    );
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
             // Scan committed bytes only: up to the writer's committed end, else up to the file's data.
             let limit = match committed.map(|c| Position::from_seg_off(self.log, c)) {
                 Some(c) if c.segment == seg => c.offset as usize,

@@ -116,6 +116,23 @@ pub fn check_header(bytes: &[u8], log: LogId, segment: u32, path: &Path) -> Resu
     Ok(format)
 }
 
+/// True when `bytes` do not begin with a structurally valid header of either format: too short, no
+/// known magic, or a salted header whose own CRC fails. In a log's last segment this is what a power
+/// cut between creating the file and its header's sync leaves (the sectors of an unsynced header may be
+/// zero, stale or garbage). No record of such a segment was ever acknowledged: a writer syncs the
+/// header before its first append there. A valid header naming another log or segment is not this case
+/// (that is a misplaced file, refused).
+pub fn header_never_landed(bytes: &[u8]) -> bool {
+    match bytes.get(..8) {
+        Some(m) if m == MAGIC => match bytes.get(..SEGMENT_HEADER_LEN) {
+            Some(h) => crc32c::crc32c(&h[..28]).to_le_bytes() != h[28..32],
+            None => true,
+        },
+        Some(m) if m == LEGACY_MAGIC => bytes.len() < LEGACY_SEGMENT_HEADER_LEN,
+        _ => true,
+    }
+}
+
 /// The segment numbers present in a log directory, ascending. Files that are not segments are ignored.
 pub fn list_segments(dir: &Path) -> Result<Vec<u32>> {
     let rd = fs::read_dir(dir).map_err(|e| Error::io("listing", dir, e))?;
@@ -234,5 +251,21 @@ mod tests {
         let b = new_salt().unwrap();
         assert_ne!(a, b);
         assert!(a as u32 != 0 && (a >> 32) != 0);
+    }
+
+    #[test]
+    fn a_header_that_never_landed_is_told_from_a_misplaced_one() {
+        let h = header(3, 7, 0x1234_5678_9abc_def0);
+        assert!(!header_never_landed(&h));
+        // Zero, short, garbage, or a salted header torn inside: never landed.
+        assert!(header_never_landed(&[]));
+        assert!(header_never_landed(&[0u8; SEGMENT_HEADER_LEN]));
+        assert!(header_never_landed(&h[..20]));
+        assert!(header_never_landed(&[0xA5u8; SEGMENT_HEADER_LEN]));
+        let mut torn = h;
+        torn[20] ^= 0xff;
+        assert!(header_never_landed(&torn));
+        // A valid header of another log or segment landed: refused elsewhere, not re-initialised.
+        assert!(!header_never_landed(&header(4, 9, 1)));
     }
 }
