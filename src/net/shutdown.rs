@@ -7,6 +7,7 @@
 //! Other shard tasks (snapshots, compaction, queue runners) await the same stages.
 
 use std::cell::Cell;
+use std::time::Duration;
 
 use event_listener::Event;
 
@@ -64,6 +65,22 @@ impl Shutdown {
             }
             l.await;
         }
+    }
+
+    /// Sleeps for `d` unless the stage reaches `s` first; true when it did (the caller should stop).
+    /// Background tasks (snapshot ticks, compaction rounds, filing retries) wait this way.
+    pub async fn sleep_unless(&self, d: Duration, s: Stage) -> bool {
+        futures_lite::future::or(
+            async {
+                glommio::timer::sleep(d).await;
+                false
+            },
+            async {
+                self.reached(s).await;
+                true
+            },
+        )
+        .await
     }
 }
 

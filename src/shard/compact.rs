@@ -49,17 +49,7 @@ pub async fn run(ctx: Rc<ShardCtx>) {
     }
     let every = Duration::from_secs(cfg.compact_interval);
     loop {
-        let stopping = futures_lite::future::or(
-            async {
-                glommio::timer::sleep(every).await;
-                false
-            },
-            async {
-                ctx.shutdown.reached(Stage::Draining).await;
-                true
-            },
-        )
-        .await;
+        let stopping = ctx.shutdown.sleep_unless(every, Stage::Draining).await;
         if stopping {
             return;
         }

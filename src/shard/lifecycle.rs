@@ -74,17 +74,7 @@ pub async fn run(ctx: Rc<ShardCtx>) {
     }
     let tick = Duration::from_millis(200);
     loop {
-        let stopping = futures_lite::future::or(
-            async {
-                glommio::timer::sleep(tick).await;
-                false
-            },
-            async {
-                ctx.shutdown.reached(Stage::Draining).await;
-                true
-            },
-        )
-        .await;
+        let stopping = ctx.shutdown.sleep_unless(tick, Stage::Draining).await;
         if stopping {
             return;
         }

@@ -486,17 +486,7 @@ async fn consume(ctx: &Rc<ShardCtx>, id: Position, accepted: Option<Instant>) {
         if !failed || ctx.shutdown.stage() >= Stage::Draining {
             return;
         }
-        let stopping = futures_lite::future::or(
-            async {
-                glommio::timer::sleep(backoff).await;
-                false
-            },
-            async {
-                ctx.shutdown.reached(Stage::Draining).await;
-                true
-            },
-        )
-        .await;
+        let stopping = ctx.shutdown.sleep_unless(backoff, Stage::Draining).await;
         if stopping {
             return;
         }
