@@ -31,7 +31,7 @@ use std::sync::Arc;
 
 use crate::index::{Event, Index};
 use crate::record::HEADER_LEN;
-use crate::segment::{self, SEGMENT_HEADER_LEN};
+use crate::segment;
 use crate::{Error, LogId, LogOptions, Position, RecordRef, Result};
 
 pub(crate) use archive::unwrap as unwrap_carried;
@@ -236,33 +236,12 @@ impl Store {
             });
         }
         let mut out = Vec::new();
-        for log in self.logs.ids() {
-            let dir = segment::log_dir(self.logs.root(), log);
-            if !dir.exists() {
-                continue;
-            }
-            let active = self.logs.active_segment(log);
-            let segments = segment::list_segments(&dir)?;
-            let last = segments.last().copied();
-            for seg in segments {
-                // A writer's active segment is never compacted, nor the last segment of a log without
-                // one: a writer that opens that log later continues after its last segment, and a
-                // removed last segment would let it reuse segment numbers (and so positions) that
-                // relocations and old events name.
-                if active.is_some_and(|a| seg >= a) || Some(seg) == last {
-                    continue;
-                }
-                let path = segment::segment_path(&dir, seg);
-                let data = std::fs::File::open(&path)
-                    .and_then(|f| segment::data_end(&f))
-                    .map_err(|e| Error::io("sizing segment", &path, e))?
-                    .saturating_sub(SEGMENT_HEADER_LEN as u64);
-                let l = live.get(&(log, seg)).copied().unwrap_or(0);
-                let sparse = |l: u64| data > 0 && (l as f64) < min_live_share * data as f64;
-                // Records carried here by an earlier pass count as live (see `carried_bytes`).
-                if sparse(l) && sparse(l + archive::carried_bytes(&self.logs, log, seg)?) {
-                    out.push((log, seg));
-                }
+        for ((log, seg), data) in sealed_segments(&self.logs)? {
+            let l = live.get(&(log, seg)).copied().unwrap_or(0);
+            let sparse = |l: u64| data > 0 && (l as f64) < min_live_share * data as f64;
+            // Records carried here by an earlier pass count as live (see `carried_bytes`).
+            if sparse(l) && sparse(l + archive::carried_bytes(&self.logs, log, seg)?) {
+                out.push((log, seg));
             }
         }
         Ok(out)
