@@ -145,7 +145,11 @@ impl Server {
                 let mut greet = [0u8; 3];
                 if s.read_exact(&mut greet).is_ok() && &greet == b"220" {
                     let _ = s.write_all(b"QUIT\r\n");
-                    return;
+                    // SMTP may answer from a shard before shard 0 has bound the metrics listener:
+                    // ready means both answer (tests read metrics right after a start).
+                    if self.metrics_answer() {
+                        return;
+                    }
                 }
             }
             if let Some(Some(status)) = self.child.as_mut().map(|c| c.try_wait().ok().flatten()) {
@@ -250,6 +254,18 @@ impl Server {
             String::from_utf8_lossy(&o.stderr)
         );
         o.stdout
+    }
+
+    /// One whole GET /metrics answered with 200 (the request is finished and closed when this returns).
+    fn metrics_answer(&self) -> bool {
+        let Ok(mut s) = TcpStream::connect(self.metrics) else {
+            return false;
+        };
+        let mut out = String::new();
+        s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+            .is_ok()
+            && s.read_to_string(&mut out).is_ok()
+            && out.starts_with("HTTP/1.1 200")
     }
 
     /// GET /metrics.
