@@ -9,6 +9,7 @@
 //! - [`Store`]: logs of many writers plus the index over all of them; compaction.
 //! - [`iotrace`]: a test seam that reports each file operation of a writer (power-loss tests).
 
+mod codec;
 pub mod error;
 pub mod index;
 pub mod iotrace;

@@ -8,12 +8,13 @@
 //! has one) and the `ClaimRecent` event. Batches are written as version 2; both decode (a version-1
 //! date reads as `+0000`).
 
+use crate::codec::{self, put_pos, put_s, put_u};
 use crate::{Error, Position, Result};
 
 const VERSION: u8 = 2;
 const VERSION_1: u8 = 1;
 /// The longest string an event may carry (addresses, folder names, keywords).
-pub const MAX_STRING: usize = 4096;
+pub use crate::codec::MAX_STRING;
 
 /// How a flag change combines with the flags a message has (IMAP STORE FLAGS / +FLAGS / -FLAGS).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -163,25 +164,6 @@ impl Event {
 pub struct EventBatch {
     pub generation: u64,
     pub events: Vec<Event>,
-}
-
-fn put_u(out: &mut Vec<u8>, mut v: u64) {
-    while v >= 0x80 {
-        out.push((v as u8) | 0x80);
-        v >>= 7;
-    }
-    out.push(v as u8);
-}
-
-fn put_s(out: &mut Vec<u8>, s: &str) {
-    put_u(out, s.len() as u64);
-    out.extend_from_slice(s.as_bytes());
-}
-
-fn put_pos(out: &mut Vec<u8>, p: Position) {
-    put_u(out, p.log as u64);
-    put_u(out, p.segment as u64);
-    put_u(out, p.offset as u64);
 }
 
 fn put_flags(out: &mut Vec<u8>, f: &Flags) {
@@ -337,7 +319,7 @@ impl EventBatch {
     /// by it first and decodes each one only when it applies it).
     pub fn peek_generation(bytes: &[u8]) -> Result<u64> {
         let mut r = Reader {
-            b: bytes,
+            c: codec::Reader { b: bytes },
             version: 0,
         };
         r.version()?;
@@ -346,7 +328,7 @@ impl EventBatch {
 
     pub fn decode(bytes: &[u8]) -> Result<EventBatch> {
         let mut r = Reader {
-            b: bytes,
+            c: codec::Reader { b: bytes },
             version: 0,
         };
         r.version()?;
@@ -364,9 +346,23 @@ impl EventBatch {
     }
 }
 
+/// The shared cursor plus the batch's version (which decides how dates read).
 struct Reader<'a> {
-    b: &'a [u8],
+    c: codec::Reader<'a>,
     version: u8,
+}
+
+impl<'a> std::ops::Deref for Reader<'a> {
+    type Target = codec::Reader<'a>;
+    fn deref(&self) -> &Self::Target {
+        &self.c
+    }
+}
+
+impl std::ops::DerefMut for Reader<'_> {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.c
+    }
 }
 
 impl Reader<'_> {
@@ -378,64 +374,6 @@ impl Reader<'_> {
             }
             _ => Err(Error::BadEvent("unknown event batch version")),
         }
-    }
-
-    fn fixed<const N: usize>(&mut self) -> Result<[u8; N]> {
-        if self.b.len() < N {
-            return Err(Error::BadEvent("truncated"));
-        }
-        let (d, rest) = self.b.split_at(N);
-        self.b = rest;
-        let mut out = [0u8; N];
-        out.copy_from_slice(d);
-        Ok(out)
-    }
-
-    fn byte(&mut self) -> Result<u8> {
-        let (&x, rest) = self.b.split_first().ok_or(Error::BadEvent("truncated"))?;
-        self.b = rest;
-        Ok(x)
-    }
-
-    fn u(&mut self) -> Result<u64> {
-        let mut v = 0u64;
-        for shift in (0..64).step_by(7) {
-            let x = self.byte()?;
-            v |= ((x & 0x7f) as u64) << shift;
-            if x & 0x80 == 0 {
-                return Ok(v);
-            }
-        }
-        Err(Error::BadEvent("varint too long"))
-    }
-
-    fn u32(&mut self) -> Result<u32> {
-        u32::try_from(self.u()?).map_err(|_| Error::BadEvent("number over 32 bits"))
-    }
-
-    /// A count of items each at least `min` bytes long, bounded by what is left.
-    fn len(&mut self, min: usize) -> Result<usize> {
-        let n = self.u()? as usize;
-        if n > self.b.len() / min.max(1) {
-            return Err(Error::BadEvent("count longer than the input"));
-        }
-        Ok(n)
-    }
-
-    fn s(&mut self) -> Result<String> {
-        let n = self.u()? as usize;
-        if n > MAX_STRING || n > self.b.len() {
-            return Err(Error::BadEvent(
-                "string longer than allowed or than the input",
-            ));
-        }
-        let (s, rest) = self.b.split_at(n);
-        self.b = rest;
-        String::from_utf8(s.to_vec()).map_err(|_| Error::BadEvent("string is not UTF-8"))
-    }
-
-    fn pos(&mut self) -> Result<Position> {
-        Ok(Position::new(self.u32()?, self.u32()?, self.u32()?))
     }
 
     fn flags(&mut self) -> Result<Flags> {

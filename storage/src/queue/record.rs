@@ -5,13 +5,12 @@
 //! could describe. Unknown tags are an error for this reader; newer tags (the relay's attempts and
 //! bounces) get new numbers.
 
+pub(crate) use crate::codec::{put_pos, put_s, put_u, Reader};
 use crate::{Error, Position, Result};
 
 const VERSION: u8 = 1;
 const TAG_ENQUEUE: u8 = 1;
 const TAG_DONE: u8 = 2;
-/// The longest address or account name a record carries (RFC 5321 4.5.3.1.3 allows 256 for a path).
-const MAX_STRING: usize = 4096;
 
 /// How a recipient is reached.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -51,25 +50,6 @@ pub enum QueueRecord {
     Done {
         items: Vec<(Position, Vec<u32>)>,
     },
-}
-
-fn put_u(out: &mut Vec<u8>, mut v: u64) {
-    while v >= 0x80 {
-        out.push((v as u8) | 0x80);
-        v >>= 7;
-    }
-    out.push(v as u8);
-}
-
-fn put_s(out: &mut Vec<u8>, s: &str) {
-    put_u(out, s.len() as u64);
-    out.extend_from_slice(s.as_bytes());
-}
-
-pub(crate) fn put_pos(out: &mut Vec<u8>, p: Position) {
-    put_u(out, p.log as u64);
-    put_u(out, p.segment as u64);
-    put_u(out, p.offset as u64);
 }
 
 impl Envelope {
@@ -169,72 +149,6 @@ impl QueueRecord {
             return Err(Error::BadEvent("trailing bytes after the queue record"));
         }
         Ok(rec)
-    }
-}
-
-/// A cursor over encoded bytes; every read checks what is left.
-pub(crate) struct Reader<'a> {
-    pub(crate) b: &'a [u8],
-}
-
-impl Reader<'_> {
-    pub(crate) fn byte(&mut self) -> Result<u8> {
-        let (&v, rest) = self
-            .b
-            .split_first()
-            .ok_or(Error::BadEvent("truncated queue record"))?;
-        self.b = rest;
-        Ok(v)
-    }
-
-    pub(crate) fn u(&mut self) -> Result<u64> {
-        let mut v: u64 = 0;
-        for shift in (0..64).step_by(7) {
-            let b = self.byte()?;
-            v |= ((b & 0x7f) as u64) << shift;
-            if b & 0x80 == 0 {
-                if shift == 63 && b > 1 {
-                    break;
-                }
-                return Ok(v);
-            }
-        }
-        Err(Error::BadEvent("integer too long"))
-    }
-
-    pub(crate) fn u32(&mut self) -> Result<u32> {
-        u32::try_from(self.u()?).map_err(|_| Error::BadEvent("integer out of range"))
-    }
-
-    pub(crate) fn i64(&mut self) -> Result<i64> {
-        let Some((head, rest)) = self.b.split_first_chunk::<8>() else {
-            return Err(Error::BadEvent("truncated queue record"));
-        };
-        self.b = rest;
-        Ok(i64::from_le_bytes(*head))
-    }
-
-    /// A count of items each at least `min` bytes long, bounded by what is left.
-    pub(crate) fn len(&mut self, min: usize) -> Result<usize> {
-        let n = self.u()?;
-        if n.saturating_mul(min as u64) > self.b.len() as u64 {
-            return Err(Error::BadEvent("count larger than the record"));
-        }
-        Ok(n as usize)
-    }
-
-    pub(crate) fn s(&mut self) -> Result<String> {
-        let n = self.u()? as usize;
-        if n > MAX_STRING || n > self.b.len() {
-            return Err(Error::BadEvent("string too long"));
-        }
-        let (s, rest) = self.b.split_at(n);
-        self.b = rest;
-        String::from_utf8(s.to_vec()).map_err(|_| Error::BadEvent("string is not UTF-8"))
-    }
-
-    pub(crate) fn pos(&mut self) -> Result<Position> {
-        Ok(Position::new(self.u32()?, self.u32()?, self.u32()?))
     }
 }
 

@@ -8,7 +8,7 @@ use std::path::Path;
 
 use crate::{Error, LogId, Position, Result};
 
-use super::record::{put_pos, Envelope, Reader};
+use super::record::{put_pos, put_s, put_u, Envelope, Reader};
 use super::state::Entry;
 
 const MAGIC: &[u8; 4] = b"SMQ1";
@@ -28,14 +28,6 @@ pub struct QueueSnapshot {
     pub checkpoints: Vec<(LogId, u64)>,
     pub entries: Vec<Entry>,
     pub filed: Vec<(Position, String)>,
-}
-
-fn put_u(out: &mut Vec<u8>, mut v: u64) {
-    while v >= 0x80 {
-        out.push((v as u8) | 0x80);
-        v >>= 7;
-    }
-    out.push(v as u8);
 }
 
 impl QueueSnapshot {
@@ -61,8 +53,7 @@ impl QueueSnapshot {
         put_u(&mut body, self.filed.len() as u64);
         for (pos, account) in &self.filed {
             put_pos(&mut body, *pos);
-            put_u(&mut body, account.len() as u64);
-            body.extend_from_slice(account.as_bytes());
+            put_s(&mut body, account);
         }
         let mut out = Vec::with_capacity(body.len() + 8);
         out.extend_from_slice(MAGIC);
