@@ -197,30 +197,8 @@ impl Store {
             p.snapshot_locked().await?;
         }
         drop(guards);
-        let mut dirs = HashSet::new();
-        for (log, seg) in victims {
-            let dir = segment::log_dir(self.logs.root(), log);
-            let path = segment::segment_path(&dir, seg);
-            let size = std::fs::File::open(&path)
-                .and_then(|f| segment::data_end(&f))
-                .unwrap_or(0);
-            glommio::io::remove(&path)
-                .await
-                .map_err(|e| Error::io("removing segment", &path, e.into()))?;
-            self.logs.reader(log).forget(seg);
-            report.bytes_reclaimed += size;
-            report.segments_removed.push((log, seg));
-            dirs.insert(dir);
-            tracing::info!(
-                log,
-                segment = seg,
-                bytes = size,
-                "compacted segment removed"
-            );
-        }
-        for dir in dirs {
-            sync_dir_async(&dir).await?;
-        }
+        report.bytes_reclaimed += remove_segments(&self.logs, &victims).await?;
+        report.segments_removed.extend(victims);
         Ok(report)
     }
 
