@@ -140,17 +140,26 @@ impl Server {
             .expect("starting shardmail");
         self.child = Some(child);
         let t = Instant::now();
+        // Ready means SMTP greets and the metrics endpoint answers (SMTP can answer from a shard before
+        // shard 0 has bound metrics, and tests read metrics right after a start). SMTP is probed until
+        // its first greeting only: tests count connections, and the probe must be exactly one of them.
+        let mut smtp_ready = false;
         loop {
-            if let Ok(mut s) = TcpStream::connect(self.smtp) {
-                let mut greet = [0u8; 3];
-                if s.read_exact(&mut greet).is_ok() && &greet == b"220" {
+            if !smtp_ready {
+                if let Ok(mut s) = TcpStream::connect(self.smtp) {
+                    let mut greet = [0u8; 3];
+                    let got = s.read_exact(&mut greet);
                     let _ = s.write_all(b"QUIT\r\n");
-                    // SMTP may answer from a shard before shard 0 has bound the metrics listener:
-                    // ready means both answer (tests read metrics right after a start).
-                    if self.metrics_answer() {
-                        return;
-                    }
+                    assert!(
+                        got.is_ok() && &greet == b"220",
+                        "the first SMTP connection did not get a 220 greeting ({got:?}, {greet:?}):\n{}",
+                        self.log()
+                    );
+                    smtp_ready = true;
                 }
+            }
+            if smtp_ready && self.metrics_answer() {
+                return;
             }
             if let Some(Some(status)) = self.child.as_mut().map(|c| c.try_wait().ok().flatten()) {
                 panic!("server exited at start ({status}):\n{}", self.log());
