@@ -6,15 +6,18 @@
 # shares the CPUs with the servers.
 #
 # usage: loadtest/bench.sh [SECONDS_PER_RUN]
-#   env: CONNECTIONS (16), SHARDS (2), REPEAT (3), SCENARIOS ("10k:1 100k:1 10k:10 100k:10"),
+#   env: CONNECTIONS (16), SHARDS ("2 1"), REPEAT (3), SCENARIOS ("10k:1 100k:1 10k:10 100k:10"),
 #        MBOX_USERS (20), MBOX_MESSAGES (2000), IDLE_RATE (100)
 # Each figure is the median over REPEAT interleaved rounds; ratios are medians of per-round ratios.
+# SHARDS lists shard counts: one shardmail per count runs beside the others (its own data directory and
+# ports), each is measured in every round, and the first is the one compared with Postfix, the ceiling
+# and Dovecot.
 # Prints a markdown table; JSON per run is kept in $WORK (printed at the end).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 D=${1:-10}
 C=${CONNECTIONS:-16}
-SHARDS=${SHARDS:-2}
+SHARDS=(${SHARDS:-2 1})
 REPEAT=${REPEAT:-3}
 SCENARIOS=${SCENARIOS:-"10k:1 100k:1 10k:10 100k:10"}
 . loadtest/peers/env.sh
@@ -29,7 +32,7 @@ cleanup() {
   wait 2>/dev/null || true
   loadtest/peers/stop.sh >/dev/null 2>&1 || true
   # The mail itself is not kept (a 100 KB x 10 recipients run writes tens of GB); the JSON is.
-  rm -rf "$WORK/data" "$WORK"/ceiling.* "$PEERS_DIR"/mail/*
+  rm -rf "$WORK"/data-* "$WORK"/ceiling.* "$PEERS_DIR"/mail/*
 }
 trap cleanup EXIT
 
@@ -37,25 +40,30 @@ trap cleanup EXIT
 [ -f "$PEERS_DIR/postfix/config/main.cf" ] || loadtest/peers/setup.sh
 loadtest/peers/start.sh >/dev/null
 
-# shardmail with the same accounts (created once; each scenario starts on a fresh copy).
-cat > "$WORK/shardmail.toml" <<CONF
-data_dir = "$WORK/data"
+# shardmail with the same accounts, one instance per shard count (created once; each scenario starts on
+# a fresh copy). Instance i listens on the ports 4525/4587/4143/4110/4025 + 10 * i.
+sm_config() { # index shards -> writes $WORK/shardmail-$shards.toml
+  local o=$((10 * $1))
+  cat > "$WORK/shardmail-$2.toml" <<CONF
+data_dir = "$WORK/data-$2"
 hostname = "bench.test"
 [smtp]
-listen = ["127.0.0.1:4525"]
+listen = ["127.0.0.1:$((4525 + o))"]
 [submission]
-listen = ["127.0.0.1:4587"]
+listen = ["127.0.0.1:$((4587 + o))"]
 [imap]
-listen = ["127.0.0.1:4143"]
+listen = ["127.0.0.1:$((4143 + o))"]
 [pop3]
-listen = ["127.0.0.1:4110"]
+listen = ["127.0.0.1:$((4110 + o))"]
 [metrics]
-listen = ["127.0.0.1:4025"]
+listen = ["127.0.0.1:$((4025 + o))"]
 CONF
+}
+for i in "${!SHARDS[@]}"; do sm_config "$i" "${SHARDS[$i]}"; done
 for i in $(seq 0 $((BENCH_USERS - 1))); do
-  "$SM" --config "$WORK/shardmail.toml" account add "user$i@$BENCH_DOMAIN" --password "$BENCH_PASSWORD" >/dev/null
+  "$SM" --config "$WORK/shardmail-${SHARDS[0]}.toml" account add "user$i@$BENCH_DOMAIN" --password "$BENCH_PASSWORD" >/dev/null
 done
-cp "$WORK/data/accounts" "$WORK/accounts"
+cp "$WORK/data-${SHARDS[0]}/accounts" "$WORK/accounts"
 
 wait_port() {
   for _ in $(seq 1 100); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.1; done
@@ -64,22 +72,27 @@ wait_port() {
 
 # Fresh servers per scenario, so the disk never holds more than one scenario's mail.
 start_servers() {
-  rm -rf "$WORK/data" "$WORK"/ceiling.*
-  mkdir -p "$WORK/data" && cp "$WORK/accounts" "$WORK/data/accounts"
-  "$SM" --config "$WORK/shardmail.toml" serve --shards "$SHARDS" 2>> "$WORK/shardmail.log" &
-  SM_PID=$!
+  rm -rf "$WORK"/data-* "$WORK"/ceiling.*
+  SM_PIDS=()
+  for i in "${!SHARDS[@]}"; do
+    local n=${SHARDS[$i]}
+    mkdir -p "$WORK/data-$n" && cp "$WORK/accounts" "$WORK/data-$n/accounts"
+    "$SM" --config "$WORK/shardmail-$n.toml" serve --shards "$n" 2>> "$WORK/shardmail-$n.log" &
+    SM_PIDS+=($!)
+  done
   "$LT" sink --listen 127.0.0.1:4999 --durable "$WORK/ceiling" 2>> "$WORK/sink.log" &
   SINK_PID=$!
   # The client's own ceiling: a sink that keeps nothing.
   "$LT" sink --listen 127.0.0.1:4998 2>> "$WORK/sink.log" &
   NULL_PID=$!
-  PIDS+=("$SM_PID" "$SINK_PID" "$NULL_PID")
-  wait_port 4525; wait_port 4999; wait_port 4998
+  PIDS+=("${SM_PIDS[@]}" "$SINK_PID" "$NULL_PID")
+  for i in "${!SHARDS[@]}"; do wait_port $((4525 + 10 * i)); done
+  wait_port 4999; wait_port 4998
 }
 stop_servers() {
-  kill -TERM "$SM_PID" "$SINK_PID" "$NULL_PID" 2>/dev/null || true
-  wait "$SM_PID" "$SINK_PID" "$NULL_PID" 2>/dev/null || true
-  rm -rf "$WORK/data" "$WORK"/ceiling.* "$PEERS_DIR"/mail/*
+  kill -TERM "${SM_PIDS[@]}" "$SINK_PID" "$NULL_PID" 2>/dev/null || true
+  wait "${SM_PIDS[@]}" "$SINK_PID" "$NULL_PID" 2>/dev/null || true
+  rm -rf "$WORK"/data-* "$WORK"/ceiling.* "$PEERS_DIR"/mail/*
 }
 
 postfix_drain() {
@@ -97,15 +110,22 @@ run() { # name target size rcpts
   python3 -c "import json,sys; s=json.load(open(sys.argv[1])); print(f\"{s['ops_per_s']:.0f} {s['latency_ms']['p99']:.1f} {s['errors_total']}\")" "$out"
 }
 
-echo "| SMTP ingest (${C} connections, ${D} s x ${REPEAT} rounds) | shardmail msg/s (p99 ms) | Postfix msg/s (p99 ms) | shardmail/Postfix | ceiling msg/s | shardmail/ceiling |"
-echo "|---|---|---|---|---|---|"
+head="| SMTP ingest (${C} connections, ${D} s x ${REPEAT} rounds)"
+for n in "${SHARDS[@]}"; do head="$head | shardmail $n shard(s) msg/s (p99 ms)"; done
+head="$head | Postfix msg/s (p99 ms) | shardmail/Postfix | ceiling msg/s | shardmail/ceiling |"
+[ ${#SHARDS[@]} -gt 1 ] && head="$head ${SHARDS[0]} shards / ${SHARDS[1]} |"
+echo "$head"
+echo "$head" | sed 's/[^|]*|/---|/g; s/^---//'
 for sc in $SCENARIOS; do
   size=${sc%%:*}; rcpts=${sc##*:}
   rows=""
   start_servers
   # Interleaved rounds: the disk of a small VM drifts; each round's ratios come from adjacent runs.
   for r in $(seq 1 "$REPEAT"); do
-    sm=$(run shardmail 127.0.0.1:4525 "$size" "$rcpts")
+    sm=""
+    for i in "${!SHARDS[@]}"; do
+      sm="$sm $(run "shardmail-${SHARDS[$i]}" "127.0.0.1:$((4525 + 10 * i))" "$size" "$rcpts")"
+    done
     postfix_drain
     pf=$(run postfix "127.0.0.1:$POSTFIX_SMTP_PORT" "$size" "$rcpts")
     postfix_drain
@@ -117,17 +137,23 @@ for sc in $SCENARIOS; do
     fi
   done
   stop_servers
-  python3 - "$size" "$rcpts" <<PY
+  python3 - "$size" "$rcpts" "${#SHARDS[@]}" <<PY
 import statistics, sys
+k = int(sys.argv[3])
 rows = [list(map(float, l.split())) for l in """$rows""".strip().splitlines()]
 med = lambda xs: statistics.median(xs)
-sm, smp, sme, pf, pfp, pfe, ce, cep, cee = (med([r[i] for r in rows]) for i in range(9))
-ratio = med([r[0] / max(r[3], 1) for r in rows])
-share = med([r[0] / max(r[6], 1) for r in rows])
-errs = sum(r[2] + r[5] + r[8] for r in rows)
+col = lambda i: med([r[i] for r in rows])
+# Each row: (msg/s, p99, errors) per shardmail instance, then Postfix, then the ceiling.
+sms = [(col(3 * j), col(3 * j + 1)) for j in range(k)]
+pf, pfp, ce = col(3 * k), col(3 * k + 1), col(3 * k + 3)
+ratio = med([r[0] / max(r[3 * k], 1) for r in rows])
+share = med([r[0] / max(r[3 * k + 3], 1) for r in rows])
+scale = f" {med([r[0] / max(r[3], 1) for r in rows]):.2f}x |" if k > 1 else ""
+errs = sum(r[i] for r in rows for i in range(2, len(r), 3))
 note = f" ({int(errs)} errors)" if errs else ""
-open("$WORK/best", "a").write(f"{max(sm, pf)}\n")
-print(f"| {sys.argv[1]}, {sys.argv[2]} rcpt | {sm:.0f} ({smp:.1f}) | {pf:.0f} ({pfp:.1f}) | {ratio:.2f}x | {ce:.0f} | {100*share:.0f}% |{note}")
+open("$WORK/best", "a").write(f"{max([s for s, _ in sms] + [pf])}\n")
+cells = " | ".join(f"{s:.0f} ({p:.1f})" for s, p in sms)
+print(f"| {sys.argv[1]}, {sys.argv[2]} rcpt | {cells} | {pf:.0f} ({pfp:.1f}) | {ratio:.2f}x | {ce:.0f} | {100*share:.0f}% |{scale}{note}")
 PY
 done
 # The client's own ceiling, from the rounds of the first scenario: the same load against the sink that
@@ -216,5 +242,5 @@ dc = statistics.median(float(l.split()[-4]) for l in """${rows[pop3]}""".strip()
 print(f"| client ceiling, POP3 RETR: loadtest vs a sink that keeps nothing | {sink:.0f} ops/s (the sink) | | {sink / max(dc, 1):.1f}x Dovecot's RETR rate |")
 PY
 echo
-echo "machine: $(nproc) CPUs ($(lscpu | sed -n 's/^Model name: *//p')), $(free -g | awk '/Mem:/{print $2}') GiB; client and servers share the CPUs; shardmail --shards $SHARDS"
+echo "machine: $(nproc) CPUs ($(lscpu | sed -n 's/^Model name: *//p')), $(free -g | awk '/Mem:/{print $2}') GiB; client and servers share the CPUs; shardmail --shards ${SHARDS[*]} (the first is compared with the peers)"
 echo "json: $WORK"
