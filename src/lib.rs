@@ -7,6 +7,7 @@ pub use shardmail_storage as storage;
 pub mod accounts;
 pub mod config;
 pub mod datadir;
+pub mod imap;
 pub mod inspect;
 pub mod mem;
 pub mod metrics;
