@@ -187,6 +187,15 @@ impl MessageList {
 
     /// Binary search by UID: `Ok(index)` or `Err(insertion index)`.
     pub fn find(&self, uid: u32) -> Result<usize, usize> {
+        // A delivery looks up a new UID, above every UID in the folder: the last entry answers that
+        // without a search (the profile of 10-recipient ingest had this search at 5% of the shard).
+        if let Some(last) = self.table.chunks.last() {
+            if let Some(n) = last.len().checked_sub(1) {
+                if last.uid_at(n).is_some_and(|u| u < uid) {
+                    return Err(self.len);
+                }
+            }
+        }
         let c = self.table.firsts.partition_point(|&f| f <= uid);
         if c == 0 {
             return Err(0);

@@ -215,6 +215,45 @@ fn planned_uids_never_collide_and_expunged_uids_are_not_reused() {
 }
 
 #[test]
+fn a_batch_that_repeats_a_uid_is_refused_whole() {
+    // Small batches check repeats by a scan, large ones (over 32 events) with a set: both refuse.
+    for n in [2usize, 40] {
+        let mut ix = Index::default();
+        let mut log = Vec::new();
+        run(&mut ix, &mut log, |ix| {
+            Ok((ix.create_account("a@x.test", NOW)?, ()))
+        })
+        .unwrap();
+        let t = vec![("a@x.test".to_string(), "INBOX".to_string())];
+        let mut batch = Vec::new();
+        for i in 0..n as u32 {
+            batch.extend(
+                ix.deliver(
+                    &t,
+                    Position::new(0, 0, 16 * (i + 1)),
+                    1,
+                    NOW,
+                    Flags::default(),
+                )
+                .unwrap(),
+            );
+        }
+        let last = batch.len() - 1;
+        batch[last] = batch[0].clone();
+        let before = state(&ix);
+        assert_eq!(
+            ix.apply_batch(&batch),
+            Err(MailboxError::DuplicateUid(1)),
+            "{n}"
+        );
+        assert_eq!(state(&ix), before, "nothing of the batch applied ({n})");
+        batch.pop();
+        ix.apply_batch(&batch).unwrap();
+        assert_eq!(ix.messages("a@x.test", "INBOX").unwrap().len(), n - 1);
+    }
+}
+
+#[test]
 fn flags_copy_move_and_modseq() {
     let (mut ix, mut log) = (Index::default(), Vec::new());
     run(&mut ix, &mut log, |ix| {
