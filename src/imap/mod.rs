@@ -1,6 +1,7 @@
 //! IMAP4rev1 (RFC 3501) and IMAP4rev2 (RFC 9051): a sans-io core (command grammar, session, replies)
 //! and the shell that runs sessions on the shard that owns the account.
 
+pub mod search;
 pub mod seqset;
 pub mod types;
 pub mod wire;
