@@ -3,5 +3,7 @@
 
 pub mod search;
 pub mod seqset;
+pub mod sort;
+pub mod thread;
 pub mod types;
 pub mod wire;
