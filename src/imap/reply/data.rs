@@ -1,8 +1,10 @@
 //! Untagged data responses (RFC 9051 7.2-7.4, RFC 3501 7.2-7.4, and the extensions' own): one
 //! function per response, each writing a whole line.
 
-use super::{fetch, mailbox, number, sets, Names};
+use super::{fetch, mailbox, number, Names};
 use crate::imap::capability::Capabilities;
+use crate::imap::seqset::write_compact;
+use crate::imap::thread::Forest;
 use crate::imap::types::{SearchReturn, StatusItem};
 use crate::imap::wire;
 
@@ -64,7 +66,7 @@ pub fn vanished(out: &mut Vec<u8>, earlier: bool, uids: &[u32]) {
     } else {
         b"* VANISHED "
     });
-    sets::write(out, uids);
+    write_compact(out, uids.iter().copied());
     out.extend_from_slice(b"\r\n");
 }
 
@@ -220,7 +222,7 @@ pub fn esearch(
     }
     if all && !matches.is_empty() {
         out.extend_from_slice(b" ALL ");
-        sets::write(out, matches);
+        write_compact(out, matches.iter().copied());
     }
     if let (Some(m), false) = (modseq, matches.is_empty()) {
         out.extend_from_slice(b" MODSEQ ");
@@ -229,87 +231,15 @@ pub fn esearch(
     out.extend_from_slice(b"\r\n");
 }
 
-/// One node of a THREAD answer in pre-order: a message (or a dummy parent the REFERENCES algorithm
-/// kept, `None`) and how many children follow it (RFC 5256 4). The list is a forest: roots follow
-/// each other. A flat list keeps a long reply chain from turning into deep recursion anywhere.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ThreadNode {
-    pub id: Option<u32>,
-    pub children: u32,
-}
-
-/// `* THREAD (2)(3 6 (4 23)(44 7 96))` (RFC 5256 4): each root in parentheses; a single child
-/// continues its parent's list, several children each get their own parenthesized list. A node
-/// list that promises more children than it holds is cut short, never read past its end.
-pub fn thread(out: &mut Vec<u8>, nodes: &[ThreadNode]) {
+/// `* THREAD (2)(3 6 (4 23)(44 7 96))` (RFC 5256 4); the threads are written by
+/// [`crate::imap::thread::Forest::write`], without recursion however deep a thread is.
+pub fn thread(out: &mut Vec<u8>, forest: &Forest) {
     out.extend_from_slice(b"* THREAD");
-    if !nodes.is_empty() {
+    if !forest.roots.is_empty() {
         out.push(b' ');
-    }
-    let mut i = 0;
-    while i < nodes.len() {
-        i = thread_tree(out, nodes, i);
+        forest.write(out);
     }
     out.extend_from_slice(b"\r\n");
-}
-
-/// Writes the tree rooted at `nodes[start]` as `(...)`; returns the index after it.
-fn thread_tree(out: &mut Vec<u8>, nodes: &[ThreadNode], start: usize) -> usize {
-    // Stack of "siblings still to write" for each parent with several children; a parenthesis is
-    // open for each entry, plus the root's.
-    let mut pending: Vec<u32> = Vec::new();
-    let mut i = start;
-    out.push(b'(');
-    // Whether something was written in the current list (a space is needed before the next).
-    let mut wrote = false;
-    while let Some(node) = nodes.get(i) {
-        i += 1;
-        if let Some(id) = node.id {
-            if wrote {
-                out.push(b' ');
-            }
-            number(out, id.into());
-            wrote = true;
-        }
-        match node.children {
-            // A single child goes on in the same list.
-            1 => continue,
-            0 => {
-                // This branch ends: close lists whose siblings are all written.
-                loop {
-                    match pending.last_mut() {
-                        Some(0) => {
-                            pending.pop();
-                            out.push(b')');
-                        }
-                        Some(n) => {
-                            *n -= 1;
-                            out.extend_from_slice(b")(");
-                            wrote = false;
-                            break;
-                        }
-                        None => {
-                            out.push(b')');
-                            return i;
-                        }
-                    }
-                }
-            }
-            n => {
-                if wrote {
-                    out.push(b' ');
-                }
-                out.push(b'(');
-                wrote = false;
-                pending.push(n - 1);
-            }
-        }
-    }
-    // Ran out of nodes: close what is open.
-    for _ in 0..=pending.len() {
-        out.push(b')');
-    }
-    i
 }
 
 /// `* NAMESPACE (("" "/")) NIL NIL` (RFC 2342 5, RFC 9051 7.3.3): personal, other users', shared;

@@ -5,8 +5,10 @@
 //!   codes (RFC 9051 7.1, RFC 5530, and the codes of the extensions), continuation requests;
 //! - [`data`]: untagged data (CAPABILITY, ENABLED, FLAGS, EXISTS, EXPUNGE, VANISHED, LIST, STATUS,
 //!   SEARCH, ESEARCH, SORT, THREAD, NAMESPACE, ID, QUOTA);
-//! - [`fetch`]: the FETCH response builder, flags and INTERNALDATE;
-//! - [`sets`]: compact sequence sets (`1:3,7`).
+//! - [`fetch`]: the FETCH response builder, flags and INTERNALDATE.
+//!
+//! Sets of numbers (VANISHED, MODIFIED, COPYUID, ESEARCH ALL) go out through
+//! [`crate::imap::seqset::write_compact`]: runs in the order given, so COPYUID's pairs stay aligned.
 //!
 //! Strings go through [`crate::imap::wire`]; mailbox names through [`mailbox`], which picks modified
 //! UTF-7 or UTF-8 as the session says (UTF-8 once the client enabled IMAP4rev2 or UTF8=ACCEPT).
@@ -15,7 +17,6 @@
 
 pub mod data;
 pub mod fetch;
-pub mod sets;
 
 #[cfg(test)]
 pub(crate) mod reader;
@@ -23,6 +24,7 @@ pub(crate) mod reader;
 mod tests;
 
 use super::capability::Capabilities;
+use super::seqset::write_compact;
 use super::utf7;
 use super::wire;
 
@@ -153,14 +155,14 @@ impl Code<'_> {
             Code::NoModSeq => b"NOMODSEQ",
             Code::Modified(set) => {
                 out.extend_from_slice(b"MODIFIED ");
-                sets::write(out, set);
+                write_compact(out, set.iter().copied());
                 return;
             }
             Code::AppendUid { uidvalidity, uids } => {
                 out.extend_from_slice(b"APPENDUID ");
                 number(out, uidvalidity.into());
                 out.push(b' ');
-                sets::write(out, uids);
+                write_compact(out, uids.iter().copied());
                 return;
             }
             Code::CopyUid {
@@ -171,9 +173,9 @@ impl Code<'_> {
                 out.extend_from_slice(b"COPYUID ");
                 number(out, uidvalidity.into());
                 out.push(b' ');
-                sets::write(out, from);
+                write_compact(out, from.iter().copied());
                 out.push(b' ');
-                sets::write(out, to);
+                write_compact(out, to.iter().copied());
                 return;
             }
             Code::UidNotSticky => b"UIDNOTSTICKY",
