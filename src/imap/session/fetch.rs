@@ -1,0 +1,335 @@
+//! FETCH and UID FETCH (RFC 9051 6.4.5, 7.5.2; RFC 3516 BINARY; RFC 7162 3.1.4 CHANGEDSINCE and
+//! MODSEQ, 3.2.6 VANISHED): message data from the session's view, message structure through
+//! `crate::mime`, and body bytes written from the backend's handle (the log's mmap) without a copy
+//! when they are large.
+
+use std::ops::Range;
+
+use super::super::backend::{Backend, FlagOp, FlagSet, MailboxView, SEEN};
+use super::super::types::{Fetch, FetchAttr, Partial, Section, SectionText};
+use super::super::wire;
+use super::commands::{enable_condstore, refuse};
+use super::mimeshim as mime;
+use super::reply;
+use super::{sets, Flow, Session, Sink};
+
+/// Capabilities this module serves.
+pub(super) const CAPABILITIES: &str = "";
+
+/// A range of a message's bytes, kept alive by the backend's handle until the shell writes it.
+struct Slice<T> {
+    body: T,
+    range: Range<usize>,
+}
+
+impl<T: AsRef<[u8]>> AsRef<[u8]> for Slice<T> {
+    fn as_ref(&self) -> &[u8] {
+        self.body
+            .as_ref()
+            .get(self.range.clone())
+            .unwrap_or_default()
+    }
+}
+
+/// Does this item read the message body (and set \Seen unless PEEK, RFC 9051 6.4.5)?
+fn sets_seen(a: &FetchAttr<'_>) -> bool {
+    matches!(
+        a,
+        FetchAttr::Rfc822
+            | FetchAttr::Rfc822Text
+            | FetchAttr::Section { peek: false, .. }
+            | FetchAttr::Binary { peek: false, .. }
+    )
+}
+
+/// Items that need the MIME structure (`crate::mime`, not on main yet).
+fn needs_structure(a: &FetchAttr<'_>) -> bool {
+    match a {
+        FetchAttr::Envelope
+        | FetchAttr::Body
+        | FetchAttr::BodyStructure
+        | FetchAttr::Binary { .. }
+        | FetchAttr::BinarySize { .. } => true,
+        FetchAttr::Section { section, .. } => {
+            !section.part.is_empty() || matches!(section.text, Some(SectionText::Mime))
+        }
+        _ => false,
+    }
+}
+
+fn needs_bytes(a: &FetchAttr<'_>) -> bool {
+    !matches!(
+        a,
+        FetchAttr::Flags
+            | FetchAttr::InternalDate
+            | FetchAttr::Rfc822Size
+            | FetchAttr::Uid
+            | FetchAttr::ModSeq
+    )
+}
+
+pub(super) async fn fetch<B: Backend>(
+    s: &mut Session<B>,
+    tag: &str,
+    f: Fetch<'_>,
+    out: &mut dyn Sink,
+) -> Flow {
+    if f.vanished && (!f.uid || !s.enabled.qresync || f.changed_since.is_none()) {
+        // RFC 7162 3.2.6: UID FETCH only, with CHANGEDSINCE, after ENABLE QRESYNC.
+        return s.bad(
+            tag,
+            "VANISHED needs UID FETCH, CHANGEDSINCE and QRESYNC",
+            out,
+        );
+    }
+    if f.items.iter().any(needs_structure) {
+        return s.bad(
+            tag,
+            "ENVELOPE, BODYSTRUCTURE, BINARY and part numbers are not served yet",
+            out,
+        );
+    }
+    if f.changed_since.is_some() || f.items.iter().any(|a| matches!(a, FetchAttr::ModSeq)) {
+        enable_condstore(s, out);
+    }
+    s.report(f.uid, &[], f.uid, out);
+    let (Some(b), Some(sel)) = (s.backend.as_ref(), s.selected.as_ref()) else {
+        return s.bad(tag, "No mailbox selected", out);
+    };
+    let seqs = match sets::resolve(&f.set, f.uid, &sel.view) {
+        Ok(r) => r,
+        // RFC 9051 6.4.5 / 9: FETCH of message numbers that do not exist is BAD; an empty
+        // mailbox answers a UID FETCH with nothing.
+        Err(e) => return s.bad(tag, e, out),
+    };
+    let w = s.wording();
+    if let (true, Some(since)) = (f.vanished, f.changed_since) {
+        let star = sel.view.counters().uidnext.saturating_sub(1);
+        let asked = sets::uid_ranges(&f.set, star);
+        let gone: Vec<u32> = sel
+            .view
+            .vanished_since(since)
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|u| asked.iter().any(|&(a, z)| *u >= a && *u <= z))
+            .collect();
+        if !gone.is_empty() {
+            let o = out.buf();
+            o.extend_from_slice(b"* VANISHED (EARLIER) ");
+            sets::write_compact(o, gone);
+            o.extend_from_slice(b"\r\n");
+        }
+    }
+    // \Seen first, so the FETCH responses carry the new flags (RFC 9051 6.4.5: the FLAGS change is
+    // reported, here inside the same FETCH response).
+    let mut seen_now: Vec<u32> = Vec::new();
+    if !sel.read_only && f.items.iter().any(sets_seen) {
+        seen_now = sets::numbers(&seqs)
+            .filter_map(|q| sel.view.by_seq(q))
+            .filter(|m| m.system & SEEN == 0 && f.changed_since.is_none_or(|c| m.modseq > c))
+            .map(|m| m.uid)
+            .collect();
+        if !seen_now.is_empty() {
+            let seen = FlagSet {
+                system: SEEN,
+                keywords: Vec::new(),
+            };
+            if let Err(e) = b
+                .store(&sel.name, &seen_now, FlagOp::Add, &seen, None)
+                .await
+            {
+                return refuse(s, tag, &e, false, out);
+            }
+        }
+    }
+    let condstore = s.enabled.condstore;
+    let mut unreadable = 0u32;
+    let splice_min = s.cfg.splice_min;
+    for q in sets::numbers(&seqs) {
+        let Some(mut m) = sel.view.by_seq(q) else {
+            continue;
+        };
+        if f.changed_since.is_some_and(|c| m.modseq <= c) {
+            continue;
+        }
+        let just_seen = seen_now.binary_search(&m.uid).is_ok();
+        if just_seen {
+            m.system |= SEEN;
+        }
+        let body = if f.items.iter().any(needs_bytes) {
+            match b.body(&m) {
+                Ok(body) => Some(body),
+                Err(_) => {
+                    unreadable += 1;
+                    continue;
+                }
+            }
+        } else {
+            None
+        };
+        let o = out.buf();
+        o.extend_from_slice(format!("* {q} FETCH (").as_bytes());
+        let mut first = true;
+        let mut sep = |o: &mut Vec<u8>| {
+            if !first {
+                o.push(b' ');
+            }
+            first = false;
+        };
+        let asks = |want: fn(&FetchAttr<'_>) -> bool| f.items.iter().any(want);
+        if f.uid || asks(|a| matches!(a, FetchAttr::Uid)) {
+            sep(o);
+            o.extend_from_slice(format!("UID {}", m.uid).as_bytes());
+        }
+        let flags = asks(|a| matches!(a, FetchAttr::Flags)) || just_seen;
+        if flags {
+            sep(o);
+            o.extend_from_slice(b"FLAGS ");
+            reply::message_flags(o, &sel.view, &m, w.rev1 && sel.is_recent(m.uid));
+        }
+        // RFC 7162 3.1.4.1: CHANGEDSINCE implies MODSEQ; with CONDSTORE on, FLAGS come with it.
+        if asks(|a| matches!(a, FetchAttr::ModSeq))
+            || f.changed_since.is_some()
+            || (flags && condstore)
+        {
+            sep(o);
+            o.extend_from_slice(format!("MODSEQ ({})", m.modseq).as_bytes());
+        }
+        let raw: &[u8] = body.as_ref().map_or(&[][..], |b| b.as_ref());
+        for a in &f.items {
+            let o = out.buf();
+            match a {
+                FetchAttr::Uid | FetchAttr::Flags | FetchAttr::ModSeq => {}
+                FetchAttr::InternalDate => {
+                    sep(o);
+                    o.extend_from_slice(b"INTERNALDATE ");
+                    reply::date_time(o, m.internal_date, m.zone);
+                }
+                FetchAttr::Rfc822Size => {
+                    sep(o);
+                    o.extend_from_slice(format!("RFC822.SIZE {}", m.size).as_bytes());
+                }
+                FetchAttr::Envelope
+                | FetchAttr::Body
+                | FetchAttr::BodyStructure
+                | FetchAttr::Binary { .. }
+                | FetchAttr::BinarySize { .. } => {}
+                FetchAttr::Rfc822 | FetchAttr::Rfc822Header | FetchAttr::Rfc822Text => {
+                    sep(o);
+                    let (name, text) = match a {
+                        FetchAttr::Rfc822 => ("RFC822", None),
+                        FetchAttr::Rfc822Header => ("RFC822.HEADER", Some(SectionText::Header)),
+                        _ => ("RFC822.TEXT", Some(SectionText::Text)),
+                    };
+                    o.extend_from_slice(name.as_bytes());
+                    o.push(b' ');
+                    let data = match text {
+                        None => mime::SectionData::Range(0..raw.len()),
+                        Some(t) => mime::section(raw, &[], Some(&t))
+                            .unwrap_or(mime::SectionData::Range(0..0)),
+                    };
+                    write_data(out, body.as_ref(), raw, data, splice_min);
+                }
+                FetchAttr::Section {
+                    section, partial, ..
+                } => {
+                    sep(o);
+                    o.extend_from_slice(b"BODY");
+                    write_section_name(o, section, *partial);
+                    o.push(b' ');
+                    let data = mime::section(raw, &section.part, section.text.as_ref())
+                        .unwrap_or(mime::SectionData::Range(0..0));
+                    let data = match partial {
+                        Some(p) => data.partial(p.origin, p.count),
+                        None => data,
+                    };
+                    write_data(out, body.as_ref(), raw, data, splice_min);
+                }
+            }
+        }
+        out.buf().extend_from_slice(b")\r\n");
+    }
+    s.report(f.uid, &seen_now, f.uid, out);
+    if unreadable > 0 {
+        return s.no(tag, "SERVERBUG", "Some messages could not be read", out);
+    }
+    s.ok(tag, "", "FETCH completed", out)
+}
+
+/// A section's bytes as a literal: spliced from the backend's handle when it is a long range of
+/// the stored message, copied otherwise.
+fn write_data<T: AsRef<[u8]> + Clone + 'static>(
+    out: &mut dyn Sink,
+    body: Option<&T>,
+    raw: &[u8],
+    data: mime::SectionData,
+    splice_min: usize,
+) {
+    match (data, body) {
+        (mime::SectionData::Range(r), Some(body))
+            if r.len() >= splice_min && r.end <= raw.len() =>
+        {
+            wire::literal_header(out.buf(), r.len());
+            out.splice(Box::new(Slice {
+                body: body.clone(),
+                range: r,
+            }));
+        }
+        (data, _) => wire::literal(out.buf(), data.bytes(raw)),
+    }
+}
+
+fn write_part(o: &mut Vec<u8>, part: &[u32]) {
+    for (i, p) in part.iter().enumerate() {
+        if i > 0 {
+            o.push(b'.');
+        }
+        o.extend_from_slice(p.to_string().as_bytes());
+    }
+}
+
+/// `[1.2.HEADER.FIELDS (A B)]<origin>` as the response names the section (RFC 9051 7.5.2: only the
+/// origin of a partial).
+fn write_section_name(o: &mut Vec<u8>, s: &Section<'_>, partial: Option<Partial>) {
+    o.push(b'[');
+    write_part(o, &s.part);
+    if let Some(t) = &s.text {
+        if !s.part.is_empty() {
+            o.push(b'.');
+        }
+        match t {
+            SectionText::Header => o.extend_from_slice(b"HEADER"),
+            SectionText::Text => o.extend_from_slice(b"TEXT"),
+            SectionText::Mime => o.extend_from_slice(b"MIME"),
+            SectionText::HeaderFields { not, fields } => {
+                o.extend_from_slice(if *not {
+                    b"HEADER.FIELDS.NOT ("
+                } else {
+                    b"HEADER.FIELDS ("
+                });
+                for (i, f) in fields.iter().enumerate() {
+                    if i > 0 {
+                        o.push(b' ');
+                    }
+                    wire::astring(o, f);
+                }
+                o.push(b')');
+            }
+        }
+    }
+    o.push(b']');
+    if let Some(p) = partial {
+        o.extend_from_slice(format!("<{}>", p.origin).as_bytes());
+    }
+}
+
+/// SEARCH, SORT and THREAD: served once `imap::search` is in; until then refused by name so that
+/// clients fall back (RFC 9051 6.4.4 is mandatory: this is the gap listed in the report).
+pub(super) fn search<B: Backend>(
+    s: &mut Session<B>,
+    tag: &str,
+    _cmd: super::super::types::Command<'_>,
+    out: &mut dyn Sink,
+) -> Flow {
+    s.no(tag, "CANNOT", "SEARCH is not available yet", out)
+}

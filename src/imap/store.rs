@@ -1,0 +1,476 @@
+//! The IMAP [`Backend`] over the storage crate: one account on its owner shard's `Partition`
+//! (storage/src/index/mod.rs explains the calls: views for SELECT/FETCH, plans executed durably for
+//! changes, the account's change feed for IDLE).
+//!
+//! Every change goes through `Partition::execute` / `store_and_execute`, which resolve once the events
+//! are durable and applied: a view taken afterwards shows them, and an APPEND's tagged OK follows its
+//! group commit (RFC 9051 6.3.12 "the message is in the mailbox").
+
+use std::rc::Rc;
+
+use shardmail_storage::index::{
+    self, Event, FeedError, FeedReader, FlagMode, Flags, FolderView, InternalDate, MailboxError,
+    MessageEntry,
+};
+use shardmail_storage::store::{Partition, Store};
+use shardmail_storage::{Error as StoreError, Kind, Position, RecordRef};
+
+use super::backend::{
+    AppendItem, Appended, Backend, BackendError, ChangeFeed, Copied, Counters, FlagOp, FlagSet,
+    FolderEntry, Locator, MailboxView, Message, SpecialUse, Stored,
+};
+
+/// Something that holds the partition owning an account (the shard's context in the server, a
+/// whole `Store` in tests and tools).
+pub trait PartitionOf {
+    fn partition(&self, account: &str) -> &Partition;
+}
+
+impl PartitionOf for Partition {
+    fn partition(&self, _account: &str) -> &Partition {
+        self
+    }
+}
+
+impl PartitionOf for Store {
+    fn partition(&self, account: &str) -> &Partition {
+        self.owner(account)
+    }
+}
+
+impl PartitionOf for crate::shard::ShardCtx {
+    fn partition(&self, _account: &str) -> &Partition {
+        &self.part
+    }
+}
+
+/// One logged-in account's mailboxes on the shard that owns it.
+pub struct StoreBackend<P: PartitionOf> {
+    owner: Rc<P>,
+    account: String,
+}
+
+impl<P: PartitionOf> StoreBackend<P> {
+    /// The backend of `account`, creating its mailboxes (INBOX and the special-use folders) if this
+    /// is its first use: an account added by the CLI has none until its first delivery.
+    pub async fn open(owner: Rc<P>, account: &str, now: i64) -> Result<Self, BackendError> {
+        let account = index::canonical_account(account);
+        owner
+            .partition(&account)
+            .ensure_account(&account, now)
+            .await
+            .map_err(from_store)?;
+        Ok(StoreBackend { owner, account })
+    }
+
+    pub fn account(&self) -> &str {
+        &self.account
+    }
+
+    fn part(&self) -> &Partition {
+        self.owner.partition(&self.account)
+    }
+}
+
+fn from_mailbox(e: MailboxError) -> BackendError {
+    match e {
+        MailboxError::NoFolder(_) => BackendError::NoMailbox,
+        MailboxError::FolderExists(_) => BackendError::Exists,
+        MailboxError::InvalidName(_) => BackendError::InvalidName,
+        MailboxError::NoAccount(a) => BackendError::Unavailable(format!("no account {a}")),
+        e => BackendError::Cannot(e.to_string()),
+    }
+}
+
+fn from_store(e: StoreError) -> BackendError {
+    match e {
+        StoreError::Mailbox(e) => from_mailbox(e),
+        e => BackendError::Unavailable(e.to_string()),
+    }
+}
+
+fn special_use(code: u8) -> Option<SpecialUse> {
+    match code {
+        index::SPECIAL_SENT => Some(SpecialUse::Sent),
+        index::SPECIAL_DRAFTS => Some(SpecialUse::Drafts),
+        index::SPECIAL_TRASH => Some(SpecialUse::Trash),
+        index::SPECIAL_JUNK => Some(SpecialUse::Junk),
+        _ => None,
+    }
+}
+
+fn counters(s: index::FolderStatus) -> Counters {
+    Counters {
+        messages: s.exists,
+        recent: s.recent,
+        uidnext: s.uidnext,
+        uidvalidity: s.uidvalidity,
+        unseen: s.unseen,
+        highestmodseq: s.highestmodseq,
+        size: s.size,
+    }
+}
+
+/// The backend's system flag bits are the index's (both follow RFC 9051 2.3.2's five flags); kept as
+/// an explicit mapping so neither side's numbering leaks into the other.
+fn flags(f: &FlagSet) -> Flags {
+    let pairs = [
+        (super::backend::SEEN, index::SEEN),
+        (super::backend::ANSWERED, index::ANSWERED),
+        (super::backend::FLAGGED, index::FLAGGED),
+        (super::backend::DELETED, index::DELETED),
+        (super::backend::DRAFT, index::DRAFT),
+    ];
+    let system = pairs
+        .iter()
+        .filter(|(b, _)| f.system & b != 0)
+        .fold(0, |acc, (_, s)| acc | s);
+    Flags {
+        system,
+        keywords: f.keywords.clone(),
+    }
+}
+
+fn system_bits(index_bits: u8) -> u8 {
+    let pairs = [
+        (super::backend::SEEN, index::SEEN),
+        (super::backend::ANSWERED, index::ANSWERED),
+        (super::backend::FLAGGED, index::FLAGGED),
+        (super::backend::DELETED, index::DELETED),
+        (super::backend::DRAFT, index::DRAFT),
+    ];
+    pairs
+        .iter()
+        .filter(|(_, s)| index_bits & s != 0)
+        .fold(0, |acc, (b, _)| acc | b)
+}
+
+fn message(m: &MessageEntry) -> Message {
+    Message {
+        uid: m.uid,
+        modseq: m.modseq,
+        size: m.size,
+        internal_date: m.internal_date,
+        zone: m.zone,
+        system: system_bits(m.system),
+        keyword_set: m.kwset,
+        locator: Locator([m.log, m.segment, m.offset]),
+    }
+}
+
+/// A [`FolderView`] seen through the backend's types.
+#[derive(Clone)]
+pub struct StoreView(FolderView);
+
+impl StoreView {
+    fn entry(m: &Message) -> MessageEntry {
+        MessageEntry {
+            uid: m.uid,
+            kwset: m.keyword_set,
+            ..MessageEntry::default()
+        }
+    }
+}
+
+impl MailboxView for StoreView {
+    fn counters(&self) -> Counters {
+        counters(self.0.status())
+    }
+
+    fn len(&self) -> u32 {
+        self.0.len() as u32
+    }
+
+    fn by_seq(&self, seq: u32) -> Option<Message> {
+        self.0.by_seq(seq).map(|m| message(&m))
+    }
+
+    fn by_uid(&self, uid: u32) -> Option<(u32, Message)> {
+        self.0.by_uid(uid).map(|(s, m)| (s, message(&m)))
+    }
+
+    fn seq_at_or_after(&self, uid: u32) -> u32 {
+        self.0.seq_at_or_after(uid)
+    }
+
+    fn keywords(&self, m: &Message) -> Vec<&str> {
+        let mut k: Vec<&str> = self.0.keywords(&Self::entry(m)).collect();
+        k.sort_unstable();
+        k
+    }
+
+    fn keyword_names(&self) -> Vec<&str> {
+        let mut k: Vec<&str> = self.0.keyword_names().collect();
+        k.sort_unstable();
+        k
+    }
+
+    fn first_unseen(&self) -> Option<u32> {
+        self.0.first_unseen()
+    }
+
+    fn changed_since(&self, modseq: u64) -> Vec<(u32, Message)> {
+        if self.0.status().highestmodseq <= modseq {
+            return Vec::new();
+        }
+        self.0
+            .iter()
+            .enumerate()
+            .filter(|(_, m)| m.modseq > modseq)
+            .map(|(i, m)| (i as u32 + 1, message(&m)))
+            .collect()
+    }
+
+    fn vanished_since(&self, modseq: u64) -> Option<Vec<u32>> {
+        self.0.vanished_since(modseq).ok()
+    }
+}
+
+/// The account's change feed.
+pub struct StoreFeed(FeedReader);
+
+impl ChangeFeed for StoreFeed {
+    async fn changed(&mut self) -> bool {
+        let first = self.0.next().await;
+        if matches!(first, Err(FeedError::Closed)) {
+            return false;
+        }
+        // Coalesce what is already there: the session diffs views, not changes.
+        while let Ok(Some(_)) = self.0.try_next() {}
+        true
+    }
+}
+
+impl<P: PartitionOf> Backend for StoreBackend<P> {
+    type View = StoreView;
+    type Body = RecordRef;
+    type Feed = StoreFeed;
+
+    fn folders(&self) -> Result<Vec<FolderEntry>, BackendError> {
+        let list = self
+            .part()
+            .read_index(|ix| ix.folders(&self.account))
+            .map_err(from_mailbox)?;
+        Ok(list
+            .into_iter()
+            .map(|f| FolderEntry {
+                name: f.name,
+                special_use: special_use(f.special_use),
+                subscribed: f.subscribed,
+                counters: counters(f.status),
+            })
+            .collect())
+    }
+
+    fn subscriptions(&self) -> Result<Vec<String>, BackendError> {
+        self.part()
+            .read_index(|ix| ix.subscriptions(&self.account))
+            .map_err(from_mailbox)
+    }
+
+    async fn create(
+        &self,
+        name: &str,
+        special_use: Option<SpecialUse>,
+        now: i64,
+    ) -> Result<(), BackendError> {
+        if let Some(u) = special_use {
+            // The index has no event that sets a folder's attribute (RFC 6154 5.2 USEATTR).
+            return Err(BackendError::Cannot(format!("cannot create a {u} folder")));
+        }
+        self.part()
+            .execute(|ix| Ok((ix.create_folder(&self.account, name, now)?, ())))
+            .await
+            .map_err(from_store)
+    }
+
+    async fn delete(&self, name: &str) -> Result<(), BackendError> {
+        self.part()
+            .execute(|ix| Ok((ix.delete_folder(&self.account, name)?, ())))
+            .await
+            .map_err(from_store)
+    }
+
+    async fn rename(&self, from: &str, to: &str, now: i64) -> Result<(), BackendError> {
+        self.part()
+            .execute(|ix| Ok((ix.rename_folder(&self.account, from, to, now)?, ())))
+            .await
+            .map_err(from_store)
+    }
+
+    async fn subscribe(&self, name: &str, subscribed: bool) -> Result<(), BackendError> {
+        self.part()
+            .execute(|ix| Ok((ix.subscribe(&self.account, name, subscribed)?, ())))
+            .await
+            .map_err(from_store)
+    }
+
+    fn view(&self, folder: &str) -> Result<StoreView, BackendError> {
+        self.part()
+            .view(&self.account, folder)
+            .map(StoreView)
+            .map_err(from_store)
+    }
+
+    fn counters(&self, folder: &str) -> Result<Counters, BackendError> {
+        self.part()
+            .status(&self.account, folder)
+            .map(counters)
+            .map_err(from_store)
+    }
+
+    async fn claim_recent(&self, folder: &str, upto: u32) -> Result<u32, BackendError> {
+        self.part()
+            .execute(|ix| Ok(ix.claim_recent(&self.account, folder, upto)?))
+            .await
+            .map_err(from_store)
+    }
+
+    fn body(&self, m: &Message) -> Result<RecordRef, BackendError> {
+        let [log, segment, offset] = m.locator.0;
+        let rec = self
+            .part()
+            .read(Position::new(log, segment, offset))
+            .map_err(from_store)?;
+        if rec.kind() != Kind::MESSAGE {
+            return Err(BackendError::Unavailable(format!(
+                "uid {} does not point at a message",
+                m.uid
+            )));
+        }
+        Ok(rec)
+    }
+
+    async fn store(
+        &self,
+        folder: &str,
+        uids: &[u32],
+        op: FlagOp,
+        f: &FlagSet,
+        unchanged_since: Option<u64>,
+    ) -> Result<Stored, BackendError> {
+        let mode = match op {
+            FlagOp::Replace => FlagMode::Replace,
+            FlagOp::Add => FlagMode::Add,
+            FlagOp::Remove => FlagMode::Remove,
+        };
+        let r = self
+            .part()
+            .execute(|ix| {
+                let r = ix.store(&self.account, folder, uids, mode, flags(f), unchanged_since)?;
+                Ok((r.events, (r.modseq, r.modified)))
+            })
+            .await
+            .map_err(from_store)?;
+        Ok(Stored {
+            modseq: r.0,
+            modified: r.1,
+        })
+    }
+
+    async fn expunge(&self, folder: &str, uids: &[u32]) -> Result<(), BackendError> {
+        self.part()
+            .execute(|ix| Ok((ix.expunge(&self.account, folder, uids)?, ())))
+            .await
+            .map_err(from_store)
+    }
+
+    async fn copy(&self, from: &str, to: &str, uids: &[u32]) -> Result<Copied, BackendError> {
+        self.part()
+            .execute(|ix| {
+                let uidvalidity = ix.status(&self.account, to)?.uidvalidity;
+                let (events, map) = ix.copy(&self.account, from, to, uids)?;
+                Ok((
+                    events,
+                    Copied {
+                        uidvalidity,
+                        uids: map,
+                    },
+                ))
+            })
+            .await
+            .map_err(from_store)
+    }
+
+    async fn move_(&self, from: &str, to: &str, uids: &[u32]) -> Result<Copied, BackendError> {
+        self.part()
+            .execute(|ix| {
+                let uidvalidity = ix.status(&self.account, to)?.uidvalidity;
+                let (events, map) = ix.move_(&self.account, from, to, uids)?;
+                Ok((
+                    events,
+                    Copied {
+                        uidvalidity,
+                        uids: map,
+                    },
+                ))
+            })
+            .await
+            .map_err(from_store)
+    }
+
+    async fn append(
+        &self,
+        folder: &str,
+        items: &[AppendItem<'_>],
+        now: i64,
+    ) -> Result<Appended, BackendError> {
+        let Some((last, first)) = items.split_last() else {
+            return Ok(Appended::default());
+        };
+        let part = self.part();
+        // Refuse before writing any bytes when the folder is missing (TRYCREATE).
+        part.status(&self.account, folder).map_err(from_store)?;
+        // MULTIAPPEND (RFC 3502): every message's bytes first, then one batch files them all, so
+        // they appear together or not at all; one group commit covers the lot.
+        let mut positions = Vec::with_capacity(items.len());
+        let mut waits = Vec::with_capacity(first.len());
+        for it in first {
+            let (pos, wait) = part
+                .writer()
+                .append_deferred(Kind::MESSAGE, &[it.bytes])
+                .map_err(from_store)?;
+            positions.push(pos);
+            waits.push(wait);
+        }
+        let account = &self.account;
+        let (_, appended) = part
+            .store_and_execute(&[last.bytes], |ix, last_pos| {
+                let uidvalidity = ix.status(account, folder)?.uidvalidity;
+                let mut events: Vec<Event> = Vec::with_capacity(items.len());
+                let mut uids = Vec::with_capacity(items.len());
+                let target = [(account.clone(), folder.to_string())];
+                for (it, pos) in items
+                    .iter()
+                    .zip(positions.iter().copied().chain([last_pos]))
+                {
+                    let date = it.date.unwrap_or((now, 0));
+                    let size =
+                        u32::try_from(it.bytes.len()).map_err(|_| StoreError::RecordTooLarge {
+                            len: it.bytes.len(),
+                            max: u32::MAX as usize,
+                        })?;
+                    let ev = ix.deliver(
+                        &target,
+                        pos,
+                        size,
+                        InternalDate::new(date.0, date.1),
+                        flags(it.flags),
+                    )?;
+                    uids.extend(ev.iter().filter_map(Event::delivered_uid));
+                    events.extend(ev);
+                }
+                Ok((events, Appended { uidvalidity, uids }))
+            })
+            .await
+            .map_err(from_store)?;
+        for w in waits {
+            w.await.map_err(from_store)?;
+        }
+        Ok(appended)
+    }
+
+    fn follow(&self) -> StoreFeed {
+        StoreFeed(self.part().follow(&self.account))
+    }
+}
