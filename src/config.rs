@@ -46,7 +46,7 @@ pub struct Config {
     pub storage: StorageConfig,
     pub smtp: SmtpListenerConfig,
     pub submission: ListenerConfig,
-    pub imap: ListenerConfig,
+    pub imap: ImapConfig,
     pub pop3: ListenerConfig,
     pub metrics: MetricsConfig,
     pub shutdown: ShutdownConfig,
@@ -112,6 +112,36 @@ pub struct SmtpListenerConfig {
     pub max_connections_per_ip: usize,
 }
 
+/// The IMAP listener and its sessions (RFC 9051; issue 10).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ImapConfig {
+    pub listen: Vec<String>,
+    /// Seconds a client that has not logged in may stay silent (RFC 9051 5.4 allows a shorter
+    /// autologout before login).
+    pub login_timeout: u64,
+    /// Seconds a logged-in client may stay silent, IDLE included (RFC 9051 5.4 and RFC 2177: at
+    /// least 30 minutes).
+    pub idle_timeout: u64,
+    /// Seconds the client gets to take one batch of responses.
+    pub write_timeout: u64,
+    /// Longest command line in octets, literals not counted.
+    pub max_line: usize,
+    /// Largest literal (an APPENDed message) in octets; at most what one log record holds
+    /// (`storage.segment_size` less its headers).
+    pub max_literal: usize,
+    /// Malformed or refused commands in a row before `* BYE`.
+    pub max_errors: usize,
+    /// Milliseconds a failed login from an address is answered after; doubles with each further
+    /// failure from that address, up to `login_delay_max_ms`.
+    pub login_delay_ms: u64,
+    pub login_delay_max_ms: u64,
+    /// Threads that verify passwords (argon2id), off the shards.
+    pub verify_threads: usize,
+    pub max_connections_per_shard: usize,
+    pub max_connections_per_ip: usize,
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ShutdownConfig {
@@ -132,9 +162,7 @@ impl Default for Config {
             submission: ListenerConfig {
                 listen: vec!["127.0.0.1:2587".into()],
             },
-            imap: ListenerConfig {
-                listen: vec!["127.0.0.1:2143".into()],
-            },
+            imap: ImapConfig::default(),
             pop3: ListenerConfig {
                 listen: vec!["127.0.0.1:2110".into()],
             },
@@ -181,6 +209,26 @@ impl Default for SmtpListenerConfig {
             transfer_timeout: 1800,
             write_timeout: 120,
             inflight_budget: 512 << 20,
+            max_connections_per_shard: 10_000,
+            max_connections_per_ip: 1_000,
+        }
+    }
+}
+
+impl Default for ImapConfig {
+    fn default() -> Self {
+        ImapConfig {
+            listen: vec!["127.0.0.1:2143".into()],
+            login_timeout: 60,
+            idle_timeout: 1800,
+            write_timeout: 120,
+            // RFC 7162 4: clients should limit lines to 8192 octets; servers should take more.
+            max_line: 64 << 10,
+            max_literal: 50 << 20,
+            max_errors: 10,
+            login_delay_ms: 500,
+            login_delay_max_ms: 15_000,
+            verify_threads: 2,
             max_connections_per_shard: 10_000,
             max_connections_per_ip: 1_000,
         }
@@ -292,10 +340,43 @@ impl Config {
                 s.max_connections_per_shard,
             ),
             ("smtp.max_connections_per_ip", s.max_connections_per_ip),
+            ("imap.login_timeout", self.imap.login_timeout as usize),
+            ("imap.idle_timeout", self.imap.idle_timeout as usize),
+            ("imap.write_timeout", self.imap.write_timeout as usize),
+            ("imap.max_errors", self.imap.max_errors),
+            ("imap.verify_threads", self.imap.verify_threads),
+            (
+                "imap.max_connections_per_shard",
+                self.imap.max_connections_per_shard,
+            ),
+            (
+                "imap.max_connections_per_ip",
+                self.imap.max_connections_per_ip,
+            ),
         ] {
             if v == 0 {
                 return Err(bad(key, "must be at least 1".into()));
             }
+        }
+        let i = &self.imap;
+        if i.max_line < 8192 {
+            return Err(bad(
+                "imap.max_line",
+                format!("{} is below 8192 (RFC 7162 4)", i.max_line),
+            ));
+        }
+        // Above what one log record holds, the IMAP shell lowers it (see `imap::conn::Settings`).
+        if i.max_literal < 1024 {
+            return Err(bad(
+                "imap.max_literal",
+                format!("{} is below 1024", i.max_literal),
+            ));
+        }
+        if i.login_delay_max_ms < i.login_delay_ms {
+            return Err(bad(
+                "imap.login_delay_max_ms",
+                format!("{} is below imap.login_delay_ms", i.login_delay_max_ms),
+            ));
         }
         Ok(())
     }
@@ -400,5 +481,29 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("smtp.max_recipients"), "{e}");
+        let e = parse("[imap]\nmax_line = 100\n").unwrap_err().to_string();
+        assert!(e.contains("imap.max_line"), "{e}");
+        let e = parse("[imap]\nlogin_delay_ms = 10\nlogin_delay_max_ms = 5\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("imap.login_delay_max_ms"), "{e}");
+        let e = parse("[imap]\nverify_threads = 0\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("imap.verify_threads"), "{e}");
+    }
+
+    #[test]
+    fn imap_defaults_follow_the_rfcs() {
+        let c = parse("[imap]\nidle_timeout = 3600\n").unwrap();
+        assert_eq!(c.imap.idle_timeout, 3600);
+        assert_eq!(c.imap.listen, vec!["127.0.0.1:2143"]);
+        let d = Config::default().imap;
+        assert!(
+            d.idle_timeout >= 30 * 60,
+            "RFC 9051 5.4: at least 30 minutes"
+        );
+        assert!(d.login_timeout < d.idle_timeout);
+        assert!(d.max_line >= 8192);
     }
 }

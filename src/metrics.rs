@@ -37,6 +37,30 @@ pub struct ShardMetrics {
     /// The shard's log writer stats, copied in by the shard now and then.
     pub writer: Mutex<WriterStats>,
     pub queue: crate::shard::queue::QueueMetrics,
+    pub imap: ImapMetrics,
+}
+
+/// IMAP counters of one shard (issue 10). A session moved to its account's owner counts as open on
+/// the owner from the move on.
+#[derive(Default)]
+pub struct ImapMetrics {
+    pub connections_open: AtomicU64,
+    pub connections_total: AtomicU64,
+    pub connections_refused: AtomicU64,
+    pub logins_ok: AtomicU64,
+    pub logins_failed: AtomicU64,
+    /// Sessions moved here from the accepting shard after their login, and the time the moves took
+    /// (from the sender letting go to the session running here).
+    pub handoffs_in: AtomicU64,
+    pub handoff_micros: AtomicU64,
+    /// Handoffs this shard could not make (the owner's inbox full or closed): the client got BYE.
+    pub handoffs_failed: AtomicU64,
+    pub commands: AtomicU64,
+    /// Commands answered BAD (malformed, or not valid in the session's state).
+    pub bad_commands: AtomicU64,
+    /// Sessions ended by `* BYE` after too many bad commands.
+    pub too_many_errors: AtomicU64,
+    pub timeouts: AtomicU64,
 }
 
 impl ShardMetrics {
@@ -234,7 +258,93 @@ pub fn render(shards: &[ShardMetrics]) -> String {
         );
     }
     crate::shard::queue::render_metrics(&mut out, shards);
+    render_imap(&mut out, shards);
     out
+}
+
+fn render_imap(out: &mut String, shards: &[ShardMetrics]) {
+    type Get = fn(&ImapMetrics) -> &AtomicU64;
+    let rows: [(&str, &str, &str, Get); 12] = [
+        (
+            "connections_open",
+            "gauge",
+            "IMAP connections open now.",
+            |m| &m.connections_open,
+        ),
+        (
+            "connections_total",
+            "counter",
+            "IMAP connections accepted.",
+            |m| &m.connections_total,
+        ),
+        (
+            "connections_refused_total",
+            "counter",
+            "IMAP connections refused by a limit.",
+            |m| &m.connections_refused,
+        ),
+        ("logins_total", "counter", "Successful IMAP logins.", |m| {
+            &m.logins_ok
+        }),
+        (
+            "login_failures_total",
+            "counter",
+            "Failed IMAP logins (wrong password or no such account).",
+            |m| &m.logins_failed,
+        ),
+        (
+            "handoffs_total",
+            "counter",
+            "Sessions moved to this shard (their account's owner) after login.",
+            |m| &m.handoffs_in,
+        ),
+        (
+            "handoff_micros_total",
+            "counter",
+            "Microseconds the moves to this shard took, summed.",
+            |m| &m.handoff_micros,
+        ),
+        (
+            "handoffs_failed_total",
+            "counter",
+            "Sessions this shard could not move to their owner.",
+            |m| &m.handoffs_failed,
+        ),
+        ("commands_total", "counter", "IMAP commands handled.", |m| {
+            &m.commands
+        }),
+        (
+            "bad_commands_total",
+            "counter",
+            "IMAP commands answered BAD.",
+            |m| &m.bad_commands,
+        ),
+        (
+            "too_many_errors_total",
+            "counter",
+            "IMAP sessions ended after too many bad commands.",
+            |m| &m.too_many_errors,
+        ),
+        (
+            "timeouts_total",
+            "counter",
+            "IMAP sessions logged out for inactivity.",
+            |m| &m.timeouts,
+        ),
+    ];
+    for (name, kind, help, get) in rows {
+        let _ = writeln!(
+            out,
+            "# HELP shardmail_imap_{name} {help}\n# TYPE shardmail_imap_{name} {kind}"
+        );
+        for (i, s) in shards.iter().enumerate() {
+            let _ = writeln!(
+                out,
+                "shardmail_imap_{name}{{shard=\"{i}\"}} {}",
+                get(&s.imap).load(Relaxed)
+            );
+        }
+    }
 }
 
 #[cfg(test)]
@@ -269,5 +379,10 @@ mod tests {
             text.matches("# TYPE shardmail_log_records_total").count(),
             1
         );
+        shards[1].imap.logins_failed.fetch_add(3, Relaxed);
+        let text = render(&shards);
+        assert!(text.contains("shardmail_imap_login_failures_total{shard=\"1\"} 3"));
+        assert!(text.contains("shardmail_imap_logins_total{shard=\"0\"} 0"));
+        assert!(text.contains("# TYPE shardmail_imap_connections_open gauge"));
     }
 }

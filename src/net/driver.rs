@@ -11,7 +11,12 @@
 //!   whole transfer within `transfer`;
 //! - every flush of replies within `write`: a peer that stops reading is cut off.
 //!
-//! Nothing here polls: an idle connection is one pending read, one timer and one shutdown listener.
+//! Nothing here polls: an idle connection is one pending read, one timer and one shutdown listener
+//! (and, for a protocol that reports changes unasked, such as IMAP's IDLE, one change listener:
+//! [`Protocol::event`]).
+//!
+//! Output is an [`Out`]: replies in a buffer plus large byte ranges (a message from the log's mmap)
+//! written where they are, never copied into the buffer.
 
 use std::io;
 use std::rc::Rc;
@@ -20,6 +25,7 @@ use std::time::{Duration, Instant};
 use futures_lite::{future, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use glommio::timer::Timer;
 
+use super::out::Out;
 use super::shutdown::{Shutdown, Stage};
 
 /// Read buffer while between commands: pipelined commands fit, and 10,000 idle connections stay cheap.
@@ -58,6 +64,9 @@ pub enum Step {
     Work,
     /// Flush and close.
     Close,
+    /// Flush, then hand the stream back with the unread input ([`End::Released`]): IMAP after a login,
+    /// whose session goes on where the account lives (another shard, or a new driver on this one).
+    Release,
     /// Flush, then hand the stream back for a TLS handshake (STARTTLS, RFC 3207): [`Driver::run`]
     /// returns [`End::Upgrade`]; the shell takes [`Driver::into_parts`], wraps the stream and goes on
     /// with [`Driver::from_parts`]. Input pipelined after the command arrived in plaintext: RFC 3207 4
@@ -70,18 +79,29 @@ pub enum Step {
 #[allow(async_fn_in_trait)]
 pub trait Protocol {
     /// Consumes what it can of `input`, appending replies to `out`; returns the bytes used.
-    fn feed(&mut self, input: &[u8], out: &mut Vec<u8>) -> (usize, Step);
-    /// Performs what [`Step::Work`] asked for; its replies go to `out`.
-    async fn work(&mut self, out: &mut Vec<u8>);
+    fn feed(&mut self, input: &[u8], out: &mut Out) -> (usize, Step);
+    /// Performs what [`Step::Work`] asked for; its replies go to `out`. `input` is the unconsumed
+    /// input (a command `feed` found complete can be executed in place, borrowing it); returns the
+    /// bytes of it used.
+    async fn work(&mut self, input: &[u8], out: &mut Out) -> usize;
+    /// Waits for something to tell the peer unasked (IMAP: a mailbox change during IDLE or between
+    /// commands), raced with input, time limits and shutdown while the driver waits. It must be
+    /// cancel-safe: when something else comes first the future is dropped, and nothing may be lost.
+    /// Then [`Protocol::on_event`] writes it. Default: never.
+    async fn event(&mut self) {
+        future::pending::<()>().await
+    }
+    /// Writes what [`Protocol::event`] found to `out` (flushed right after).
+    async fn on_event(&mut self, _out: &mut Out) {}
     fn phase(&self) -> Phase;
     /// Nothing of a command is half-read: the next command's clock may start.
     fn at_command_start(&self) -> bool;
     /// A transaction is open: shutdown lets it finish within the grace period.
     fn in_transaction(&self) -> bool;
     /// A read time limit expired: write the protocol's farewell.
-    fn timed_out(&mut self, out: &mut Vec<u8>);
+    fn timed_out(&mut self, out: &mut Out);
     /// The server is shutting down: write the protocol's farewell.
-    fn shutting_down(&mut self, out: &mut Vec<u8>);
+    fn shutting_down(&mut self, out: &mut Out);
     /// Called after each round of input is handled (before the flush): counters, memory accounting.
     fn settled(&mut self) {}
 }
@@ -100,6 +120,8 @@ pub enum End {
     Shutdown,
     /// The protocol asked for a TLS upgrade ([`Step::Upgrade`]); the stream is still open.
     Upgrade,
+    /// The protocol released the stream ([`Step::Release`]); it is still open.
+    Released,
     Io(io::Error),
 }
 
@@ -109,7 +131,7 @@ pub struct Driver<S> {
     buf: Vec<u8>,
     lo: usize,
     hi: usize,
-    out: Vec<u8>,
+    out: Out,
     timeouts: Timeouts,
     shutdown: Rc<Shutdown>,
 }
@@ -126,6 +148,7 @@ enum Wake {
     Read(io::Result<usize>),
     Timeout,
     Shutdown,
+    Event,
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
@@ -135,7 +158,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
             buf: Vec::new(),
             lo: 0,
             hi: 0,
-            out: Vec::with_capacity(256),
+            out: Out::with_capacity(256),
             timeouts,
             shutdown,
         }
@@ -148,7 +171,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
             buf: p.pending,
             lo: 0,
             hi,
-            out: Vec::with_capacity(256),
+            out: Out::with_capacity(256),
             timeouts: p.timeouts,
             shutdown: p.shutdown,
         }
@@ -164,7 +187,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
     }
 
     /// The output buffer (for a greeting written before [`Driver::run`]).
-    pub fn out(&mut self) -> &mut Vec<u8> {
+    pub fn out(&mut self) -> &mut Out {
         &mut self.out
     }
 
@@ -173,8 +196,18 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
         self.buf.capacity() + self.out.capacity()
     }
 
+    pub fn stream(&self) -> &S {
+        &self.stream
+    }
+
     pub fn stream_mut(&mut self) -> &mut S {
         &mut self.stream
+    }
+
+    /// Changes the time limits from the next wait on (IMAP: longer once a client is logged in,
+    /// RFC 9051 5.4).
+    pub fn set_timeouts(&mut self, t: Timeouts) {
+        self.timeouts = t;
     }
 
     /// Drives `p` until the connection ends. The stream is left open (the caller closes it).
@@ -182,6 +215,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
         let mut phase = p.phase();
         let mut command_since = Instant::now();
         let mut transfer_since = command_since;
+        let mut evented = false;
         loop {
             // Take every complete command or message the buffer holds (RFC 2920: replies to pipelined
             // commands are collected and go out in one flush when input runs dry).
@@ -202,12 +236,19 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
                             Err(e) => e,
                         };
                     }
+                    Step::Release => {
+                        return match self.flush().await {
+                            Ok(()) => End::Released,
+                            Err(e) => e,
+                        };
+                    }
                     Step::Work => {
                         // Replies so far go out while the work (a durable store) proceeds.
                         if let Err(e) = self.flush().await {
                             return e;
                         }
-                        p.work(&mut self.out).await;
+                        let used = p.work(&self.buf[self.lo..self.hi], &mut self.out).await;
+                        self.lo += used.min(self.hi - self.lo);
                     }
                 }
             }
@@ -224,9 +265,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
                 }
                 phase = next;
             }
-            if phase == Phase::Command && p.at_command_start() && self.lo == self.hi {
+            // A change reported unasked is not input: the client's clock keeps running.
+            if phase == Phase::Command && p.at_command_start() && self.lo == self.hi && !evented {
                 command_since = now;
             }
+            evented = false;
             match self.shutdown.stage() {
                 Stage::Running => {}
                 Stage::Draining if p.in_transaction() => {}
@@ -269,7 +312,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
                     shutdown.reached(wait_for).await;
                     Wake::Shutdown
                 };
-                future::or(read, future::or(stop, timer)).await
+                let event = async {
+                    p.event().await;
+                    Wake::Event
+                };
+                future::or(read, future::or(stop, future::or(event, timer))).await
             };
             match wake {
                 Wake::Read(Ok(0)) => return End::PeerClosed,
@@ -283,6 +330,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
                 // The stage checks above decide: a farewell, a hard close, or (a Draining wake seen by a
                 // session that has since entered a transaction) go on.
                 Wake::Shutdown => {}
+                Wake::Event => {
+                    p.on_event(&mut self.out).await;
+                    evented = true;
+                }
             }
         }
     }
@@ -300,12 +351,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
             ..
         } = self;
         let write = async {
-            let r = match stream.write_all(out).await {
-                // A TLS stream holds records until flushed; a plain socket's flush is a no-op.
-                Ok(()) => stream.flush().await,
-                Err(e) => Err(e),
-            };
-            Some(r)
+            // Spliced bytes (a message in the log's mmap) go from where they are to the socket.
+            for piece in out.pieces() {
+                if let Err(e) = stream.write_all(piece).await {
+                    return Some(Err(e));
+                }
+            }
+            // A TLS stream holds records until flushed; a plain socket's flush is a no-op.
+            Some(stream.flush().await)
         };
         let timer = async {
             Timer::new(timeouts.write).await;
@@ -321,10 +374,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
             Some(Err(_)) if self.shutdown.stage() >= Stage::Closing => return Err(End::Shutdown),
             Some(Err(e)) => return Err(End::Io(e)),
         }
-        self.out.clear();
-        if self.out.capacity() > OUT_KEEP {
-            self.out.shrink_to(OUT_KEEP);
-        }
+        self.out.clear(OUT_KEEP);
         Ok(())
     }
 
@@ -417,7 +467,7 @@ mod tests {
     }
 
     impl Protocol for Lines {
-        fn feed(&mut self, input: &[u8], out: &mut Vec<u8>) -> (usize, Step) {
+        fn feed(&mut self, input: &[u8], out: &mut Out) -> (usize, Step) {
             let mut used = 0;
             while let Some(i) = memchr::memchr(b'\n', &input[used..]) {
                 let line = String::from_utf8_lossy(&input[used..used + i]).into_owned();
@@ -438,7 +488,9 @@ mod tests {
             self.partial = used < input.len();
             (used, Step::NeedInput)
         }
-        async fn work(&mut self, _: &mut Vec<u8>) {}
+        async fn work(&mut self, _: &[u8], _: &mut Out) -> usize {
+            0
+        }
         fn phase(&self) -> Phase {
             if self.transfer {
                 Phase::Transfer
@@ -452,10 +504,10 @@ mod tests {
         fn in_transaction(&self) -> bool {
             self.transfer
         }
-        fn timed_out(&mut self, out: &mut Vec<u8>) {
+        fn timed_out(&mut self, out: &mut Out) {
             out.extend_from_slice(b"timeout\n");
         }
-        fn shutting_down(&mut self, out: &mut Vec<u8>) {
+        fn shutting_down(&mut self, out: &mut Out) {
             out.extend_from_slice(b"bye\n");
         }
     }
@@ -656,5 +708,127 @@ mod tests {
                 d.buf.capacity()
             );
         });
+    }
+
+    /// A protocol whose lines are executed in `work` (borrowing the driver's input), that reports
+    /// events from a channel unasked, splices big replies and releases the stream on "release".
+    struct Evented {
+        events: async_channel::Receiver<&'static str>,
+        got: Option<&'static str>,
+        lines: Vec<String>,
+    }
+
+    impl Protocol for Evented {
+        fn feed(&mut self, input: &[u8], _: &mut Out) -> (usize, Step) {
+            match memchr::memchr(b'\n', input) {
+                Some(i) if &input[..i] == b"release" => (i + 1, Step::Release),
+                Some(_) => (0, Step::Work),
+                None => (0, Step::NeedInput),
+            }
+        }
+        async fn work(&mut self, input: &[u8], out: &mut Out) -> usize {
+            let Some(i) = memchr::memchr(b'\n', input) else {
+                return 0;
+            };
+            let line = String::from_utf8_lossy(&input[..i]).into_owned();
+            if line == "big" {
+                out.extend_from_slice(b"big:");
+                out.splice(Box::new(vec![b'z'; super::super::out::SPLICE_MIN]));
+                out.extend_from_slice(b"\n");
+            } else {
+                out.extend_from_slice(format!("did {line}\n").as_bytes());
+            }
+            self.lines.push(line);
+            i + 1
+        }
+        async fn event(&mut self) {
+            if let Ok(e) = self.events.recv().await {
+                self.got = Some(e);
+            }
+        }
+        async fn on_event(&mut self, out: &mut Out) {
+            if let Some(e) = self.got.take() {
+                out.extend_from_slice(format!("* {e}\n").as_bytes());
+            }
+        }
+        fn phase(&self) -> Phase {
+            Phase::Command
+        }
+        fn at_command_start(&self) -> bool {
+            true
+        }
+        fn in_transaction(&self) -> bool {
+            false
+        }
+        fn timed_out(&mut self, out: &mut Out) {
+            out.extend_from_slice(b"timeout\n");
+        }
+        fn shutting_down(&mut self, _: &mut Out) {}
+    }
+
+    #[test]
+    fn work_runs_in_place_events_are_pushed_and_do_not_restart_the_command_clock() {
+        let (written, lines, elapsed) = on_executor(|| async {
+            let (tx, rx) = async_channel::unbounded();
+            let s = Script {
+                reads: vec![b"a\nbig\nb\n".to_vec()],
+                written: Vec::new(),
+            };
+            let mut p = Evented {
+                events: rx,
+                got: None,
+                lines: Vec::new(),
+            };
+            let t = Instant::now();
+            let mut d = Driver::new(s, timeouts(400), Rc::new(Shutdown::new()));
+            let sender = glommio::spawn_local(async move {
+                for e in ["1 EXISTS", "2 EXISTS", "3 EXISTS"] {
+                    glommio::timer::sleep(Duration::from_millis(40)).await;
+                    let _ = tx.send(e).await;
+                }
+                tx
+            });
+            let end = d.run(&mut p).await;
+            assert!(matches!(end, End::ReadTimeout), "{end:?}");
+            drop(sender.await);
+            let w = String::from_utf8(d.stream.written).unwrap();
+            (w, p.lines, t.elapsed())
+        });
+        let big = "z".repeat(super::super::out::SPLICE_MIN);
+        let rest = written
+            .strip_prefix("did a\nbig:")
+            .and_then(|w| w.strip_prefix(big.as_str()))
+            .unwrap_or_else(|| panic!("{} bytes: {:?}...", written.len(), &written[..40]));
+        assert_eq!(
+            rest,
+            "\ndid b\n* 1 EXISTS\n* 2 EXISTS\n* 3 EXISTS\ntimeout\n"
+        );
+        assert_eq!(lines, ["a", "big", "b"]);
+        // Three events 40 ms apart came within the 400 ms command limit; had each restarted it, the
+        // session would have lasted 120 + 400 ms.
+        assert!(elapsed < Duration::from_millis(500), "{elapsed:?}");
+        assert!(elapsed >= Duration::from_millis(400), "{elapsed:?}");
+    }
+
+    #[test]
+    fn a_release_hands_back_the_stream_with_the_unread_input() {
+        let (end, pending) = on_executor(|| async {
+            let (_tx, rx) = async_channel::unbounded();
+            let s = Script {
+                reads: vec![b"a\nrelease\nb\nc".to_vec()],
+                written: Vec::new(),
+            };
+            let mut p = Evented {
+                events: rx,
+                got: None,
+                lines: Vec::new(),
+            };
+            let mut d = Driver::new(s, timeouts(1000), Rc::new(Shutdown::new()));
+            let end = format!("{:?}", d.run(&mut p).await);
+            assert_eq!(p.lines, ["a"]);
+            (end, d.into_parts().pending)
+        });
+        assert_eq!(end, "Released");
+        assert_eq!(pending, b"b\nc");
     }
 }

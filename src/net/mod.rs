@@ -1,6 +1,10 @@
-//! Connection plumbing shared by every protocol: the one connection driver (buffers, timeouts, shutdown),
-//! the shard's shutdown signal and the cross-shard per-IP connection counts.
+//! Connection plumbing shared by every protocol: the one connection driver (buffers, timeouts, shutdown)
+//! and its output with in-place (mmap) byte ranges, the shard's shutdown signal and the cross-shard
+//! per-IP connection counts, failed logins per IP and password checks off the shards.
 
 pub mod driver;
 pub mod ip_limit;
+pub mod login_delay;
+pub mod out;
 pub mod shutdown;
+pub mod verifier;

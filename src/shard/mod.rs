@@ -9,6 +9,7 @@
 pub mod accounts_watch;
 pub mod compact;
 pub mod deliver;
+pub mod handoff;
 pub mod lifecycle;
 pub mod mesh;
 pub mod queue;
@@ -32,7 +33,9 @@ use crate::accounts::Accounts;
 use crate::config::Config;
 use crate::metrics::{self, ShardMetrics};
 use crate::net::ip_limit::IpLimit;
+use crate::net::login_delay::LoginDelay;
 use crate::net::shutdown::{OpenCount, Shutdown, Stage};
+use crate::net::verifier::Verifier;
 use crate::smtp::session::{Admission, SessionConfig};
 use mesh::{Mesh, ShardMsg};
 
@@ -61,6 +64,12 @@ pub struct Shared {
     exited: AtomicUsize,
     /// Connections per client address, counted across shards without a lock.
     per_ip: IpLimit,
+    /// IMAP connections per client address (their own limit: a client keeps several open).
+    pub imap_per_ip: IpLimit,
+    /// Failed logins per client address, across shards.
+    pub login_delay: LoginDelay,
+    /// Password checks, off the shards.
+    pub verifier: Verifier,
 }
 
 impl Shared {
@@ -242,6 +251,13 @@ pub fn run(config: Config, stop: Arc<AtomicBool>) -> anyhow::Result<()> {
         drained: AtomicUsize::new(0),
         exited: AtomicUsize::new(0),
         per_ip: IpLimit::new(config.smtp.max_connections_per_ip),
+        imap_per_ip: IpLimit::new(config.imap.max_connections_per_ip),
+        login_delay: LoginDelay::new(
+            Duration::from_millis(config.imap.login_delay_ms),
+            Duration::from_millis(config.imap.login_delay_max_ms),
+        ),
+        verifier: Verifier::new(config.imap.verify_threads)
+            .context("starting the password verifier threads")?,
         config,
     });
     let generation = rec.generation;

@@ -14,6 +14,7 @@ use tracing::Instrument;
 use super::session::{rfc5322_date, Action, Admission, Delivery, Directory, Lookup, Session};
 use crate::accounts::Accounts;
 use crate::net::driver::{Driver, End, Phase, Protocol, Step, Timeouts};
+use crate::net::out::Out;
 use crate::shard::{deliver, ShardCtx};
 
 /// The account directory as a session sees it, with the shard answering admission.
@@ -128,7 +129,7 @@ impl Smtp<'_> {
 }
 
 impl Protocol for Smtp<'_> {
-    fn feed(&mut self, input: &[u8], out: &mut Vec<u8>) -> (usize, Step) {
+    fn feed(&mut self, input: &[u8], out: &mut Out) -> (usize, Step) {
         let accounts = self.ctx.accounts();
         let dir = ShellDirectory {
             accounts: &accounts,
@@ -145,10 +146,11 @@ impl Protocol for Smtp<'_> {
         (used, step)
     }
 
-    async fn work(&mut self, out: &mut Vec<u8>) {
+    async fn work(&mut self, _input: &[u8], out: &mut Out) -> usize {
         let outcome = store(self.ctx, &self.session).await;
         self.session.delivered(outcome, out);
         self.account_memory();
+        0
     }
 
     fn phase(&self) -> Phase {
@@ -167,11 +169,11 @@ impl Protocol for Smtp<'_> {
         self.session.in_transaction()
     }
 
-    fn timed_out(&mut self, out: &mut Vec<u8>) {
+    fn timed_out(&mut self, out: &mut Out) {
         self.session.timeout(out);
     }
 
-    fn shutting_down(&mut self, out: &mut Vec<u8>) {
+    fn shutting_down(&mut self, out: &mut Out) {
         self.session.shutdown(out);
     }
 

@@ -22,6 +22,7 @@ pub fn free_port() -> u16 {
 pub struct Server {
     pub dir: tempfile::TempDir,
     pub smtp: SocketAddr,
+    pub imap: SocketAddr,
     pub metrics: SocketAddr,
     pub child: Option<Child>,
     pub extra_config: String,
@@ -33,9 +34,11 @@ impl Server {
         let dir = tempfile::tempdir().expect("a temp dir");
         let smtp: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
         let metrics: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+        let imap: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
         let s = Server {
             dir,
             smtp,
+            imap,
             metrics,
             child: None,
             extra_config: extra.to_string(),
@@ -48,18 +51,22 @@ impl Server {
         // Listeners not under test are moved to free ports so parallel tests never collide.
         let cfg = format!(
             "data_dir = \"data\"\npin = false\nhostname = \"mx.example.test\"\n{}\n[smtp]\nlisten = [\"{}\"]\n\
-[submission]\nlisten = [\"127.0.0.1:{}\"]\n[imap]\nlisten = [\"127.0.0.1:{}\"]\n[pop3]\nlisten = [\"127.0.0.1:{}\"]\n\
+[submission]\nlisten = [\"127.0.0.1:{}\"]\n[imap]\nlisten = [\"{}\"]\n[pop3]\nlisten = [\"127.0.0.1:{}\"]\n\
 [metrics]\nlisten = [\"{}\"]\n",
             self.extra_top(),
             self.smtp,
             free_port(),
-            free_port(),
+            self.imap,
             free_port(),
             self.metrics
         );
         let cfg = cfg.replace(
             "[smtp]\n",
             &format!("[smtp]\n{}", self.extra_table("smtp.")),
+        );
+        let cfg = cfg.replace(
+            "[imap]\n",
+            &format!("[imap]\n{}", self.extra_table("imap.")),
         );
         let cfg = cfg.replace(
             "[metrics]\n",
@@ -69,11 +76,14 @@ impl Server {
     }
 
     /// Lines of `extra_config` before any table header go at the top; `smtp.KEY = v` lines into [smtp],
-    /// `metrics.KEY = v` lines into [metrics] (tables this file writes itself).
+    /// `imap.KEY = v` into [imap], `metrics.KEY = v` lines into [metrics] (tables this file writes
+    /// itself).
     fn extra_top(&self) -> String {
         self.extra_config
             .lines()
-            .filter(|l| !l.starts_with("smtp.") && !l.starts_with("metrics."))
+            .filter(|l| {
+                !l.starts_with("smtp.") && !l.starts_with("imap.") && !l.starts_with("metrics.")
+            })
             .collect::<Vec<_>>()
             .join("\n")
     }

@@ -1,0 +1,127 @@
+//! Moving a connection to another shard (issue 10 "Where sessions run"; DESIGN.md "Shards"): after an
+//! IMAP login, the session goes on where the account lives, so its reads, IDLE and untagged updates
+//! are local to the owner's `Partition`.
+//!
+//! What moves is the socket's file descriptor, the bytes already read from it but not yet consumed
+//! (pipelined commands after LOGIN), the per-IP connection slot, and the session state the protocol
+//! says must travel. glommio's `TcpStream` has no `into_raw_fd`, so the sender duplicates the
+//! descriptor and drops its stream (closing only its own descriptor); the receiver adopts the
+//! duplicate. Exactly one side owns each descriptor at any time: the duplicate travels as an
+//! `OwnedFd`, closed on drop if the message is never taken (a shard stopping).
+//!
+//! No data is lost in the move: glommio reads sockets by readiness (poll, then a non-blocking
+//! `recv`), so nothing is read ahead on the sender's side beyond what the driver hands over.
+
+use std::io;
+use std::net::SocketAddr;
+use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd};
+use std::time::Instant;
+
+use glommio::net::TcpStream;
+
+use crate::net::ip_limit::Slot;
+
+/// A connection on its way to another shard.
+#[derive(Debug)]
+pub struct Moving {
+    pub fd: OwnedFd,
+    /// Read from the socket, not yet consumed by the protocol.
+    pub pending: Vec<u8>,
+    pub peer: SocketAddr,
+    /// The connection's count against its client address (released where the connection ends).
+    pub slot: Slot,
+    /// When the sender let go (the handoff's cost is measured from here).
+    pub since: Instant,
+}
+
+/// A descriptor for `stream`'s socket that outlives the stream. The caller drops the stream once
+/// the move is certain (until then both are open and the socket stays usable through either).
+pub fn duplicate(stream: &TcpStream) -> io::Result<OwnedFd> {
+    // F_DUPFD_CLOEXEC: the duplicate is not inherited by a child process, like the original.
+    let fd = unsafe { libc::fcntl(stream.as_raw_fd(), libc::F_DUPFD_CLOEXEC, 0) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: `fd` was just returned by fcntl and is owned by nothing else.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// The socket as a stream of the calling shard's executor.
+pub fn adopt(fd: OwnedFd) -> TcpStream {
+    // SAFETY: `into_raw_fd` gives up ownership; the stream takes it and closes it when dropped.
+    unsafe { TcpStream::from_raw_fd(fd.into_raw_fd()) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures_lite::{AsyncReadExt, AsyncWriteExt};
+    use std::io::{Read, Write};
+    use std::time::Duration;
+
+    /// Shard A accepts and reads part of the input, hands the socket and the unread bytes to shard
+    /// B (another thread and executor), which goes on reading and writing the same connection; the
+    /// client sees one uninterrupted conversation, and the socket closes when B is done.
+    #[test]
+    fn a_socket_and_its_unread_bytes_move_to_another_executor() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let (to_b, from_a) = async_channel::bounded::<(OwnedFd, Vec<u8>)>(1);
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        let a = glommio::LocalExecutorBuilder::default()
+            .spawn(move || async move {
+                let l = glommio::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
+                ready_tx.send(()).unwrap();
+                let mut s = l.accept().await.unwrap();
+                s.write_all(b"hello from A\n").await.unwrap();
+                // Read until the login line is in; whatever came with it is "pending".
+                let mut buf = vec![0u8; 256];
+                let mut have = 0;
+                while !buf[..have].windows(6).any(|w| w == b"login\n") {
+                    have += s.read(&mut buf[have..]).await.unwrap();
+                }
+                let at = buf[..have]
+                    .windows(6)
+                    .position(|w| w == b"login\n")
+                    .unwrap()
+                    + 6;
+                let fd = duplicate(&s).unwrap();
+                let pending = buf[at..have].to_vec();
+                to_b.send((fd, pending)).await.unwrap();
+                // A drops its stream: its descriptor closes, the socket lives on in B.
+                drop(s);
+            })
+            .unwrap();
+        let b = glommio::LocalExecutorBuilder::default()
+            .spawn(move || async move {
+                let (fd, pending) = from_a.recv().await.unwrap();
+                let mut s = adopt(fd);
+                let mut got = pending;
+                while !got.ends_with(b"quit\n") {
+                    let mut chunk = [0u8; 64];
+                    let n = s.read(&mut chunk).await.unwrap();
+                    assert!(n > 0, "the connection stayed open across the move");
+                    got.extend_from_slice(&chunk[..n]);
+                }
+                s.write_all(format!("B got {}", String::from_utf8_lossy(&got)).as_bytes())
+                    .await
+                    .unwrap();
+                s.close().await.unwrap();
+            })
+            .unwrap();
+        ready_rx.recv().unwrap();
+        let mut c = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        // The login and a pipelined command arrive together; the rest comes after the move.
+        c.write_all(b"login\nnoop\n").unwrap();
+        a.join().unwrap();
+        c.write_all(b"more\nquit\n").unwrap();
+        let mut all = String::new();
+        c.read_to_string(&mut all).unwrap();
+        b.join().unwrap();
+        assert_eq!(all, "hello from A\nB got noop\nmore\nquit\n");
+    }
+}
