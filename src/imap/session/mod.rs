@@ -12,8 +12,9 @@
 //!   returns a [`Flow`] saying what the shell does next; a command the parser refused goes to
 //!   [`Session::bad_command`].
 //! - Login: [`Flow::Login`] hands the credentials to the shell, which verifies them off the hot path
-//!   and answers with [`Session::login_failed`], or [`Session::handoff`] + [`Handoff::resume`] on
-//!   the account's owner shard (or [`Session::login_ok`] where it already is).
+//!   and answers with [`Session::login_failed`], or [`Session::logged_in`] (the tagged OK) followed by
+//!   [`Session::into_handoff`] + [`Handoff::resume`] on the account's owner shard (or
+//!   [`Session::attach`] where it already is).
 //! - IDLE (RFC 2177): [`Flow::Idle`]; the shell waits for the client's `DONE` ([`Session::idle_done`])
 //!   or a change of the account ([`ChangeFeed`] from [`Backend::follow`], then
 //!   [`Session::idle_changed`]).
@@ -95,7 +96,7 @@ pub enum Flow {
     /// Feed the next command.
     Ready,
     /// Verify these credentials, then call [`Session::login_failed`] or resume the session as the
-    /// account ([`Session::handoff`] / [`Session::login_ok`]).
+    /// account ([`Session::logged_in`], then [`Session::attach`] or [`Session::into_handoff`]).
     Login(Credentials),
     /// `+ ` was written (AUTHENTICATE without an initial response): read one raw line and call
     /// [`Session::auth_line`].
@@ -143,13 +144,12 @@ enum Pending {
     Idle { tag: String },
 }
 
-/// A session between a successful credential check and its account's backend: `Send`, so the shell
-/// can move it to the account's owner shard.
+/// A logged-in session without its account's backend: `Send`, so the shell can move it to the
+/// account's owner shard ([`Session::into_handoff`], then [`Handoff::resume`] there).
 #[derive(Debug)]
 pub struct Handoff {
     cfg: Arc<Config>,
     enabled: Enabled,
-    tag: String,
     user: String,
 }
 
@@ -158,20 +158,19 @@ impl Handoff {
         &self.user
     }
 
-    /// The session, logged in, with its account's backend; writes the tagged OK of the login.
-    pub fn resume<B: Backend>(self, backend: B, out: &mut dyn Sink) -> Session<B> {
-        let mut s = Session {
+    /// The session on the owner shard, with its account's backend. Writes nothing: the tagged OK of
+    /// the login went out before the move ([`Session::logged_in`]).
+    pub fn resume<B: Backend>(self, backend: B) -> Session<B> {
+        Session {
             cfg: self.cfg,
             enabled: self.enabled,
             bad: 0,
             pending: Pending::None,
             user: Some(self.user),
-            backend: None,
+            backend: Some(backend),
             selected: None,
             logged_out: false,
-        };
-        s.finish_login(&self.tag, backend, out);
-        s
+        }
     }
 }
 
@@ -231,7 +230,7 @@ impl<B: Backend> Session<B> {
     /// The capability list for this state (RFC 9051 7.2.2).
     pub fn capabilities(&self) -> String {
         let mut c = String::from("IMAP4rev1 IMAP4rev2 LITERAL+ ENABLE ID IDLE NAMESPACE UNSELECT");
-        if self.backend.is_none() {
+        if self.user.is_none() {
             if self.cfg.starttls {
                 c.push_str(" STARTTLS");
             }
@@ -499,36 +498,45 @@ impl<B: Backend> Session<B> {
         Flow::Ready
     }
 
-    /// The credentials were right and the account's backend is here: writes the tagged OK.
-    pub fn login_ok(&mut self, user: &str, backend: B, out: &mut dyn Sink) -> Flow {
+    /// The credentials were right: writes the tagged OK (RFC 9051 6.2.3, with the capabilities of
+    /// the authenticated state). The session then needs its account's backend: [`Session::attach`]
+    /// here, or [`Session::into_handoff`] and [`Handoff::resume`] on the owner shard.
+    pub fn logged_in(&mut self, user: &str, out: &mut dyn Sink) -> Flow {
         let Pending::Login { tag } = std::mem::replace(&mut self.pending, Pending::None) else {
             return Flow::Ready;
         };
         self.user = Some(user.to_string());
-        self.finish_login(&tag, backend, out);
+        self.bad = 0;
+        let code = format!("CAPABILITY {}", self.capabilities());
+        reply::tagged(out.buf(), &tag, Status::Ok, &code, "Logged in");
         Flow::Ready
     }
 
-    /// The session without its (not yet existing) backend, to move to the owner shard. `None` unless
-    /// a login is pending.
-    pub fn handoff(self, user: &str) -> Option<Handoff> {
-        match self.pending {
-            Pending::Login { tag } => Some(Handoff {
-                cfg: self.cfg,
-                enabled: self.enabled,
-                tag,
-                user: user.to_string(),
-            }),
-            _ => None,
+    /// Gives a logged-in session its account's backend (on the shard that owns the account).
+    pub fn attach(&mut self, backend: B) {
+        if self.user.is_some() {
+            self.backend = Some(backend);
         }
     }
 
-    fn finish_login(&mut self, tag: &str, backend: B, out: &mut dyn Sink) {
-        self.backend = Some(backend);
-        self.bad = 0;
-        // RFC 9051 6.2.3: the capabilities may change after login; send them in the OK.
-        let code = format!("CAPABILITY {}", self.capabilities());
-        reply::tagged(out.buf(), tag, Status::Ok, &code, "Logged in");
+    /// [`Session::logged_in`] and [`Session::attach`] in one (the account is on this shard).
+    pub fn login_ok(&mut self, user: &str, backend: B, out: &mut dyn Sink) -> Flow {
+        let flow = self.logged_in(user, out);
+        self.attach(backend);
+        flow
+    }
+
+    /// The logged-in session without a backend, to move to the owner shard; `None` unless
+    /// [`Session::logged_in`] came first and no backend is attached.
+    pub fn into_handoff(self) -> Option<Handoff> {
+        match (self.user, &self.backend) {
+            (Some(user), None) => Some(Handoff {
+                cfg: self.cfg,
+                enabled: self.enabled,
+                user,
+            }),
+            _ => None,
+        }
     }
 
     /// IDLE (RFC 2177): `+ idling`, then [`Flow::Idle`].

@@ -223,14 +223,24 @@ fn authenticate_plain_with_and_without_an_initial_response() {
             )
             .await;
         assert!(matches!(flow, Flow::Login(_)));
+        assert_eq!(c.s.logged_in(USER, &mut out), Flow::Ready);
+        assert!(String::from_utf8_lossy(&out).starts_with("d OK [CAPABILITY IMAP4rev1 "));
+        assert!(String::from_utf8_lossy(&out).contains(" UIDPLUS "));
         let Client { s, store, .. } = c;
-        let h = s.handoff(USER).expect("a login is pending");
+        let h = s.into_handoff().expect("logged in without a backend");
+        fn send<T: Send>(t: T) -> T {
+            t
+        }
+        let h = send(h);
         let b = StoreBackend::open(store.clone(), h.user(), NOW)
             .await
             .expect("backend");
-        let s = h.resume(b, &mut out);
+        let mut s = h.resume(b);
         assert!(s.is_authenticated());
-        assert!(String::from_utf8_lossy(&out).starts_with("d OK [CAPABILITY IMAP4rev1 "));
+        out.clear();
+        let flow = s.handle(t("e", Command::Noop), NOW, &mut out).await;
+        assert_eq!(flow, Flow::Ready);
+        assert_eq!(String::from_utf8_lossy(&out), "e OK NOOP completed\r\n");
     });
 }
 
