@@ -1,7 +1,7 @@
 //! The queue in memory: the entries a consumer still owes something, and the filings an owner has made
 //! of entries that may not be done yet.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use crate::index::canonical_account;
 use crate::{LogId, Position};
@@ -108,9 +108,11 @@ enum FiledState {
 }
 
 /// The filings an owner made, by (queue id, account): the memory that makes filing idempotent.
+/// Ordered, so that forgetting a log's finished ids is a range, not a scan of every filing (pruning
+/// runs on every filing request; the scan was 9% of a shard in 10-recipient ingest).
 #[derive(Default, Debug)]
 pub struct Filed {
-    keys: HashMap<(Position, String), FiledState>,
+    keys: BTreeMap<(Position, String), FiledState>,
 }
 
 impl Filed {
@@ -148,19 +150,25 @@ impl Filed {
 
     /// Forgets the filings of queue ids of `log` below `below` (their entries are done).
     pub fn prune(&mut self, log: LogId, below: Position) {
-        self.keys.retain(|(p, _), _| p.log != log || *p >= below);
+        let gone: Vec<(Position, String)> = self
+            .keys
+            .range((Position::new(log, 0, 0), String::new())..)
+            .map(|(k, _)| k)
+            .take_while(|(p, _)| p.log == log && *p < below)
+            .cloned()
+            .collect();
+        for k in gone {
+            self.keys.remove(&k);
+        }
     }
 
     /// The durable filings (what a snapshot records).
     pub fn durable(&self) -> Vec<(Position, String)> {
-        let mut v: Vec<_> = self
-            .keys
+        self.keys
             .iter()
             .filter(|(_, s)| **s == FiledState::Durable)
             .map(|(k, _)| k.clone())
-            .collect();
-        v.sort();
-        v
+            .collect()
     }
 
     pub fn len(&self) -> usize {
@@ -236,5 +244,43 @@ mod tests {
         assert!(f.contains(p, "a@x.test"), "another log's prune keeps it");
         f.prune(0, Position::new(0, 0, 17));
         assert!(f.is_empty());
+    }
+
+    #[test]
+    fn prune_forgets_exactly_one_logs_ids_below_the_mark() {
+        let ids = |f: &Filed| -> Vec<Position> { f.keys.keys().map(|(p, _)| *p).collect() };
+        let mut f = Filed::default();
+        for log in 0..3 {
+            for seg in 0..3 {
+                for a in ["a@x.test", "b@x.test"] {
+                    f.claim(Position::new(log, seg, 16), a);
+                }
+            }
+        }
+        let model = |f: &Filed, log, below: Position| -> Vec<Position> {
+            ids(f)
+                .into_iter()
+                .filter(|p| p.log != log || *p >= below)
+                .collect()
+        };
+        for (log, below) in [
+            (1, Position::new(1, 1, 16)),
+            (0, Position::new(0, 2, 17)),
+            (2, Position::new(1, 9, 9)),
+            (2, Position::new(3, 0, 0)),
+        ] {
+            let want = model(&f, log, below);
+            f.prune(log, below);
+            assert_eq!(ids(&f), want, "prune({log}, {below:?})");
+        }
+        assert_eq!(
+            ids(&f),
+            vec![
+                Position::new(1, 1, 16),
+                Position::new(1, 1, 16),
+                Position::new(1, 2, 16),
+                Position::new(1, 2, 16),
+            ]
+        );
     }
 }
