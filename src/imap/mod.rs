@@ -3,6 +3,7 @@
 
 pub mod backend;
 pub mod capability;
+pub mod command;
 pub mod compress;
 pub mod listmatch;
 pub mod reply;

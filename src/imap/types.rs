@@ -54,7 +54,8 @@ pub enum Command<'a> {
         mailbox: Str<'a>,
         params: SelectParams,
     },
-    /// RFC 6154 5.2 CREATE-SPECIAL-USE: `CREATE name (USE (\Drafts))`.
+    /// RFC 6154 5.2 CREATE-SPECIAL-USE: `CREATE name (USE (\Drafts))`; the attributes keep their
+    /// backslash (`"\\Drafts"`).
     Create {
         mailbox: Str<'a>,
         special_use: Vec<&'a str>,
@@ -230,7 +231,8 @@ pub enum Flag<'a> {
     Draft,
     /// A keyword atom, e.g. `$Junk` or `NonJunk`.
     Keyword(&'a str),
-    /// A `\Name` not defined by the RFCs (kept so the session can refuse it by name).
+    /// A `\Name` not defined by the RFCs (kept so the session can refuse it by name), backslash
+    /// included.
     Extension(&'a str),
 }
 
