@@ -7,7 +7,7 @@ use super::super::backend::{self, Backend, BackendError, FlagOp, FlagSet, Mailbo
 use super::super::types::{Command, Flag, SelectParams, SequenceSet, Store, StoreMode};
 use super::reply::{self, Status};
 use super::selected::Selected;
-use super::{fetch, mailboxes, sets, Flow, Session, Sink};
+use super::{fetch, mailboxes, search, sets, Flow, Session, Sink};
 
 /// Runs a command that needs an authenticated session.
 pub(super) async fn run<B: Backend>(
@@ -57,7 +57,7 @@ pub(super) async fn run<B: Backend>(
         Command::Copy { uid, set, mailbox } => copy(s, tag, uid, &set, &mailbox, false, out).await,
         Command::Move { uid, set, mailbox } => copy(s, tag, uid, &set, &mailbox, true, out).await,
         Command::Search(_) | Command::Sort { .. } | Command::Thread { .. } => {
-            fetch::search(s, tag, cmd, out)
+            search::run(s, tag, cmd, now, out)
         }
         // Commands of the other states were handled before.
         _ => s.bad(tag, "Command not valid in this state", out),

@@ -322,14 +322,3 @@ fn write_section_name(o: &mut Vec<u8>, s: &Section<'_>, partial: Option<Partial>
         o.extend_from_slice(format!("<{}>", p.origin).as_bytes());
     }
 }
-
-/// SEARCH, SORT and THREAD: served once `imap::search` is in; until then refused by name so that
-/// clients fall back (RFC 9051 6.4.4 is mandatory: this is the gap listed in the report).
-pub(super) fn search<B: Backend>(
-    s: &mut Session<B>,
-    tag: &str,
-    _cmd: super::super::types::Command<'_>,
-    out: &mut dyn Sink,
-) -> Flow {
-    s.no(tag, "CANNOT", "SEARCH is not available yet", out)
-}

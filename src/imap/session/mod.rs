@@ -27,6 +27,7 @@ mod mailboxes;
 mod mimeshim;
 mod names;
 mod reply;
+mod search;
 mod selected;
 mod sets;
 
@@ -238,7 +239,7 @@ impl<B: Backend> Session<B> {
         } else {
             c.push_str(
                 " UIDPLUS MOVE CHILDREN LIST-EXTENDED LIST-STATUS SPECIAL-USE CONDSTORE QRESYNC \
-                 MULTIAPPEND UTF8=ACCEPT STATUS=SIZE QUOTA QUOTA=RES-STORAGE",
+                 MULTIAPPEND UTF8=ACCEPT STATUS=SIZE QUOTA QUOTA=RES-STORAGE ESEARCH",
             );
             c.push_str(&format!(" APPENDLIMIT={}", self.cfg.append_limit));
             c.push_str(fetch::CAPABILITIES);

@@ -2,6 +2,7 @@
 //! commands in, the exact responses out.
 
 mod basics;
+mod search;
 mod sync;
 
 use std::borrow::Cow;

@@ -1,0 +1,147 @@
+//! SEARCH and UID SEARCH: plain and ESEARCH results, MODSEQ, charsets, IMAP4rev2's ESEARCH default.
+
+use std::borrow::Cow;
+
+use super::super::super::types::{
+    Command, Flag, Search, SearchKey, SearchReturn, SelectParams, Store as StoreCmd, StoreMode,
+};
+use super::*;
+
+fn search<'a>(uid: bool, key: SearchKey<'a>, returns: Option<Vec<SearchReturn>>) -> Command<'a> {
+    Command::Search(Search {
+        uid,
+        charset: None,
+        returns,
+        key,
+    })
+}
+
+async fn mailbox_of_four(store: &Rc<Store>) -> Client {
+    for s in ["1", "2", "3", "4"] {
+        deliver(store, USER, &msg(s)).await;
+    }
+    let mut c = Client::logged_in(store).await;
+    c.run(t(
+        "s",
+        Command::Select {
+            mailbox: name("INBOX"),
+            params: SelectParams::default(),
+        },
+    ))
+    .await;
+    c.run(t(
+        "f",
+        Command::Store(StoreCmd {
+            uid: true,
+            set: set("2,4"),
+            mode: StoreMode::Add,
+            silent: true,
+            flags: vec![Flag::Flagged],
+            unchanged_since: None,
+        }),
+    ))
+    .await;
+    c
+}
+
+#[test]
+fn search_by_flags_sets_and_modseq_with_plain_and_esearch_results() {
+    on_executor(|| async {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = open_store(dir.path()).await;
+        let mut c = mailbox_of_four(&store).await;
+        assert_eq!(
+            c.run(t("a", search(false, SearchKey::Flagged, None))).await,
+            "* SEARCH 2 4\r\na OK SEARCH completed\r\n"
+        );
+        assert_eq!(
+            c.run(t(
+                "b",
+                search(
+                    true,
+                    SearchKey::And(vec![SearchKey::Unflagged, SearchKey::Uid(set("2:*"))]),
+                    Some(vec![
+                        SearchReturn::Min,
+                        SearchReturn::Max,
+                        SearchReturn::Count,
+                        SearchReturn::All
+                    ])
+                )
+            ))
+            .await,
+            "* ESEARCH (TAG \"b\") UID MIN 3 MAX 3 COUNT 1 ALL 3\r\nb OK SEARCH completed\r\n"
+        );
+        assert_eq!(
+            c.run(t("c", search(false, SearchKey::Deleted, Some(vec![]))))
+                .await,
+            "* ESEARCH (TAG \"c\")\r\nc OK SEARCH completed\r\n",
+            "RETURN () is ALL, and ALL of nothing is left out (RFC 4731 3.1)"
+        );
+        assert_eq!(
+            c.run(t("d", search(false, SearchKey::ModSeq(4), None))).await,
+            "* OK [HIGHESTMODSEQ 5] Highest\r\n* SEARCH 2 4 (MODSEQ 5)\r\nd OK SEARCH completed\r\n",
+            "MODSEQ enables CONDSTORE and the reply names the highest MODSEQ found"
+        );
+        assert_eq!(
+            c.run(t(
+                "e",
+                search(
+                    false,
+                    SearchKey::Not(Box::new(SearchKey::SequenceSet(set("1:3")))),
+                    None
+                )
+            ))
+            .await,
+            "* SEARCH 4\r\ne OK SEARCH completed\r\n"
+        );
+        assert_eq!(
+            c.run(t(
+                "f",
+                search(false, SearchKey::SequenceSet(set("9")), None)
+            ))
+            .await,
+            "f BAD message sequence number 9 is above the message count 4\r\n"
+        );
+        let cmd = Command::Search(Search {
+            uid: false,
+            charset: Some(Cow::Borrowed(b"KOI8-R")),
+            returns: None,
+            key: SearchKey::All,
+        });
+        assert_eq!(
+            c.run(t("g", cmd)).await,
+            "g NO [BADCHARSET (US-ASCII UTF-8)] Unsupported charset\r\n"
+        );
+    });
+}
+
+#[test]
+fn imap4rev2_sessions_get_esearch_replies() {
+    on_executor(|| async {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = open_store(dir.path()).await;
+        for s in ["1", "2"] {
+            deliver(&store, USER, &msg(s)).await;
+        }
+        let mut c = Client::logged_in(&store).await;
+        assert_eq!(
+            c.run(t("a", Command::Enable(vec!["IMAP4rev2"]))).await,
+            "* ENABLED IMAP4rev2\r\na OK ENABLE completed\r\n"
+        );
+        let r = c
+            .run(t(
+                "b",
+                Command::Select {
+                    mailbox: name("INBOX"),
+                    params: SelectParams::default(),
+                },
+            ))
+            .await;
+        assert!(!r.contains("RECENT"), "no RECENT in IMAP4rev2: {r}");
+        assert!(r.contains("* LIST () \"/\" INBOX\r\n"), "{r}");
+        assert_eq!(
+            c.run(t("c", search(false, SearchKey::All, None))).await,
+            "* ESEARCH (TAG \"c\") ALL 1:2\r\nc OK SEARCH completed\r\n"
+        );
+    });
+}
