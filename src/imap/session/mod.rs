@@ -260,9 +260,28 @@ impl<B: Backend> Session<B> {
 
     /// A command the parser refused (RFC 9051 7.1.3): `tag BAD reason`, or `* BAD` without a tag.
     pub fn bad_command(&mut self, tag: Option<&str>, reason: &str, out: &mut dyn Sink) -> Flow {
+        self.rejected(tag, None, reason, false, out)
+    }
+
+    /// A command the receiver rejected (`command::Step::Reject`): `tag BAD [code] reason`, or
+    /// `tag NO [code] reason` when `no` (a literal over the limit: RFC 7888 4, RFC 9051 7.1). BADs
+    /// count towards [`Config::max_bad`].
+    pub fn rejected(
+        &mut self,
+        tag: Option<&str>,
+        code: Option<&str>,
+        reason: &str,
+        no: bool,
+        out: &mut dyn Sink,
+    ) -> Flow {
+        let status = if no { Status::No } else { Status::Bad };
+        let code = code.unwrap_or("");
         match tag {
-            Some(t) => reply::tagged(out.buf(), t, Status::Bad, "", reason),
-            None => reply::untagged(out.buf(), Status::Bad, "", reason),
+            Some(t) => reply::tagged(out.buf(), t, status, code, reason),
+            None => reply::untagged(out.buf(), status, code, reason),
+        }
+        if no {
+            return Flow::Ready;
         }
         self.count_bad(out)
     }
@@ -454,7 +473,7 @@ impl<B: Backend> Session<B> {
         let decoded = if b64 == b"=" {
             Some(Vec::new())
         } else {
-            base64_decode(b64)
+            super::command::raw::decode_base64(b64)
         };
         let Some(decoded) = decoded else {
             return self.bad(tag, "Invalid base64", out);
@@ -602,37 +621,4 @@ impl<B: Backend> Session<B> {
 /// Awaits the next change of `feed` (a helper for shells and tests).
 pub async fn next_change<F: ChangeFeed>(feed: &mut F) -> bool {
     feed.changed().await
-}
-
-/// Decodes standard base64 (RFC 4648 4) with padding; `None` if malformed.
-fn base64_decode(s: &[u8]) -> Option<Vec<u8>> {
-    fn val(c: u8) -> Option<u32> {
-        Some(match c {
-            b'A'..=b'Z' => c - b'A',
-            b'a'..=b'z' => c - b'a' + 26,
-            b'0'..=b'9' => c - b'0' + 52,
-            b'+' => 62,
-            b'/' => 63,
-            _ => return None,
-        } as u32)
-    }
-    if !s.len().is_multiple_of(4) {
-        return None;
-    }
-    let mut out = Vec::with_capacity(s.len() / 4 * 3);
-    for (i, q) in s.chunks(4).enumerate() {
-        let last = i == s.len() / 4 - 1;
-        let pad = q.iter().rev().take_while(|&&c| c == b'=').count();
-        if pad > 2 || (pad > 0 && !last) {
-            return None;
-        }
-        let mut n = 0u32;
-        for &c in &q[..4 - pad] {
-            n = (n << 6) | val(c)?;
-        }
-        n <<= 6 * pad as u32;
-        let bytes = [(n >> 16) as u8, (n >> 8) as u8, n as u8];
-        out.extend_from_slice(&bytes[..3 - pad]);
-    }
-    Some(out)
 }

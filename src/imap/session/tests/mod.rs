@@ -4,6 +4,7 @@
 mod basics;
 mod search;
 mod sync;
+mod wire;
 
 use std::borrow::Cow;
 use std::rc::Rc;
@@ -162,5 +163,62 @@ impl Client {
                 .expect("backend");
             self.s.login_ok(&c.user, b, out);
         }
+    }
+}
+
+/// Bytes in, bytes out, as the shell drives the session: the parser's `Receiver` frames commands in
+/// a read buffer (literals and pipelining included), each goes to the session, replies are collected.
+pub(super) struct Wire {
+    pub c: Client,
+    rx: super::super::command::Receiver,
+    inbuf: Vec<u8>,
+}
+
+impl Wire {
+    pub fn new(c: Client) -> Wire {
+        Wire {
+            c,
+            rx: super::super::command::Receiver::new(Default::default()),
+            inbuf: Vec::new(),
+        }
+    }
+
+    /// Feeds one read's worth of bytes; returns everything written in response.
+    pub async fn read(&mut self, bytes: &[u8]) -> String {
+        use super::super::command::Step;
+        self.inbuf.extend_from_slice(bytes);
+        let mut out = Vec::new();
+        loop {
+            let Wire { c, rx, inbuf } = self;
+            let (used, flow) = match rx.receive(inbuf) {
+                Step::Command { command, used } => {
+                    (used, Some(c.s.handle(command, NOW, &mut out).await))
+                }
+                Step::NeedMore { .. } => break,
+                Step::Continue => {
+                    out.extend_from_slice(b"+ Ready for literal data\r\n");
+                    break;
+                }
+                Step::Reject {
+                    tag,
+                    error,
+                    no,
+                    skip,
+                } => {
+                    let code = error.code().map(|c| c.as_str());
+                    let f = c.s.rejected(tag, code, error.reason(), no, &mut out);
+                    (skip, Some(f))
+                }
+                Step::Skip(n) => (n, None),
+            };
+            self.inbuf.drain(..used);
+            if let Some(flow) = flow {
+                self.c.after(flow, &mut out).await;
+            }
+            if self.c.s.is_closed() {
+                break;
+            }
+        }
+        String::from_utf8_lossy(&out).into_owned()
     }
 }
