@@ -11,6 +11,7 @@ pub mod imap;
 pub mod inspect;
 pub mod mem;
 pub mod metrics;
+pub mod mime;
 pub mod net;
 pub mod shard;
 pub mod smtp;
