@@ -197,7 +197,8 @@ pub fn status<'a>(c: &mut Cursor<'a, '_>) -> PResult<Command<'a>> {
 }
 
 /// `append = "APPEND" SP mailbox 1*append-message` (RFC 3502 6), `append-message = append-opts SP
-/// append-data`, `append-opts = [SP flag-list] [SP date-time]`, `append-data = literal / literal8`.
+/// append-data`, `append-opts = [SP flag-list] [SP date-time]`, `append-data = literal / literal8`
+/// (and RFC 6855's `UTF8 (literal8)`, which arrives as a literal8).
 pub fn append<'a>(c: &mut Cursor<'a, '_>) -> PResult<Command<'a>> {
     c.sp()?;
     let mailbox = c.mailbox()?;
@@ -217,6 +218,14 @@ pub fn append<'a>(c: &mut Cursor<'a, '_>) -> PResult<Command<'a>> {
         let (message, binary) = match c.peek()? {
             b'{' => (c.literal()?, false),
             b'~' => (c.literal8()?, true),
+            _ if c.eat_word(b"UTF8") => {
+                // RFC 6855 4 (UTF8=ACCEPT): `append-data =/ "UTF8" SP "(" literal8 ")"`.
+                c.sp()?;
+                c.expect(b'(', "expected '(' after UTF8")?;
+                let data = c.literal8()?;
+                c.expect(b')', "expected ')' after the UTF8 literal")?;
+                (data, true)
+            }
             _ => return Err(Error::Syntax("expected the message literal")),
         };
         messages.push(AppendMessage {

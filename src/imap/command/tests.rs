@@ -415,6 +415,23 @@ fn append_single_multi_and_binary() {
             ]
         }
     );
+    // RFC 6855 4: UTF8 (literal8).
+    assert_eq!(
+        ok("a APPEND Sent UTF8 (~{3+}\r\nt\u{e9})\r\n"),
+        Command::Append {
+            mailbox: b("Sent"),
+            messages: vec![AppendMessage {
+                flags: vec![],
+                date: None,
+                message: "t\u{e9}".as_bytes(),
+                binary: true,
+            }]
+        }
+    );
+    assert!(matches!(
+        err("a APPEND Sent UTF8 ({1}\r\nx)\r\n").error,
+        Error::Syntax(_)
+    ));
     assert_eq!(
         err("a APPEND x (\\Recent) {1}\r\nx\r\n").error,
         Error::Syntax("\\Recent cannot be stored")
@@ -842,4 +859,60 @@ fn sort_and_thread() {
         err("a THREAD X UTF-8 ALL\r\n").error,
         Error::Syntax(_)
     ));
+}
+
+/// Commands as real clients send them (Thunderbird, Apple Mail, iOS, mutt, mbsync, K-9, Outlook,
+/// Python imaplib, curl), case and quoting as they write them.
+#[test]
+fn real_client_commands_parse() {
+    for line in [
+        "2 authenticate PLAIN\r\n",
+        "3 select \"INBOX\" (CONDSTORE)\r\n",
+        "4 getquotaroot \"INBOX\"\r\n",
+        "5 UID fetch 1:* (FLAGS) (CHANGEDSINCE 123)\r\n",
+        "7 UID fetch 402 (UID RFC822.SIZE FLAGS BODY.PEEK[HEADER.FIELDS (From To Cc Bcc Subject Date Message-ID Priority X-Priority References Newsgroups In-Reply-To Content-Type Reply-To)])\r\n",
+        "8 list (SPECIAL-USE) \"\" \"*\"\r\n",
+        "9 UID STORE 402 +FLAGS (\\Seen)\r\n",
+        "10 ID (\"name\" \"Thunderbird\" \"version\" \"115.0\")\r\n",
+        "11 UID fetch 402 (UID RFC822.SIZE BODY.PEEK[])\r\n",
+        "12 IDLE\r\n",
+        "1.2 ID (\"name\" \"Mac OS X Mail\" \"version\" \"16.0 (3731.500.231)\" \"os\" \"Mac OS X\" \"os-version\" \"13.4 (22F66)\" \"vendor\" \"Apple Inc.\")\r\n",
+        "3.1 UID FETCH 1:* (FLAGS UID) (CHANGEDSINCE 1 VANISHED)\r\n",
+        "4.1 SELECT INBOX (QRESYNC (1 2 1:10))\r\n",
+        "7.2 UID SEARCH 1:* NOT DELETED\r\n",
+        "a0005 FETCH 1:5 (UID FLAGS INTERNALDATE RFC822.SIZE BODY.PEEK[HEADER.FIELDS (DATE FROM SENDER SUBJECT TO CC MESSAGE-ID REFERENCES CONTENT-TYPE CONTENT-DESCRIPTION IN-REPLY-TO REPLY-TO LINES LIST-POST X-LABEL X-ORIGINAL-TO)])\r\n",
+        "a0007 UID STORE 1 +FLAGS.SILENT (\\Seen)\r\n",
+        "a0003 LSUB \"\" \"*\"\r\n",
+        "a0008 STATUS \"INBOX\" (MESSAGES)\r\n",
+        "a0002 LOGIN \"user\" \"pass\"\r\n",
+        "4 UID FETCH 1:1000000000 (UID FLAGS)\r\n",
+        "6 UID STORE 5 +FLAGS.SILENT \\Deleted\r\n",
+        "7 APPEND \"INBOX\" (\\Seen) {3+}\r\nabc\r\n",
+        "8 UID FETCH 5 (BODY.PEEK[])\r\n",
+        "9 UID FETCH 1:* (UID BODY.PEEK[HEADER.FIELDS (X-TUID)])\r\n",
+        "10 FETCH *:* (UID)\r\n",
+        "11 UID EXPUNGE 5\r\n",
+        "12 CREATE \"foo\"\r\n",
+        "13 LIST \"\" \"\"\r\n",
+        "14 COMPRESS DEFLATE\r\n",
+        "15 UID FETCH 1:* (UID FLAGS INTERNALDATE RFC822.SIZE BODY.PEEK[HEADER.FIELDS (date subject from content-type to cc bcc reply-to message-id references in-reply-to X-K9mail-Identity Chat-Version)])\r\n",
+        "TAG1 LOGIN user \"pa ss\"\r\n",
+        "TAG2 FETCH 1 (RFC822)\r\n",
+        "TAG3 SEARCH ALL\r\n",
+        "TAG4 STORE 1 +FLAGS \\Deleted\r\n",
+        "TAG5 APPEND INBOX \"27-Nov-2026 15:50:00 +0000\" {3}\r\nabc\r\n",
+        "TAG6 UID SEARCH CHARSET UTF-8 SUBJECT {5}\r\ncaf\u{e9}\r\n",
+        "TAG7 ENABLE UTF8=ACCEPT\r\n",
+        "TAG8 MOVE 1:3 Trash\r\n",
+        "A001 CAPABILITY\r\n",
+        "A002 AUTHENTICATE PLAIN AGJvYgBzZWNyZXQ=\r\n",
+        "A004 UID FETCH 1 BODY[]\r\n",
+        "A005 EXAMINE INBOX\r\n",
+        "A006 NAMESPACE\r\n",
+        "A007 LIST \"\" %\r\n",
+    ] {
+        if let Err(f) = parse(line.as_bytes(), &Options::default()) {
+            panic!("{line:?}: {f:?}");
+        }
+    }
 }
