@@ -137,6 +137,9 @@ pub enum Command<'a> {
 
 /// A sequence set (RFC 9051 9 `sequence-set`), in the order given; ranges may be reversed (`5:3`) and
 /// `*` is the largest number in use. The session resolves it against the mailbox.
+///
+/// The empty set is SEARCHRES `$` (RFC 5182, RFC 9051 6.4.4.1: the result saved by the last
+/// `SEARCH RETURN (SAVE)`); the parser produces it only when the session accepts SEARCHRES.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SequenceSet(pub Vec<SeqRange>);
 

@@ -118,7 +118,7 @@ fn key<'a>(c: &mut Cursor<'a, '_>) -> PResult<SearchKey<'a>> {
             Ok(SearchKey::And(keys))
         });
     }
-    if sequence::starts_set(b) {
+    if sequence::starts_set(b) || (b == b'$' && c.opts.searchres) {
         return sequence::sequence_set(c).map(SearchKey::SequenceSet);
     }
     let w = c.keyword()?;

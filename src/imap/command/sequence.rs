@@ -5,9 +5,15 @@ use super::lexer::{Cursor, PResult};
 use super::Error;
 use crate::imap::types::{SeqNum, SeqRange, SequenceSet};
 
-/// `sequence-set = (seq-number / seq-range) ["," sequence-set]`. The `$` of SEARCHRES (RFC 5182) is
-/// not accepted: `SequenceSet` cannot hold it and the capability is not advertised.
+/// `sequence-set = (seq-number / seq-range) ["," sequence-set] / seq-last-command`. `$`
+/// (`seq-last-command`, RFC 5182 2.1 SEARCHRES, part of IMAP4rev2: RFC 9051 6.4.4.1) stands alone for the
+/// saved search result; it comes back as the empty set (no other input gives one) and is accepted only
+/// when `Options::searchres` says the session supports it.
 pub fn sequence_set(c: &mut Cursor<'_, '_>) -> PResult<SequenceSet> {
+    if c.opts.searchres && c.peek_is(b'$') {
+        c.pos += 1;
+        return Ok(SequenceSet(Vec::new()));
+    }
     let mut ranges = Vec::new();
     loop {
         let start = seq_number(c)?;
@@ -28,7 +34,7 @@ fn seq_number(c: &mut Cursor<'_, '_>) -> PResult<SeqNum> {
             Ok(SeqNum::Largest)
         }
         b'1'..=b'9' => c.nz_number().map(SeqNum::Value),
-        b'$' => Err(Error::Syntax("$ (SEARCHRES) is not supported")),
+        b'$' => Err(Error::Syntax("$ (SEARCHRES) is not supported here")),
         _ => Err(Error::Syntax("invalid sequence set")),
     }
 }
@@ -67,6 +73,14 @@ mod tests {
         assert!(matches!(set(b"1:0 "), Err(Error::Syntax(_))));
         assert!(matches!(set(b"4294967296 "), Err(Error::Syntax(_))));
         assert!(matches!(set(b"$ "), Err(Error::Syntax(_))));
+        let searchres = Options {
+            searchres: true,
+            ..Options::default()
+        };
+        let mut c = Cursor::new(b"$ ", &searchres);
+        assert_eq!(sequence_set(&mut c), Ok(SequenceSet(vec![])));
+        let mut c = Cursor::new(b"1,$ ", &searchres);
+        assert!(matches!(sequence_set(&mut c), Err(Error::Syntax(_))));
         // nz-number = digit-nz *DIGIT
         assert!(matches!(set(b"01 "), Err(Error::Syntax(_))));
     }

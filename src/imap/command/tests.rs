@@ -766,6 +766,25 @@ fn search_keys_every_kind() {
         ..Options::default()
     };
     assert!(parse(b"a SEARCH RETURN (SAVE) ALL\r\n", &opts).is_ok());
+    // SEARCHRES `$` (RFC 5182 2.1) is the empty set, as a key, after UID, and in other commands.
+    let saved = SequenceSet(vec![]);
+    match parse(b"a UID SEARCH $ UID $ SEEN\r\n", &opts).map(|t| t.command) {
+        Ok(Command::Search(s)) => assert_eq!(
+            s.key,
+            K::And(vec![
+                K::SequenceSet(saved.clone()),
+                K::Uid(saved.clone()),
+                K::Seen
+            ])
+        ),
+        other => panic!("{other:?}"),
+    }
+    match parse(b"a UID FETCH $ (FLAGS)\r\n", &opts).map(|t| t.command) {
+        Ok(Command::Fetch(f)) => assert_eq!(f.set, saved),
+        other => panic!("{other:?}"),
+    }
+    assert!(parse(b"a UID FETCH 1,$ (FLAGS)\r\n", &opts).is_err());
+    assert!(parse(b"a UID FETCH $ (FLAGS)\r\n", &Options::default()).is_err());
 }
 
 #[test]

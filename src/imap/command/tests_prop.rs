@@ -37,10 +37,11 @@ fn seq_num() -> impl Strategy<Value = SeqNum> {
     prop_oneof![Just(SeqNum::Largest), (1u32..).prop_map(SeqNum::Value)]
 }
 
+/// Sets of one to three ranges, or now and then the empty set that stands for SEARCHRES `$`.
 fn seq_set() -> BoxedStrategy<SequenceSet> {
     proptest::collection::vec(
         (seq_num(), seq_num()).prop_map(|(start, end)| SeqRange { start, end }),
-        1..4,
+        0..4,
     )
     .prop_map(SequenceSet)
     .boxed()

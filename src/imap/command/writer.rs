@@ -31,6 +31,10 @@ fn list<T>(o: &mut Vec<u8>, items: &[T], mut f: impl FnMut(&mut Vec<u8>, &T)) {
 }
 
 fn set(o: &mut Vec<u8>, set: &SequenceSet) {
+    if set.0.is_empty() {
+        // SEARCHRES `$`.
+        o.push(b'$');
+    }
     let num = |o: &mut Vec<u8>, n: SeqNum| match n {
         SeqNum::Value(v) => s(o, &v.to_string()),
         SeqNum::Largest => o.push(b'*'),
