@@ -30,7 +30,11 @@ pub(super) async fn run<B: Backend>(
             if !mech.eq_ignore_ascii_case("DEFLATE") {
                 return s.no(tag, "CANNOT", "Unknown compression mechanism", out);
             }
+            if s.compressed {
+                return s.no(tag, "COMPRESSIONACTIVE", "Compression is already on", out);
+            }
             s.ok(tag, "", "DEFLATE active", out);
+            s.compressed = true;
             Flow::Compress
         }
         Command::Create { .. }

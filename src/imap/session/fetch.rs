@@ -13,9 +13,6 @@ use super::mimeshim as mime;
 use super::reply;
 use super::{sets, Flow, Session, Sink};
 
-/// Capabilities this module serves.
-pub(super) const CAPABILITIES: &str = "";
-
 /// A range of a message's bytes, kept alive by the backend's handle until the shell writes it.
 struct Slice<T> {
     body: T,

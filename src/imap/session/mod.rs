@@ -37,6 +37,7 @@ mod tests;
 use std::sync::Arc;
 
 use super::backend::{Backend, ChangeFeed, MailboxView};
+use super::capability::{Capabilities, CapabilityState, Optional};
 use super::types::{Command, Tagged};
 use reply::Status;
 use selected::{Selected, Wording};
@@ -56,6 +57,11 @@ pub struct Config {
     pub starttls: bool,
     /// COMPRESS=DEFLATE is offered (RFC 4978).
     pub compress: bool,
+    /// The connection is protected by TLS (an implicit-TLS port, or after STARTTLS).
+    pub tls_active: bool,
+    /// LOGIN and AUTHENTICATE PLAIN are accepted without TLS (RFC 9051 11.1 asks servers to refuse
+    /// them: `LOGINDISABLED`). On by default until the server has TLS (loopback setups, tests).
+    pub plaintext_login: bool,
     /// Message bodies at least this long are spliced into the output instead of copied.
     pub splice_min: usize,
 }
@@ -69,6 +75,8 @@ impl Default for Config {
             append_limit: 50 << 20,
             starttls: false,
             compress: false,
+            tls_active: false,
+            plaintext_login: true,
             splice_min: 16 << 10,
         }
     }
@@ -171,6 +179,7 @@ impl Handoff {
             backend: Some(backend),
             selected: None,
             logged_out: false,
+            compressed: false,
         }
     }
 }
@@ -186,6 +195,8 @@ pub struct Session<B: Backend> {
     backend: Option<B>,
     selected: Option<Selected<B::View>>,
     logged_out: bool,
+    /// COMPRESS DEFLATE is on (RFC 4978 3: no longer offered).
+    compressed: bool,
 }
 
 impl<B: Backend> Session<B> {
@@ -200,6 +211,7 @@ impl<B: Backend> Session<B> {
             backend: None,
             selected: None,
             logged_out: false,
+            compressed: false,
         };
         let code = format!("CAPABILITY {}", s.capabilities());
         reply::untagged(out.buf(), Status::Ok, &code, &s.cfg.greeting);
@@ -228,26 +240,30 @@ impl<B: Backend> Session<B> {
         self.backend.as_ref()
     }
 
-    /// The capability list for this state (RFC 9051 7.2.2).
+    /// The capability list for this state (RFC 9051 7.2.2), from `imap::capability`.
     pub fn capabilities(&self) -> String {
-        let mut c = String::from("IMAP4rev1 IMAP4rev2 LITERAL+ ENABLE ID IDLE NAMESPACE UNSELECT");
-        if self.user.is_none() {
-            if self.cfg.starttls {
-                c.push_str(" STARTTLS");
-            }
-            c.push_str(" AUTH=PLAIN SASL-IR");
-        } else {
-            c.push_str(
-                " UIDPLUS MOVE CHILDREN LIST-EXTENDED LIST-STATUS SPECIAL-USE CONDSTORE QRESYNC \
-                 MULTIAPPEND UTF8=ACCEPT STATUS=SIZE QUOTA QUOTA=RES-STORAGE ESEARCH",
-            );
-            c.push_str(&format!(" APPENDLIMIT={}", self.cfg.append_limit));
-            c.push_str(fetch::CAPABILITIES);
-            if self.cfg.compress {
-                c.push_str(" COMPRESS=DEFLATE");
-            }
-        }
-        c
+        let state = CapabilityState {
+            authenticated: self.user.is_some(),
+            tls_active: self.cfg.tls_active,
+            starttls_available: self.cfg.starttls,
+            plaintext_login: self.cfg.plaintext_login,
+            compress_active: self.compressed,
+            literal_plus: true,
+            append_limit: Some(self.cfg.append_limit),
+            optional: Optional {
+                quota: true,
+                compress: self.cfg.compress,
+                ..Optional::default()
+            },
+        };
+        let mut out = Vec::new();
+        Capabilities::for_state(&state).write(&mut out);
+        String::from_utf8_lossy(&out).into_owned()
+    }
+
+    /// RFC 9051 6.2.3, 11.1: no plaintext password over an unprotected connection.
+    fn login_disabled(&self) -> bool {
+        !self.cfg.tls_active && !self.cfg.plaintext_login
     }
 
     fn wording(&self) -> Wording {
@@ -338,8 +354,16 @@ impl<B: Backend> Session<B> {
             }
             Command::StartTls => self.starttls(tag, out),
             Command::Login { user, password } => {
-                if self.backend.is_some() {
+                if self.user.is_some() {
                     return self.bad(tag, "already authenticated", out);
+                }
+                if self.login_disabled() {
+                    return self.no(
+                        tag,
+                        "PRIVACYREQUIRED",
+                        "LOGIN needs TLS (LOGINDISABLED)",
+                        out,
+                    );
                 }
                 match (std::str::from_utf8(&user), std::str::from_utf8(&password)) {
                     (Ok(u), Ok(p)) => self.ask_login(tag, u.to_string(), p.to_string()),
@@ -439,11 +463,14 @@ impl<B: Backend> Session<B> {
         initial: Option<&[u8]>,
         out: &mut dyn Sink,
     ) -> Flow {
-        if self.backend.is_some() {
+        if self.user.is_some() {
             return self.bad(tag, "already authenticated", out);
         }
         if !mechanism.eq_ignore_ascii_case("PLAIN") {
             return self.no(tag, "", "Unsupported authentication mechanism", out);
+        }
+        if self.login_disabled() {
+            return self.no(tag, "PRIVACYREQUIRED", "AUTHENTICATE PLAIN needs TLS", out);
         }
         match initial {
             Some(line) => self.plain(tag, line, out),

@@ -518,3 +518,39 @@ fn folders_create_rename_delete_list_status_and_subscriptions() {
         );
     });
 }
+
+#[test]
+fn plaintext_login_is_refused_without_tls_when_configured_so() {
+    on_executor(|| async {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = open_store(dir.path()).await;
+        let cfg = Config {
+            plaintext_login: false,
+            starttls: true,
+            ..Config::default()
+        };
+        let mut c = Client::new(&store, cfg);
+        assert!(
+            c.greeting.contains(" STARTTLS LOGINDISABLED]"),
+            "{}",
+            c.greeting
+        );
+        assert_eq!(
+            c.run(t(
+                "a",
+                Command::Login {
+                    user: name(USER),
+                    password: name("secret"),
+                }
+            ))
+            .await,
+            "a NO [PRIVACYREQUIRED] LOGIN needs TLS (LOGINDISABLED)\r\n"
+        );
+        let mut out = Vec::new();
+        assert_eq!(
+            c.s.handle(t("b", Command::StartTls), NOW, &mut out).await,
+            Flow::StartTls
+        );
+        assert_eq!(out, b"b OK Begin TLS negotiation now\r\n");
+    });
+}
