@@ -17,6 +17,7 @@ mod date;
 mod envelope;
 mod header;
 mod parse;
+mod search;
 mod section;
 mod text;
 

@@ -41,7 +41,12 @@ impl Message<'_> {
     /// The text of every text/* part (encapsulated messages included), transfer encoding and charset
     /// undone, parts separated by a line break (SEARCH BODY and TEXT).
     pub fn body_text(&self) -> String {
-        let mut out = String::new();
+        self.body_texts().join("\n")
+    }
+
+    /// The text of each text/* part, in order, transfer encoding and charset undone.
+    pub fn body_texts(&self) -> Vec<String> {
+        let mut out = Vec::new();
         for i in 0..self.part_count() as u32 {
             let n = self.node(i);
             if n.kind != Kind::Leaf {
@@ -56,13 +61,13 @@ impl Message<'_> {
                                 .into_iter()
                                 .find(|p| p.name.eq_ignore_ascii_case(b"charset"))
                                 .map(|p| p.value.into_owned());
-                            (v[t].to_vec(), cs)
+                            (&v[t], cs)
                         }
-                        None => (b"text".to_vec(), None),
+                        None => (&b"text"[..], None),
                     }
                 }
                 None if n.digest_default => continue,
-                None => (b"text".to_vec(), None),
+                None => (&b"text"[..], None),
             };
             if !t.eq_ignore_ascii_case(b"text") {
                 continue;
@@ -72,13 +77,8 @@ impl Message<'_> {
                 Ok(c) => decode(body, c),
                 Err(_) => Cow::Borrowed(body),
             };
-            if !out.is_empty() {
-                out.push('\n');
-            }
-            out.push_str(&decode_charset(
-                charset.as_deref().unwrap_or(&b"us-ascii"[..]),
-                &bytes,
-            ));
+            let cs = charset.as_deref().unwrap_or(&b"us-ascii"[..]);
+            out.push(decode_charset(cs, &bytes).into_owned());
         }
         out
     }
