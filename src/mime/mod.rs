@@ -3,9 +3,12 @@
 //! and the writers build ENVELOPE, BODY and BODYSTRUCTURE from the raw header values.
 //!
 //! Why not `mail-parser` for the structure: IMAP needs the byte ranges, line counts and raw (undecoded)
-//! header values that RFC 3501 7.4.2 defines, with the boundary rules of RFC 2046 5.1.1; mail-parser
-//! decodes every part eagerly (measured in `benches/mime.rs`) and ends parts where IMAP's sizes do not.
-//! Decoding (charsets) goes through `encoding_rs`, which mail-parser itself builds on.
+//! header values that RFC 3501 7.4.2 defines, with the boundary rules of RFC 2046 5.1.1. mail-parser
+//! 0.11 ends a multipart that closes itself two bytes before IMAP's sizes, lists no part for an empty
+//! multipart and does not read digest parts as messages (fixtures 10, 11, 15, 20), and decodes every
+//! part eagerly: on a 1 MB multipart it took 39 ms where this parse with ENVELOPE and BODYSTRUCTURE
+//! takes 0.4 ms (see the commit that added this module). Charsets go through `encoding_rs`, which
+//! mail-parser's own full charset support uses.
 //!
 //! `Message::parse` never panics: nesting depth and the number of parts are bounded ([`MAX_DEPTH`],
 //! [`MAX_PARTS`]); past them, parts are leaves.

@@ -148,6 +148,35 @@ fn message_rfc822_parts_and_their_sections() {
 }
 
 #[test]
+fn header_fields_and_text_of_an_attached_message() {
+    let raw = std::fs::read(super::fixtures::dir().join("11-message-rfc822.eml")).unwrap();
+    let msg = Message::parse(&raw);
+    let f = |not| SectionText::HeaderFields {
+        not,
+        fields: vec![Cow::Borrowed(&b"subject"[..]), Cow::Borrowed(&b"TO"[..])],
+    };
+    assert_eq!(
+        section(&msg, &[2], Some(f(false))),
+        "To: x@example.test\r\nSubject: =?UTF-8?B?aW5uZXIgw6k=?=\r\n\r\n"
+    );
+    assert!(section(&msg, &[2], Some(f(true))).starts_with("From: inner@example.test\r\nDate: "));
+    assert!(section(&msg, &[2], Some(SectionText::Text)).starts_with("--in2\r\n"));
+    assert_eq!(section(&msg, &[2, 2], None), "iVBORw0KGgo=");
+    assert_eq!(msg.binary(&[2, 2]).unwrap().as_ref(), b"\x89PNG\r\n\x1a\n");
+    assert_eq!(
+        section(&msg, &[2, 2], Some(SectionText::Mime))
+            .lines()
+            .next(),
+        Some("Content-Type: image/png; name=dot.png")
+    );
+    // HEADER.FIELDS of a part that is not a message is empty, like HEADER.
+    assert_eq!(section(&msg, &[1], Some(f(false))), "");
+    let summary = msg.summary();
+    assert_eq!(&*summary.envelope, msg.envelope().as_slice());
+    assert_eq!(&*summary.body, msg.body_structure(false).as_slice());
+}
+
+#[test]
 fn deep_nesting_is_bounded() {
     let mut raw = Vec::new();
     for i in 0..2000 {
