@@ -3,15 +3,16 @@
 //! `crate::mime`, and body bytes written from the backend's handle (the log's mmap) without a copy
 //! when they are large.
 
+use std::borrow::Cow;
 use std::ops::Range;
 
 use super::super::backend::{Backend, FlagOp, FlagSet, MailboxView, SEEN};
 use super::super::types::{Fetch, FetchAttr, Partial, Section, SectionText};
 use super::super::wire;
 use super::commands::{enable_condstore, refuse};
-use super::mimeshim as mime;
 use super::reply;
 use super::{sets, Flow, Session, Sink};
+use crate::mime;
 
 /// A range of a message's bytes, kept alive by the backend's handle until the shell writes it.
 struct Slice<T> {
@@ -39,21 +40,6 @@ fn sets_seen(a: &FetchAttr<'_>) -> bool {
     )
 }
 
-/// Items that need the MIME structure (`crate::mime`, not on main yet).
-fn needs_structure(a: &FetchAttr<'_>) -> bool {
-    match a {
-        FetchAttr::Envelope
-        | FetchAttr::Body
-        | FetchAttr::BodyStructure
-        | FetchAttr::Binary { .. }
-        | FetchAttr::BinarySize { .. } => true,
-        FetchAttr::Section { section, .. } => {
-            !section.part.is_empty() || matches!(section.text, Some(SectionText::Mime))
-        }
-        _ => false,
-    }
-}
-
 fn needs_bytes(a: &FetchAttr<'_>) -> bool {
     !matches!(
         a,
@@ -76,13 +62,6 @@ pub(super) async fn fetch<B: Backend>(
         return s.bad(
             tag,
             "VANISHED needs UID FETCH, CHANGEDSINCE and QRESYNC",
-            out,
-        );
-    }
-    if f.items.iter().any(needs_structure) {
-        return s.bad(
-            tag,
-            "ENVELOPE, BODYSTRUCTURE, BINARY and part numbers are not served yet",
             out,
         );
     }
@@ -192,6 +171,7 @@ pub(super) async fn fetch<B: Backend>(
             sep(o);
             o.extend_from_slice(format!("MODSEQ ({})", m.modseq).as_bytes());
         }
+        let mut parsed: Option<mime::Message<'_>> = None;
         let raw: &[u8] = body.as_ref().map_or(&[][..], |b| b.as_ref());
         for a in &f.items {
             let o = out.buf();
@@ -206,11 +186,19 @@ pub(super) async fn fetch<B: Backend>(
                     sep(o);
                     o.extend_from_slice(format!("RFC822.SIZE {}", m.size).as_bytes());
                 }
-                FetchAttr::Envelope
-                | FetchAttr::Body
-                | FetchAttr::BodyStructure
-                | FetchAttr::Binary { .. }
-                | FetchAttr::BinarySize { .. } => {}
+                FetchAttr::Envelope => {
+                    sep(o);
+                    o.extend_from_slice(b"ENVELOPE ");
+                    let msg = parsed.get_or_insert_with(|| mime::Message::parse(raw));
+                    o.extend_from_slice(&msg.envelope());
+                }
+                FetchAttr::Body | FetchAttr::BodyStructure => {
+                    sep(o);
+                    let ext = matches!(a, FetchAttr::BodyStructure);
+                    o.extend_from_slice(if ext { b"BODYSTRUCTURE " } else { b"BODY " });
+                    let msg = parsed.get_or_insert_with(|| mime::Message::parse(raw));
+                    o.extend_from_slice(&msg.body_structure(ext));
+                }
                 FetchAttr::Rfc822 | FetchAttr::Rfc822Header | FetchAttr::Rfc822Text => {
                     sep(o);
                     let (name, text) = match a {
@@ -222,8 +210,9 @@ pub(super) async fn fetch<B: Backend>(
                     o.push(b' ');
                     let data = match text {
                         None => mime::SectionData::Range(0..raw.len()),
-                        Some(t) => mime::section(raw, &[], Some(&t))
-                            .unwrap_or(mime::SectionData::Range(0..0)),
+                        Some(t) => parsed
+                            .get_or_insert_with(|| mime::Message::parse(raw))
+                            .section(&[], Some(&t)),
                     };
                     write_data(out, body.as_ref(), raw, data, splice_min);
                 }
@@ -234,13 +223,58 @@ pub(super) async fn fetch<B: Backend>(
                     o.extend_from_slice(b"BODY");
                     write_section_name(o, section, *partial);
                     o.push(b' ');
-                    let data = mime::section(raw, &section.part, section.text.as_ref())
-                        .unwrap_or(mime::SectionData::Range(0..0));
+                    let data = if section.part.is_empty() && section.text.is_none() {
+                        mime::SectionData::Range(0..raw.len())
+                    } else {
+                        parsed
+                            .get_or_insert_with(|| mime::Message::parse(raw))
+                            .section(&section.part, section.text.as_ref())
+                    };
                     let data = match partial {
                         Some(p) => data.partial(p.origin, p.count),
                         None => data,
                     };
                     write_data(out, body.as_ref(), raw, data, splice_min);
+                }
+                FetchAttr::Binary { part, partial, .. } => {
+                    let msg = parsed.get_or_insert_with(|| mime::Message::parse(raw));
+                    let Ok(bytes) = msg.binary(part) else {
+                        // RFC 3516 4.3: a transfer encoding the server cannot decode.
+                        out.buf().extend_from_slice(b")\r\n");
+                        return s.no(tag, "UNKNOWN-CTE", "Unknown Content-Transfer-Encoding", out);
+                    };
+                    sep(o);
+                    o.extend_from_slice(b"BINARY[");
+                    write_part(o, part);
+                    o.push(b']');
+                    let bytes: Cow<'_, [u8]> = match partial {
+                        Some(p) => {
+                            o.extend_from_slice(format!("<{}>", p.origin).as_bytes());
+                            let r = mime::partial(bytes.len(), p.origin, p.count);
+                            match bytes {
+                                Cow::Borrowed(x) => Cow::Borrowed(&x[r]),
+                                Cow::Owned(x) => Cow::Owned(x[r].to_vec()),
+                            }
+                        }
+                        None => bytes,
+                    };
+                    o.push(b' ');
+                    // RFC 3516 4.2: literal8 (`~{n}`) when the data holds NUL.
+                    if bytes.contains(&0) {
+                        o.push(b'~');
+                    }
+                    wire::literal(o, &bytes);
+                }
+                FetchAttr::BinarySize { part } => {
+                    let msg = parsed.get_or_insert_with(|| mime::Message::parse(raw));
+                    let Ok(n) = msg.binary_size(part) else {
+                        out.buf().extend_from_slice(b")\r\n");
+                        return s.no(tag, "UNKNOWN-CTE", "Unknown Content-Transfer-Encoding", out);
+                    };
+                    sep(o);
+                    o.extend_from_slice(b"BINARY.SIZE[");
+                    write_part(o, part);
+                    o.extend_from_slice(format!("] {n}").as_bytes());
                 }
             }
         }

@@ -24,7 +24,6 @@
 mod commands;
 mod fetch;
 mod mailboxes;
-mod mimeshim;
 mod names;
 mod reply;
 mod search;

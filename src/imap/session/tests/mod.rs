@@ -2,6 +2,7 @@
 //! commands in, the exact responses out.
 
 mod basics;
+mod fetch;
 mod search;
 mod sync;
 mod wire;
