@@ -32,6 +32,7 @@ mod tests;
 pub use address::Address;
 pub use binary::BinaryError;
 pub use date::SentDate;
+pub use search::LazyMessage;
 pub use section::{partial, SectionData};
 pub use text::{decode_charset, decode_header, FirstAddress};
 

@@ -39,6 +39,49 @@ impl Content for Message<'_> {
     }
 }
 
+/// A message parsed on first use: what a session hands SEARCH as `Candidate::Content`, so keys that
+/// never read content (flags, UIDs, sizes) never parse.
+pub struct LazyMessage<'a> {
+    raw: &'a [u8],
+    parsed: std::cell::OnceCell<Message<'a>>,
+}
+
+impl<'a> LazyMessage<'a> {
+    pub fn new(raw: &'a [u8]) -> LazyMessage<'a> {
+        LazyMessage {
+            raw,
+            parsed: std::cell::OnceCell::new(),
+        }
+    }
+
+    /// The parsed message (parsing it now if this is the first use).
+    pub fn get(&self) -> &Message<'a> {
+        self.parsed.get_or_init(|| Message::parse(self.raw))
+    }
+
+    pub fn is_parsed(&self) -> bool {
+        self.parsed.get().is_some()
+    }
+}
+
+impl Content for LazyMessage<'_> {
+    fn header_values(&self, name: &str) -> Vec<Cow<'_, str>> {
+        Content::header_values(self.get(), name)
+    }
+    fn header_text(&self) -> Cow<'_, str> {
+        Content::header_text(self.get())
+    }
+    fn body_texts(&self) -> Vec<Cow<'_, str>> {
+        Content::body_texts(self.get())
+    }
+    fn sent_date(&self) -> Option<Stamp> {
+        Content::sent_date(self.get())
+    }
+    fn first_address(&self, field: &str) -> Option<Address<'_>> {
+        Content::first_address(self.get(), field)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -126,5 +169,14 @@ mod tests {
         };
         assert!(hit(SearchKey::SentOn(nov(28))));
         assert!(!hit(SearchKey::SentOn(nov(29))));
+
+        // Lazily: a key on flags does not parse; a content key does.
+        let lazy = LazyMessage::new(&eml);
+        assert!(!lazy.is_parsed());
+        assert_eq!(
+            Content::header_values(&lazy, "subject"),
+            vec!["café 😀 and plain"]
+        );
+        assert!(lazy.is_parsed());
     }
 }
