@@ -1,17 +1,19 @@
 //! SEARCH / UID SEARCH (RFC 9051 6.4.4, RFC 3501 6.4.4) with ESEARCH results (RFC 4731, RFC 9051
 //! 7.3.4), SORT and THREAD (RFC 5256): the key is compiled by `imap::search` against the session's
-//! view and matched message by message; message bytes are read only when the key needs them.
+//! view and matched message by message; message bytes are read only when the key (or the sort
+//! criteria) needs them, and parsed (`crate::mime`) only on the first content key.
+
+use std::cell::OnceCell;
 
 use super::super::backend::{Backend, MailboxView, Message};
-use std::borrow::Cow;
-
-use super::super::search::{
-    self as search, Address, Candidate, Content, Limits, Query, Scope, SearchError, Stamp,
-};
+use super::super::search::{self as search, Candidate, Limits, Query, Scope, SearchError, Stamp};
 use super::super::seqset::Messages;
-use super::super::types::{Command, SearchKey, SearchReturn};
+use super::super::sort::{self, SortKeys};
+use super::super::thread::{self, ThreadMsg};
+use super::super::types::{Command, SearchKey, SearchReturn, Str};
 use super::commands::enable_condstore;
 use super::{sets, Flow, Session, Sink};
+use crate::mime;
 
 /// The view as `imap::seqset` sees a mailbox.
 struct Numbering<'a, V>(&'a V);
@@ -28,39 +30,19 @@ impl<V: MailboxView> Messages for Numbering<'_, V> {
     }
 }
 
-/// Content for queries that need none ([`Query::needs_content`] is false): never asked for. Keys
-/// that read the message wait for `crate::mime` (`search::LazyMessage`) on main.
-struct Unread;
-
-impl Content for Unread {
-    fn header_values(&self, _name: &str) -> Vec<Cow<'_, str>> {
-        Vec::new()
-    }
-    fn header_text(&self) -> Cow<'_, str> {
-        Cow::Borrowed("")
-    }
-    fn body_texts(&self) -> Vec<Cow<'_, str>> {
-        Vec::new()
-    }
-    fn sent_date(&self) -> Option<Stamp> {
-        None
-    }
-    fn first_address(&self, _field: &str) -> Option<Address<'_>> {
-        None
-    }
-}
-
-/// One message of the view as SEARCH sees it.
-struct Cand<'a, V, C> {
+/// One message of the view as SEARCH, SORT and THREAD see it.
+struct Cand<'a, V> {
     seq: u32,
     m: Message,
     view: &'a V,
     recent: bool,
-    content: Option<&'a C>,
+    /// The stored bytes, when the command may need content.
+    raw: Option<&'a [u8]>,
+    parsed: OnceCell<mime::Message<'a>>,
 }
 
-impl<'a, V: MailboxView, C: Content> Candidate for Cand<'a, V, C> {
-    type Content = C;
+impl<'a, V: MailboxView> Candidate for Cand<'a, V> {
+    type Content = mime::Message<'a>;
     fn seq(&self) -> u32 {
         self.seq
     }
@@ -88,10 +70,20 @@ impl<'a, V: MailboxView, C: Content> Candidate for Cand<'a, V, C> {
     fn modseq(&self) -> u64 {
         self.m.modseq
     }
-    fn content(&self) -> Option<&C> {
-        self.content
+    fn content(&self) -> Option<&mime::Message<'a>> {
+        let raw = self.raw?;
+        Some(self.parsed.get_or_init(|| mime::Message::parse(raw)))
     }
 }
+
+/// What the three commands share: the charset, the key, and UID or sequence numbers.
+struct Ask<'k, 'a> {
+    uid: bool,
+    charset: Option<&'k Str<'a>>,
+    key: &'k SearchKey<'a>,
+}
+
+const BADCHARSET: &str = "BADCHARSET (US-ASCII UTF-8)";
 
 pub(super) fn run<B: Backend>(
     s: &mut Session<B>,
@@ -100,23 +92,53 @@ pub(super) fn run<B: Backend>(
     now: i64,
     out: &mut dyn Sink,
 ) -> Flow {
-    let Command::Search(q) = cmd else {
-        return s.no(tag, "CANNOT", "SORT and THREAD are not available yet", out);
+    let (ask, what) = match &cmd {
+        Command::Search(q) => (
+            Ask {
+                uid: q.uid,
+                charset: q.charset.as_ref(),
+                key: &q.key,
+            },
+            What::Search(q.returns.as_deref()),
+        ),
+        Command::Sort {
+            uid,
+            criteria,
+            charset,
+            key,
+            ..
+        } => (
+            Ask {
+                uid: *uid,
+                charset: Some(charset),
+                key,
+            },
+            What::Sort(criteria),
+        ),
+        Command::Thread {
+            uid,
+            algorithm,
+            charset,
+            key,
+        } => (
+            Ask {
+                uid: *uid,
+                charset: Some(charset),
+                key,
+            },
+            What::Thread(*algorithm),
+        ),
+        _ => return s.bad(tag, "not a search", out),
     };
-    if let Err(SearchError::BadCharset(_)) = search::check_charset(q.charset.as_deref()) {
-        return s.no(
-            tag,
-            "BADCHARSET (US-ASCII UTF-8)",
-            "Unsupported charset",
-            out,
-        );
+    if search::check_charset(ask.charset.map(|c| c.as_ref())).is_err() {
+        return s.no(tag, BADCHARSET, "Unsupported charset", out);
     }
-    if uses_modseq(&q.key) {
+    if uses_modseq(ask.key) {
         enable_condstore(s, out);
     }
-    s.report(q.uid, &[], q.uid, out);
+    s.report(ask.uid, &[], ask.uid, out);
     let rev1 = !s.enabled.rev2;
-    let Some(sel) = s.selected.as_ref() else {
+    let (Some(b), Some(sel)) = (s.backend.as_ref(), s.selected.as_ref()) else {
         return s.bad(tag, "No mailbox selected", out);
     };
     let numbering = Numbering(&sel.view);
@@ -124,61 +146,65 @@ pub(super) fn run<B: Backend>(
         mailbox: &numbering,
         now,
     };
-    let query = match Query::compile(&q.key, &scope, &Limits::default()) {
+    let query = match Query::compile(ask.key, &scope, &Limits::default()) {
         Ok(q) => q,
         Err(SearchError::BadCharset(_)) => {
-            return s.no(
-                tag,
-                "BADCHARSET (US-ASCII UTF-8)",
-                "Unsupported charset",
-                out,
-            )
+            return s.no(tag, BADCHARSET, "Unsupported charset", out)
         }
         Err(e) => return s.bad(tag, &e.to_string(), out),
     };
-    if query.needs_content() {
-        return s.no(
-            tag,
-            "CANNOT",
-            "Searching message text is not available yet",
-            out,
-        );
-    }
+    // SORT and THREAD read headers (subject, date, addresses, references) of what matched.
+    let bytes = query.needs_content() || !matches!(what, What::Search(_));
     let all: Vec<(u32, u32)> = vec![(1, sel.view.len())];
     let ranges: &[(u32, u32)] = match query.scan_range() {
         Some(r) => r.as_slice(),
-        None if sel.view.is_empty() => &[],
         None => &all,
     };
     let mut hits: Vec<(u32, u32, u64)> = Vec::new();
+    let mut sort_keys: Vec<SortKeys> = Vec::new();
+    let mut thread_msgs: Vec<ThreadMsg> = Vec::new();
     for seq in sets::numbers(ranges) {
         let Some(m) = sel.view.by_seq(seq) else {
             continue;
         };
-        let c: Cand<'_, _, Unread> = Cand {
+        let body = if bytes { b.body(&m).ok() } else { None };
+        let c = Cand {
             seq,
             m,
             view: &sel.view,
             recent: rev1 && sel.is_recent(m.uid),
-            content: None,
+            raw: body.as_ref().map(|b| b.as_ref()),
+            parsed: OnceCell::new(),
         };
-        if query.matches(&c) {
-            hits.push((seq, m.uid, m.modseq));
+        if !query.matches(&c) {
+            continue;
+        }
+        hits.push((seq, m.uid, m.modseq));
+        match what {
+            What::Search(_) => {}
+            What::Sort(criteria) => sort_keys.push(SortKeys::of(criteria, &c)),
+            What::Thread(_) => thread_msgs.push(ThreadMsg::of(&c, ask.uid)),
         }
     }
-    let numbers: Vec<u32> = hits
-        .iter()
-        .map(|&(seq, uid, _)| if q.uid { uid } else { seq })
-        .collect();
     let top_modseq = query
         .uses_modseq()
         .then(|| hits.iter().map(|h| h.2).max())
         .flatten();
     let o = out.buf();
-    match (&q.returns, rev1) {
-        (None, true) => {
-            o.extend_from_slice(b"* SEARCH");
-            for n in &numbers {
+    match what {
+        What::Search(returns) => {
+            let numbers: Vec<u32> = hits
+                .iter()
+                .map(|&(seq, uid, _)| if ask.uid { uid } else { seq })
+                .collect();
+            write_search(o, tag, ask.uid, rev1, returns, &numbers, top_modseq);
+        }
+        What::Sort(criteria) => {
+            // RFC 5256 4: `* SORT` with the numbers in sorted order.
+            sort::sort(criteria, &mut sort_keys);
+            o.extend_from_slice(b"* SORT");
+            for k in &sort_keys {
+                let n = if ask.uid { k.uid } else { k.seq };
                 o.extend_from_slice(format!(" {n}").as_bytes());
             }
             if let Some(ms) = top_modseq {
@@ -186,50 +212,89 @@ pub(super) fn run<B: Backend>(
             }
             o.extend_from_slice(b"\r\n");
         }
-        (returns, _) => {
-            // RFC 4731 / RFC 9051 7.3.4: ESEARCH, `RETURN ()` and IMAP4rev2's plain SEARCH mean ALL.
-            let returns: Vec<SearchReturn> = match returns {
-                Some(r) if !r.is_empty() => r.clone(),
-                _ => vec![SearchReturn::All],
-            };
-            o.extend_from_slice(b"* ESEARCH (TAG ");
-            super::super::wire::string(o, tag.as_bytes());
-            o.push(b')');
-            if q.uid {
-                o.extend_from_slice(b" UID");
-            }
-            for r in &returns {
-                match r {
-                    SearchReturn::Min => {
-                        if let Some(n) = numbers.iter().min() {
-                            o.extend_from_slice(format!(" MIN {n}").as_bytes());
-                        }
-                    }
-                    SearchReturn::Max => {
-                        if let Some(n) = numbers.iter().max() {
-                            o.extend_from_slice(format!(" MAX {n}").as_bytes());
-                        }
-                    }
-                    SearchReturn::Count => {
-                        o.extend_from_slice(format!(" COUNT {}", numbers.len()).as_bytes());
-                    }
-                    SearchReturn::All => {
-                        if !numbers.is_empty() {
-                            o.extend_from_slice(b" ALL ");
-                            sets::write_compact(o, numbers.iter().copied());
-                        }
-                    }
-                    SearchReturn::Save => {}
-                }
-            }
-            if let Some(ms) = top_modseq {
-                o.extend_from_slice(format!(" MODSEQ {ms}").as_bytes());
-            }
+        What::Thread(algorithm) => {
+            let forest = thread::thread(algorithm, &thread_msgs);
+            o.extend_from_slice(b"* THREAD ");
+            forest.write(o);
             o.extend_from_slice(b"\r\n");
         }
     }
-    s.report(q.uid, &[], q.uid, out);
-    s.ok(tag, "", "SEARCH completed", out)
+    s.report(ask.uid, &[], ask.uid, out);
+    let text = match what {
+        What::Search(_) => "SEARCH completed",
+        What::Sort(_) => "SORT completed",
+        What::Thread(_) => "THREAD completed",
+    };
+    s.ok(tag, "", text, out)
+}
+
+#[derive(Clone, Copy)]
+enum What<'c> {
+    Search(Option<&'c [SearchReturn]>),
+    Sort(&'c [super::super::types::SortCriterion]),
+    Thread(super::super::types::ThreadAlgorithm),
+}
+
+/// `* SEARCH ...` (IMAP4rev1 without RETURN) or `* ESEARCH ...` (RFC 4731, RFC 9051 7.3.4).
+fn write_search(
+    o: &mut Vec<u8>,
+    tag: &str,
+    uid: bool,
+    rev1: bool,
+    returns: Option<&[SearchReturn]>,
+    numbers: &[u32],
+    top_modseq: Option<u64>,
+) {
+    if returns.is_none() && rev1 {
+        o.extend_from_slice(b"* SEARCH");
+        for n in numbers {
+            o.extend_from_slice(format!(" {n}").as_bytes());
+        }
+        if let Some(ms) = top_modseq {
+            o.extend_from_slice(format!(" (MODSEQ {ms})").as_bytes());
+        }
+        o.extend_from_slice(b"\r\n");
+        return;
+    }
+    // `RETURN ()` and IMAP4rev2's plain SEARCH mean ALL.
+    let returns: &[SearchReturn] = match returns {
+        Some(r) if !r.is_empty() => r,
+        _ => &[SearchReturn::All],
+    };
+    o.extend_from_slice(b"* ESEARCH (TAG ");
+    super::super::wire::string(o, tag.as_bytes());
+    o.push(b')');
+    if uid {
+        o.extend_from_slice(b" UID");
+    }
+    for r in returns {
+        match r {
+            SearchReturn::Min => {
+                if let Some(n) = numbers.iter().min() {
+                    o.extend_from_slice(format!(" MIN {n}").as_bytes());
+                }
+            }
+            SearchReturn::Max => {
+                if let Some(n) = numbers.iter().max() {
+                    o.extend_from_slice(format!(" MAX {n}").as_bytes());
+                }
+            }
+            SearchReturn::Count => {
+                o.extend_from_slice(format!(" COUNT {}", numbers.len()).as_bytes());
+            }
+            SearchReturn::All => {
+                if !numbers.is_empty() {
+                    o.extend_from_slice(b" ALL ");
+                    sets::write_compact(o, numbers.iter().copied());
+                }
+            }
+            SearchReturn::Save => {}
+        }
+    }
+    if let Some(ms) = top_modseq {
+        o.extend_from_slice(format!(" MODSEQ {ms}").as_bytes());
+    }
+    o.extend_from_slice(b"\r\n");
 }
 
 /// Does the key use MODSEQ (a CONDSTORE-enabling command, RFC 7162 3.1)?

@@ -145,3 +145,49 @@ fn imap4rev2_sessions_get_esearch_replies() {
         );
     });
 }
+
+#[test]
+fn text_keys_sort_and_thread_read_the_stored_messages() {
+    on_executor(|| async {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = open_store(dir.path()).await;
+        let m = |subject: &str, refs: &str, id: &str| {
+            format!(
+                "From: Bob <bob@example.test>\r\nSubject: {subject}\r\nMessage-ID: <{id}@x>\r\n{refs}\
+                 Date: Fri, 27 Nov 2026 10:00:00 +0000\r\n\r\nbody of {id}\r\n"
+            )
+            .into_bytes()
+        };
+        deliver(&store, USER, &m("zebra", "", "a")).await;
+        deliver(&store, USER, &m("Re: apple", "References: <c@x>\r\n", "b")).await;
+        deliver(&store, USER, &m("apple", "", "c")).await;
+        let mut w = Wire::new(Client::logged_in(&store).await);
+        w.read(b"s SELECT INBOX\r\n").await;
+        assert_eq!(
+            w.read(b"a SEARCH SUBJECT apple\r\n").await,
+            "* SEARCH 2 3\r\na OK SEARCH completed\r\n"
+        );
+        assert_eq!(
+            w.read(b"b UID SEARCH BODY \"body of a\"\r\n").await,
+            "* SEARCH 1\r\nb OK SEARCH completed\r\n"
+        );
+        assert_eq!(
+            w.read(b"c SORT (SUBJECT) UTF-8 ALL\r\n").await,
+            "* SORT 2 3 1\r\nc OK SORT completed\r\n",
+            "base subjects (RFC 5256 2.1): apple, apple, zebra; ties by sequence"
+        );
+        assert_eq!(
+            w.read(b"d UID SORT (REVERSE SIZE) UTF-8 ALL\r\n").await,
+            "* SORT 2 1 3\r\nd OK SORT completed\r\n",
+            "the largest first; equal sizes keep sequence order (RFC 5256 3)"
+        );
+        assert_eq!(
+            w.read(b"e THREAD REFERENCES UTF-8 ALL\r\n").await,
+            "* THREAD (1)(3 2)\r\ne OK THREAD completed\r\n"
+        );
+        assert_eq!(
+            w.read(b"f SORT (SUBJECT) KOI8-R ALL\r\n").await,
+            "f NO [BADCHARSET (US-ASCII UTF-8)] Unsupported charset\r\n"
+        );
+    });
+}
