@@ -217,6 +217,22 @@ pub fn flag_list<'f>(out: &mut Vec<u8>, flags: impl IntoIterator<Item = &'f str>
     out.push(b')');
 }
 
+/// The system flags set in `bits` (the store's bits, `search::flag::*`), in the order clients show
+/// them; chain keywords and, for IMAP4rev1, `\Recent` after them for [`flag_list`].
+pub fn system_flags(bits: u8) -> impl Iterator<Item = &'static str> {
+    use crate::imap::search::flag;
+    [
+        (flag::SEEN, "\\Seen"),
+        (flag::ANSWERED, "\\Answered"),
+        (flag::FLAGGED, "\\Flagged"),
+        (flag::DELETED, "\\Deleted"),
+        (flag::DRAFT, "\\Draft"),
+    ]
+    .into_iter()
+    .filter(move |(bit, _)| bits & bit != 0)
+    .map(|(_, name)| name)
+}
+
 /// `flag` (RFC 9051 9): `\` + atom, `\*` (PERMANENTFLAGS), or a keyword atom.
 fn flag_ok(f: &str) -> bool {
     match f.strip_prefix('\\') {

@@ -578,6 +578,29 @@ fn fetch_responses() {
 }
 
 #[test]
+fn flags_from_store_bits() {
+    use crate::imap::search::flag;
+    let got = with(|o| {
+        let mut f = FetchResponse::begin(o, 3);
+        let kw = ["$Forwarded", "bad keyword", "NonJunk"];
+        f.flags(
+            o,
+            fetch::system_flags(flag::SEEN | flag::DRAFT | flag::DELETED)
+                .chain(kw)
+                .chain(Some("\\Recent")),
+        );
+        f.end(o);
+    });
+    // A keyword that is not an atom cannot be written and is left out.
+    assert_eq!(
+        got,
+        "* 3 FETCH (FLAGS (\\Seen \\Deleted \\Draft $Forwarded NonJunk \\Recent))\r\n"
+    );
+    assert_eq!(fetch::system_flags(0).count(), 0);
+    assert_eq!(fetch::system_flags(0xff).count(), 5);
+}
+
+#[test]
 fn fetch_item_names() {
     let name = |a: FetchAttr<'_>| {
         let mut out = Vec::new();
