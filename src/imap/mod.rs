@@ -5,6 +5,7 @@ pub mod backend;
 pub mod capability;
 pub mod command;
 pub mod compress;
+pub mod conn;
 pub mod listmatch;
 pub mod reply;
 pub mod search;

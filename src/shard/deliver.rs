@@ -44,6 +44,9 @@ pub async fn inbox_loop(ctx: Rc<ShardCtx>, inbox: async_channel::Receiver<ShardM
         match msg {
             ShardMsg::File(req) => queue::serve_file(&ctx, req),
             ShardMsg::Compact(req) => compact::serve(&ctx, req),
+            ShardMsg::Imap(a) => {
+                glommio::spawn_local(crate::imap::conn::arrive(ctx.clone(), *a)).detach();
+            }
         }
     }
 }

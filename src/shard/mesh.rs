@@ -15,6 +15,8 @@ pub type Reply<T> = async_channel::Sender<T>;
 pub enum ShardMsg {
     File(FileRequest),
     Compact(CompactRequest),
+    /// An IMAP connection whose login named an account this shard owns (see `super::handoff`).
+    Imap(Box<crate::imap::conn::Arrival>),
 }
 
 /// The steps of a compaction round (see `super::compact`), asked of every shard by the coordinator.

@@ -122,6 +122,8 @@ pub struct ShardCtx {
     pub part: Partition,
     /// The SMTP session settings, built once from the config.
     pub smtp: Arc<SessionConfig>,
+    /// The IMAP session settings, built once from the config.
+    pub imap: crate::imap::conn::Settings,
     /// This shard's shutdown stage: sessions and background tasks await it.
     pub shutdown: Rc<Shutdown>,
     /// The durable queue as this shard consumes and serves it.
@@ -195,6 +197,15 @@ impl ShardCtx {
         let n = self.seq.get() + 1;
         self.seq.set(n);
         format!("{now:X}{:02X}{n:06X}", self.id)
+    }
+
+    /// A session starts (or arrives from another shard): shutdown waits for it to end.
+    pub fn open_inc(&self) {
+        self.open.inc();
+    }
+
+    pub fn open_dec(&self) {
+        self.open.dec();
     }
 
     pub fn owner(&self, account: &str) -> usize {
@@ -384,6 +395,7 @@ async fn run_shard(
             shared: shared.clone(),
             part,
             smtp,
+            imap: crate::imap::conn::Settings::new(c),
             shutdown: Rc::new(Shutdown::new()),
             queue: queue::ShardQueue::new(k, queue),
             lifecycle: lifecycle::Lifecycle::default(),
@@ -417,6 +429,15 @@ async fn run_shard(
                 ctx.clone(),
                 l,
                 Proto::Smtp,
+            )));
+        }
+        for addr in &shared.config.imap.listen {
+            let l = TcpListener::bind(addr.as_str())
+                .map_err(|e| anyhow!("binding IMAP listener {addr}: {e}"))?;
+            listeners.push(glommio::spawn_local(accept_loop(
+                ctx.clone(),
+                l,
+                Proto::Imap,
             )));
         }
         if k == 0 {
@@ -568,6 +589,7 @@ async fn publish_writer_stats(
 #[derive(Clone, Copy, Debug)]
 enum Proto {
     Smtp,
+    Imap,
     Metrics,
 }
 
@@ -634,11 +656,33 @@ async fn accept_loop(ctx: Rc<ShardCtx>, listener: TcpListener, proto: Proto) {
                 })
                 .detach();
             }
+            Proto::Imap => {
+                let m = &ctx.metrics().imap;
+                let over_shard = m.connections_open.load(Ordering::Relaxed) as usize
+                    >= ctx.shared.config.imap.max_connections_per_shard;
+                let slot = if over_shard {
+                    None
+                } else {
+                    ctx.shared.imap_per_ip.admit(peer.ip())
+                };
+                let Some(slot) = slot else {
+                    m.connections_refused.fetch_add(1, Ordering::Relaxed);
+                    glommio::spawn_local(refuse(stream, IMAP_BUSY)).detach();
+                    continue;
+                };
+                m.connections_total.fetch_add(1, Ordering::Relaxed);
+                // The session counts itself open where it runs (it may move to another shard) and
+                // releases the per-IP slot where it ends.
+                glommio::spawn_local(crate::imap::conn::serve(ctx.clone(), stream, peer, slot))
+                    .detach();
+            }
         }
     }
 }
 
 const SMTP_BUSY: &[u8] = b"421 4.7.0 Too many connections, try again later\r\n";
+/// RFC 9051 7.1.5: a BYE greeting refuses the connection.
+const IMAP_BUSY: &[u8] = b"* BYE [UNAVAILABLE] Too many connections, try again later\r\n";
 const METRICS_BUSY: &[u8] =
     b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
 

@@ -1,0 +1,353 @@
+//! IMAP end to end against the built binary on loopback, with real clients: Python's imaplib, `curl
+//! imap://`, `mbsync` (isync), and a raw socket for what no client sends (bad input). Mail arrives by
+//! SMTP, so each test also crosses the queue and (with two shards) the mesh.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpStream;
+use std::time::Duration;
+
+use common::Server;
+
+/// A server with two shards and the given accounts.
+fn server(accounts: &[&str], extra: &str) -> Server {
+    let mut s = Server::new(extra);
+    for a in accounts {
+        s.add_account(a);
+    }
+    s.start(2);
+    s
+}
+
+/// Runs tests/py/SCRIPT with the SMTP and IMAP addresses first.
+fn py(s: &Server, script: &str, args: &[&str]) -> String {
+    let imap = s.imap.to_string();
+    let mut all = vec![imap.as_str()];
+    all.extend_from_slice(args);
+    s.python(script, &all)
+}
+
+/// A raw IMAP client for bad input and exact transcripts.
+struct Raw {
+    r: BufReader<TcpStream>,
+    w: TcpStream,
+}
+
+impl Raw {
+    fn connect(s: &Server) -> Raw {
+        let c = TcpStream::connect(s.imap).unwrap();
+        c.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        let mut raw = Raw {
+            r: BufReader::new(c.try_clone().unwrap()),
+            w: c,
+        };
+        let g = raw.line();
+        assert!(g.starts_with("* OK"), "{g}");
+        raw
+    }
+
+    fn send(&mut self, b: &[u8]) {
+        self.w.write_all(b).unwrap();
+    }
+
+    /// One response line ("" at EOF).
+    fn line(&mut self) -> String {
+        let mut l = String::new();
+        let _ = self.r.read_line(&mut l);
+        l
+    }
+
+    /// Lines up to and including the one starting with `tag ` (or EOF).
+    fn until(&mut self, tag: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        loop {
+            let l = self.line();
+            if l.is_empty() {
+                return out;
+            }
+            let done = l.starts_with(&format!("{tag} "));
+            out.push(l);
+            if done {
+                return out;
+            }
+        }
+    }
+
+    fn cmd(&mut self, tag: &str, line: &str) -> Vec<String> {
+        self.send(format!("{tag} {line}\r\n").as_bytes());
+        self.until(tag)
+    }
+}
+
+#[test]
+fn imaplib_walks_a_mailbox_through_every_command() {
+    let s = server(&["alice@example.test"], "");
+    let steps = [
+        "fetch",
+        "search",
+        "store",
+        "copy-move",
+        "expunge",
+        "append",
+        "errors",
+        "logout",
+    ];
+    let out = py(
+        &s,
+        "imap_flow.py",
+        &["alice@example.test", &steps.join(",")],
+    );
+    for step in ["login", "list", "select"].iter().chain(&steps) {
+        assert!(
+            out.lines().any(|l| l.starts_with(&format!("OK {step}"))),
+            "{step} missing:\n{out}"
+        );
+    }
+    assert!(s.metric_sum("shardmail_imap_logins_total") >= 1);
+}
+
+/// Logs in on a raw socket with commands pipelined behind LOGIN in the same write: with two shards,
+/// logins land on the shard the kernel picks and most accounts live on the other one, so the
+/// session (socket, unread bytes and state) moves to the owner; the pipelined commands are answered
+/// there in order.
+#[test]
+fn sessions_move_to_their_owner_with_the_commands_pipelined_after_login() {
+    let accounts: Vec<String> = (0..16).map(|i| format!("user{i}@example.test")).collect();
+    let refs: Vec<&str> = accounts.iter().map(String::as_str).collect();
+    let s = server(&refs, "");
+    for a in &accounts {
+        let mut c = Raw::connect(&s);
+        c.send(
+            format!("a LOGIN {a} secret\r\nb SELECT INBOX\r\nc NOOP\r\nd LOGOUT\r\n").as_bytes(),
+        );
+        let mut all = c.until("a");
+        all.extend(c.until("b"));
+        all.extend(c.until("c"));
+        all.extend(c.until("d"));
+        let text = all.concat();
+        assert!(all[0].starts_with("a OK [CAPABILITY "), "{text}");
+        assert!(text.contains("\r\nb OK [READ-WRITE]"), "{text}");
+        assert!(text.contains("\r\nc OK"), "{text}");
+        assert!(
+            text.contains("* BYE") && text.ends_with("d OK LOGOUT completed\r\n"),
+            "{text}"
+        );
+        assert_eq!(c.line(), "", "closed after LOGOUT");
+    }
+    let moved = s.metric_sum("shardmail_imap_handoffs_total");
+    let micros = s.metric_sum("shardmail_imap_handoff_micros_total");
+    // Each login lands on either shard: all 16 on their owner has probability 2^-16.
+    assert!(moved >= 1, "no session moved:\n{}", s.metrics());
+    eprintln!(
+        "{moved} of 16 sessions moved to their owner; {} us per move on average",
+        micros / moved
+    );
+    assert_eq!(s.metric_sum("shardmail_imap_logins_total"), 16);
+    assert_eq!(s.metric_sum("shardmail_imap_connections_total"), 16);
+    assert_eq!(s.metric_sum("shardmail_imap_connections_open"), 0);
+    assert_eq!(s.metric_sum("shardmail_imap_handoffs_failed_total"), 0);
+}
+
+/// Malformed commands get BAD with a reason and the session goes on; an over-long line and an
+/// over-large literal get their error without the server holding them; too many errors in a row end
+/// with BYE (RFC 9051 7.1.5).
+#[test]
+fn bad_input_gets_bad_then_bye_and_oversized_input_is_refused_unread() {
+    let mut s = Server::new("imap.max_errors = 4\nimap.max_literal = 100000\n");
+    s.add_account("alice@example.test");
+    s.start(2);
+    let mut c = Raw::connect(&s);
+    let r = c.cmd("a1", "FROBNICATE");
+    assert!(r[0].starts_with("a1 BAD "), "{r:?}");
+    let r = c.cmd("a2", "NOOP");
+    assert!(r[0].starts_with("a2 OK"), "{r:?}");
+    // A 1 MB line: refused as too long while it streams in, never held whole.
+    let mut long = b"a3 NOOP ".to_vec();
+    long.extend(std::iter::repeat_n(b'x', 1 << 20));
+    long.extend_from_slice(b"\r\n");
+    c.send(&long);
+    let r = c.until("a3");
+    assert!(r.concat().contains("BAD [TOOBIG]"), "{r:?}");
+    let r = c.cmd("a4", "NOOP");
+    assert!(r[0].starts_with("a4 OK"), "{r:?}");
+    let r = c.cmd("a5", "LOGIN alice@example.test secret");
+    assert!(r[0].starts_with("a5 OK"), "{r:?}");
+    // A synchronizing literal over the limit is refused before the client sends it (RFC 7888 4).
+    let r = c.cmd("a6", "APPEND INBOX {200000}");
+    assert!(r[0].starts_with("a6 NO [TOOBIG]"), "{r:?}");
+    let r = c.cmd("a7", "NOOP");
+    assert!(r[0].starts_with("a7 OK"), "{r:?}");
+    for i in 0..3 {
+        let r = c.cmd(&format!("b{i}"), "FETCH");
+        assert!(r[0].starts_with(&format!("b{i} BAD")), "{r:?}");
+    }
+    c.send(b"b3 )(\r\n");
+    let mut rest = Vec::new();
+    loop {
+        let l = c.line();
+        if l.is_empty() {
+            break;
+        }
+        rest.push(l);
+    }
+    assert!(
+        rest.iter().any(|l| l.starts_with("* BYE")),
+        "the fourth error in a row ends the session: {rest:?}"
+    );
+    assert!(s.metric_sum("shardmail_imap_bad_commands_total") >= 6);
+    assert_eq!(s.metric_sum("shardmail_imap_too_many_errors_total"), 1);
+}
+
+/// Failed logins are answered after a delay that doubles per failure from the address (across
+/// shards), counted in metrics and logged with the client address; a success resets the count.
+#[test]
+fn failed_logins_are_delayed_more_each_time_counted_and_logged() {
+    let s = server(
+        &["alice@example.test"],
+        "imap.login_delay_ms = 300\nimap.login_delay_max_ms = 5000\n",
+    );
+    let mut waits = Vec::new();
+    for i in 0..3 {
+        // A new connection each time: the count is per address, not per connection.
+        let mut c = Raw::connect(&s);
+        let t = std::time::Instant::now();
+        let r = c.cmd("a", "LOGIN alice@example.test wrong");
+        waits.push(t.elapsed());
+        assert!(
+            r[0].starts_with("a NO [AUTHENTICATIONFAILED]"),
+            "{i}: {r:?}"
+        );
+    }
+    // 300, 600 and 1200 ms on top of the password check.
+    for (w, min) in waits.iter().zip([300, 600, 1200]) {
+        assert!(*w >= Duration::from_millis(min), "{waits:?}");
+    }
+    assert!(
+        waits[2] > waits[0] + Duration::from_millis(700),
+        "{waits:?}"
+    );
+    assert_eq!(s.metric_sum("shardmail_imap_login_failures_total"), 3);
+    let mut c = Raw::connect(&s);
+    let r = c.cmd("a", "LOGIN alice@example.test secret");
+    assert!(r[0].starts_with("a OK"), "{r:?}");
+    let mut c = Raw::connect(&s);
+    let t = std::time::Instant::now();
+    c.cmd("a", "LOGIN alice@example.test wrong");
+    assert!(
+        t.elapsed() < Duration::from_millis(1200),
+        "a success reset the count: {:?}",
+        t.elapsed()
+    );
+    let log = s.log();
+    assert!(
+        log.contains("IMAP login failed ip=127.0.0.1 user=alice@example.test"),
+        "{log}"
+    );
+    assert!(log.contains("IMAP login ip=127.0.0.1 account=alice@example.test"));
+}
+
+/// Before login a silent client is logged out after `imap.login_timeout` (RFC 9051 5.4); a connection
+/// over the per-address limit is refused with BYE; shutdown says BYE to a logged-in session.
+#[test]
+fn autologout_connection_limit_and_shutdown_say_bye() {
+    let mut s = Server::new("imap.login_timeout = 1\nimap.max_connections_per_ip = 3\n");
+    s.add_account("alice@example.test");
+    s.start(2);
+    let mut idle = Raw::connect(&s);
+    let t = std::time::Instant::now();
+    let l = idle.line();
+    assert!(l.starts_with("* BYE"), "{l}");
+    assert!(
+        t.elapsed() >= Duration::from_millis(900),
+        "{:?}",
+        t.elapsed()
+    );
+    assert_eq!(idle.line(), "");
+    assert_eq!(s.metric_sum("shardmail_imap_timeouts_total"), 1);
+
+    let mut logged = Raw::connect(&s);
+    let r = logged.cmd("a", "LOGIN alice@example.test secret");
+    assert!(r[0].starts_with("a OK"), "{r:?}");
+    let _b = Raw::connect(&s);
+    let _c = Raw::connect(&s);
+    let over = TcpStream::connect(s.imap).unwrap();
+    over.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut greeting = String::new();
+    BufReader::new(over).read_line(&mut greeting).unwrap();
+    assert!(greeting.starts_with("* BYE [UNAVAILABLE]"), "{greeting}");
+    assert_eq!(s.metric_sum("shardmail_imap_connections_refused_total"), 1);
+
+    // Logged in for longer than the login timeout: the longer limit applies after login.
+    std::thread::sleep(Duration::from_millis(1500));
+    let r = logged.cmd("n", "NOOP");
+    assert!(r[0].starts_with("n OK"), "{r:?}");
+    s.sigterm();
+    let l = logged.line();
+    assert!(l.starts_with("* BYE"), "{l}");
+    assert_eq!(s.stop(), Some(0), "{}", s.log());
+}
+
+#[test]
+fn idle_wakes_on_deliveries_to_an_account_on_any_shard() {
+    let s = server(&["alice@example.test", "bob@example.test"], "");
+    for who in ["alice@example.test", "bob@example.test"] {
+        let out = py(&s, "imap_idle.py", &[who, "40"]);
+        let lat = out.lines().find(|l| l.starts_with("LATENCY")).unwrap();
+        let after = out.lines().find(|l| l.starts_with("AFTER250")).unwrap();
+        eprintln!(
+            "{who}: IDLE SMTP-start-to-EXISTS ms (p50 p99 max): {lat}; from the 250: {after}"
+        );
+        let p99: f64 = lat.split_whitespace().nth(2).unwrap().parse().unwrap();
+        // Milliseconds, not seconds (issue 10); generous for a debug build on a shared machine.
+        assert!(p99 < 500.0, "{lat}");
+    }
+}
+
+#[test]
+fn two_sessions_see_each_others_changes() {
+    let s = server(&["alice@example.test"], "");
+    let out = py(&s, "imap_two_sessions.py", &["alice@example.test"]);
+    for step in ["flags", "expunge", "exists"] {
+        assert!(out.contains(&format!("OK {step}")), "{out}");
+    }
+}
+
+#[test]
+fn condstore_and_qresync_resync_after_offline_changes() {
+    let s = server(&["alice@example.test"], "");
+    let out = py(&s, "imap_qresync.py", &["alice@example.test"]);
+    for step in ["remembered", "qresync [2, 5]", "changedsince"] {
+        assert!(out.contains(&format!("OK {step}")), "{out}");
+    }
+}
+
+/// UIDVALIDITY, UIDs and flags a syncing client saw are the same after a restart and after the
+/// shard count changes (the account's owner changes; it rebuilds from snapshots and logs).
+#[test]
+fn uids_and_uidvalidity_survive_a_restart_and_a_shard_count_change() {
+    let mut s = server(&["alice@example.test", "bob@example.test"], "");
+    py(
+        &s,
+        "imap_flow.py",
+        &["alice@example.test", "store,copy-move,expunge,append"],
+    );
+    py(&s, "imap_two_sessions.py", &["bob@example.test"]);
+    let state = |s: &Server| {
+        let a = py(s, "imap_state.py", &["alice@example.test"]);
+        let b = py(s, "imap_state.py", &["bob@example.test"]);
+        format!("{a}{b}")
+    };
+    let before = state(&s);
+    assert!(before.contains("Archive uidvalidity="), "{before}");
+    assert_eq!(s.stop(), Some(0), "{}", s.log());
+    s.start(2);
+    assert_eq!(state(&s), before, "after a restart");
+    assert_eq!(s.stop(), Some(0), "{}", s.log());
+    s.start(3);
+    assert_eq!(state(&s), before, "after going from 2 to 3 shards");
+    s.kill9();
+    s.start(1);
+    assert_eq!(state(&s), before, "after a kill -9 and going to 1 shard");
+}
