@@ -75,6 +75,21 @@ impl Default for Limits {
     }
 }
 
+impl Limits {
+    /// Before LOGIN/AUTHENTICATE succeeds a client has no business sending large literals (only LOGIN,
+    /// AUTHENTICATE, ID, ... are valid): small bounds keep an unauthenticated connection from making
+    /// the server hold a large command. Switch with `Receiver::set_options` after login.
+    pub fn pre_auth() -> Limits {
+        Limits {
+            max_line: 8 * 1024,
+            max_literal: 8 * 1024,
+            max_command: 16 * 1024,
+            max_literals: 8,
+            ..Limits::default()
+        }
+    }
+}
+
 /// What the session advertises that changes the grammar.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Options {

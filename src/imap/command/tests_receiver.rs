@@ -374,3 +374,26 @@ fn garbage_lines_get_untagged_bad() {
         ]
     );
 }
+
+#[test]
+fn pre_auth_limits_refuse_large_literals_early() {
+    let opts = Options {
+        limits: Limits::pre_auth(),
+        ..Options::default()
+    };
+    let (events, _) = run(opts, &[b"a APPEND INBOX {100000}\r\n"]);
+    assert_eq!(
+        events,
+        vec![Event::Reject {
+            tag: Some("a".into()),
+            error: Error::TooBig("literal too large"),
+            no: true
+        }]
+    );
+    // LOGIN with literals still fits.
+    let (events, _) = run(opts, &[b"a LOGIN {4}\r\n", b"fred {6}\r\n", b"secret\r\n"]);
+    assert!(matches!(
+        &events[..],
+        [Event::Continue, Event::Continue, Event::Command(_)]
+    ));
+}
