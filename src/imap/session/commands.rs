@@ -427,7 +427,7 @@ async fn store<B: Backend>(
     }
     let seqs = match sets::resolve(&st.set, st.uid, &sel.view) {
         Ok(r) => r,
-        Err(e) => return s.bad(tag, e, out),
+        Err(e) => return s.bad(tag, &e, out),
     };
     let uids: Vec<u32> = sets::numbers(&seqs)
         .filter_map(|q| sel.view.by_seq(q).map(|m| m.uid))
@@ -494,7 +494,7 @@ async fn copy<B: Backend>(
     }
     let seqs = match sets::resolve(set, uid, &sel.view) {
         Ok(r) => r,
-        Err(e) => return s.bad(tag, e, out),
+        Err(e) => return s.bad(tag, &e, out),
     };
     let uids: Vec<u32> = sets::numbers(&seqs)
         .filter_map(|q| sel.view.by_seq(q).map(|m| m.uid))

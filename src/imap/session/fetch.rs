@@ -76,7 +76,7 @@ pub(super) async fn fetch<B: Backend>(
         Ok(r) => r,
         // RFC 9051 6.4.5 / 9: FETCH of message numbers that do not exist is BAD; an empty
         // mailbox answers a UID FETCH with nothing.
-        Err(e) => return s.bad(tag, e, out),
+        Err(e) => return s.bad(tag, &e, out),
     };
     let w = s.wording();
     if let (true, Some(since)) = (f.vanished, f.changed_since) {

@@ -441,7 +441,7 @@ fn decode_pattern(e: Enabled, raw: &[u8]) -> Option<String> {
     if e.rev2 || e.utf8 {
         return std::str::from_utf8(raw).ok().map(str::to_string);
     }
-    super::names::decode(raw)
+    super::super::utf7::decode(raw).ok()
 }
 
 /// A mailbox name on the wire in the session's encoding.
@@ -449,7 +449,7 @@ pub(super) fn write_name(o: &mut Vec<u8>, e: Enabled, name: &str) {
     if e.rev2 || e.utf8 {
         reply::mailbox(o, name.as_bytes());
     } else {
-        reply::mailbox(o, super::names::encode(name).as_bytes());
+        reply::mailbox(o, super::super::utf7::encode(name).as_bytes());
     }
 }
 

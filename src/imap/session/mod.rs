@@ -24,7 +24,6 @@
 mod commands;
 mod fetch;
 mod mailboxes;
-mod names;
 mod reply;
 mod search;
 mod selected;

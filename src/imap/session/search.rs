@@ -7,28 +7,12 @@ use std::cell::OnceCell;
 
 use super::super::backend::{Backend, MailboxView, Message};
 use super::super::search::{self as search, Candidate, Limits, Query, Scope, SearchError, Stamp};
-use super::super::seqset::Messages;
 use super::super::sort::{self, SortKeys};
 use super::super::thread::{self, ThreadMsg};
 use super::super::types::{Command, SearchKey, SearchReturn, Str};
 use super::commands::enable_condstore;
 use super::{sets, Flow, Session, Sink};
 use crate::mime;
-
-/// The view as `imap::seqset` sees a mailbox.
-struct Numbering<'a, V>(&'a V);
-
-impl<V: MailboxView> Messages for Numbering<'_, V> {
-    fn count(&self) -> u32 {
-        self.0.len()
-    }
-    fn uid(&self, seq: u32) -> Option<u32> {
-        self.0.by_seq(seq).map(|m| m.uid)
-    }
-    fn seq_at_or_after(&self, uid: u32) -> u32 {
-        self.0.seq_at_or_after(uid)
-    }
-}
 
 /// One message of the view as SEARCH, SORT and THREAD see it.
 struct Cand<'a, V> {
@@ -141,7 +125,7 @@ pub(super) fn run<B: Backend>(
     let (Some(b), Some(sel)) = (s.backend.as_ref(), s.selected.as_ref()) else {
         return s.bad(tag, "No mailbox selected", out);
     };
-    let numbering = Numbering(&sel.view);
+    let numbering = sets::Numbering(&sel.view);
     let scope = Scope {
         mailbox: &numbering,
         now,

@@ -284,7 +284,7 @@ fn append_fetch_store_and_seen_on_body_fetch() {
         assert_eq!(
             c.run(t("e", fetch(false, "2", vec![FetchAttr::Flags])))
                 .await,
-            "e BAD message number above the message count\r\n"
+            "e BAD message sequence number 2 is above the message count 1\r\n"
         );
         assert_eq!(
             c.run(t("f", fetch(true, "2:*", vec![FetchAttr::Flags])))
