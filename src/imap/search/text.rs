@@ -38,14 +38,54 @@ impl Needle {
         if self.folded.is_empty() {
             return true;
         }
-        if haystack.len() < self.folded.len() && haystack.is_ascii() {
-            // Lowercase ASCII keeps its length, so a shorter ASCII haystack cannot hold the needle.
-            return false;
+        if haystack.is_ascii() {
+            if haystack.len() < self.folded.len() {
+                // Lowercase ASCII keeps its length: a shorter ASCII haystack cannot hold the needle.
+                return false;
+            }
+            if self.folded.is_ascii() && self.folded.len() <= SHORT {
+                return ascii_find(haystack.as_bytes(), self.folded.as_bytes());
+            }
         }
         scratch.clear();
         fold_into(scratch, haystack);
         self.finder.find(scratch.as_bytes()).is_some()
     }
+}
+
+/// Longest needle searched without folding the haystack first: the direct search below is
+/// quadratic in the worst case, the folded one (memmem's two-way search) linear.
+const SHORT: usize = 64;
+
+/// Case-insensitive search of a lowercase ASCII needle in an ASCII haystack, without folding the
+/// haystack: memchr finds each candidate first byte (either case), the rest compares in place. For
+/// ASCII text this gives what folding both sides would.
+fn ascii_find(hay: &[u8], needle: &[u8]) -> bool {
+    let Some((&first, rest)) = needle.split_first() else {
+        return true;
+    };
+    let Some(last_start) = hay.len().checked_sub(needle.len()) else {
+        return false;
+    };
+    let upper = first.to_ascii_uppercase();
+    let mut at = 0;
+    while at <= last_start {
+        let window = &hay[at..=last_start];
+        let found = if upper == first {
+            memchr::memchr(first, window)
+        } else {
+            memchr::memchr2(first, upper, window)
+        };
+        let Some(i) = found else {
+            return false;
+        };
+        let p = at + i;
+        if hay[p + 1..p + needle.len()].eq_ignore_ascii_case(rest) {
+            return true;
+        }
+        at = p + 1;
+    }
+    false
 }
 
 /// Appends the folded form of `s`: ASCII by table, the rest by `char::to_lowercase` and [`extra`].
@@ -123,6 +163,44 @@ mod tests {
         assert!(!found("москва", "Привет, МОСКВ"));
         // A needle longer than an ASCII haystack is rejected early, correctly.
         assert!(!found("abcdef", "abc"));
+    }
+
+    #[test]
+    fn the_ascii_path_agrees_with_folding() {
+        for (needle, hay, expect) in [
+            ("zanzibar", "The ZANZIBAR offsite", true),
+            ("zanzibar", "zanzibaR", true),
+            ("zanzibar", "zanziba", false),
+            ("ab", "aaab", true),
+            ("aab", "aaaab", true),
+            ("b", "aaaa", false),
+            ("x1", "ax1", true),
+            ("1x", "1X", true),
+            ("end", "the end", true),
+            ("the", "the end", true),
+        ] {
+            assert_eq!(found(needle, hay), expect, "{needle} in {hay}");
+            // The same through the folding path (a non-ASCII haystack).
+            assert_eq!(
+                found(needle, &format!("{hay} é")),
+                expect,
+                "{needle} in {hay} é"
+            );
+        }
+        let long = "x".repeat(SHORT + 1);
+        assert!(found(&long, &format!("a{}b", long.to_uppercase())));
+        assert!(!found(&long, &"x".repeat(SHORT)));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn search_agrees_with_folding_both_sides(
+            needle in "[aAbB1 é]{1,4}",
+            hay in "[aAbB1 éÉ]{0,24}",
+        ) {
+            let expect = fold(&hay).contains(&fold(&needle));
+            proptest::prop_assert_eq!(found(&needle, &hay), expect);
+        }
     }
 
     #[test]
