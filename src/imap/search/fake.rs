@@ -6,7 +6,7 @@ use std::cell::Cell;
 use super::date::days_from_civil;
 use super::{Address, Candidate, Content, Stamp};
 
-#[derive(Default)]
+#[derive(Debug, Default)]
 pub struct FakeContent {
     pub headers: Vec<(&'static str, &'static str)>,
     pub body: Vec<&'static str>,
@@ -43,6 +43,7 @@ impl Content for FakeContent {
     }
 }
 
+#[derive(Debug)]
 pub struct Msg {
     pub seq: u32,
     pub uid: u32,

@@ -501,4 +501,6 @@ fn date_matches(op: DateOp, day: i64, key: i64) -> bool {
 #[cfg(test)]
 pub(crate) mod fake;
 #[cfg(test)]
+mod prop_tests;
+#[cfg(test)]
 mod tests;
