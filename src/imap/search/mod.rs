@@ -501,6 +501,8 @@ fn date_matches(op: DateOp, day: i64, key: i64) -> bool {
 #[cfg(test)]
 pub(crate) mod fake;
 #[cfg(test)]
+mod message_tests;
+#[cfg(test)]
 mod prop_tests;
 #[cfg(test)]
 mod tests;
