@@ -183,14 +183,20 @@ pub fn resolve_uids<M: Messages + ?Sized>(set: &SequenceSet, mailbox: &M) -> Ran
     let Some(last) = mailbox.uid(count) else {
         return Ranges::default();
     };
-    let uids = uid_ranges(set, last);
+    uids_to_seqs(&uid_ranges(set, last), mailbox)
+}
+
+/// The sequence numbers of the messages whose UIDs are in `uids` (UIDs not in the mailbox match
+/// nothing).
+pub fn uids_to_seqs<M: Messages + ?Sized>(uids: &Ranges, mailbox: &M) -> Ranges {
+    let count = mailbox.count();
     // UIDs ascend with sequence numbers, so sorted UID ranges map to sorted sequence ranges; two of
     // them can touch once the UIDs between them are gone (1:5,7 with no 6), so merge once more.
     let mut v = Vec::with_capacity(uids.0.len());
     for &(lo, hi) in &uids.0 {
         let start = mailbox.seq_at_or_after(lo);
         let end = match hi.checked_add(1) {
-            Some(next) => mailbox.seq_at_or_after(next) - 1,
+            Some(next) => mailbox.seq_at_or_after(next).saturating_sub(1),
             None => count,
         };
         if start <= end {
@@ -200,13 +206,36 @@ pub fn resolve_uids<M: Messages + ?Sized>(set: &SequenceSet, mailbox: &M) -> Ran
     Ranges(merge_sorted(v))
 }
 
+/// Whether a set is SEARCHRES `$` (RFC 5182 2.1): the parser gives it as the empty set, which no
+/// other input produces.
+pub fn is_saved_marker(set: &SequenceSet) -> bool {
+    set.0.is_empty()
+}
+
 /// Resolves a set from a command: UIDs when `uid` (UID FETCH/STORE/COPY/MOVE/SEARCH...), message
-/// sequence numbers otherwise. The result is in sequence numbers either way.
+/// sequence numbers otherwise. The result is in sequence numbers either way. `$` gives nothing here;
+/// a session that offers SEARCHRES calls [`resolve_with_saved`].
 pub fn resolve<M: Messages + ?Sized>(
     set: &SequenceSet,
     uid: bool,
     mailbox: &M,
 ) -> Result<Ranges, SeqError> {
+    resolve_with_saved(set, uid, mailbox, None)
+}
+
+/// [`resolve`], with `$` (RFC 5182 2.1) standing for the saved search result `saved`, kept as UIDs so
+/// that expunges since the SEARCH drop out (RFC 5182 2.1: expunged messages leave the saved result).
+/// `$` is never an error, in UID and non-UID commands alike, even in an empty mailbox or with no
+/// result saved (RFC 5182 2.1: it then refers to no message).
+pub fn resolve_with_saved<M: Messages + ?Sized>(
+    set: &SequenceSet,
+    uid: bool,
+    mailbox: &M,
+    saved: Option<&Ranges>,
+) -> Result<Ranges, SeqError> {
+    if is_saved_marker(set) {
+        return Ok(saved.map(|u| uids_to_seqs(u, mailbox)).unwrap_or_default());
+    }
     if uid {
         Ok(resolve_uids(set, mailbox))
     } else {

@@ -119,6 +119,37 @@ fn uid_range_above_the_last_uid_with_star_matches_the_last_message() {
 }
 
 #[test]
+fn the_saved_result_marker_resolves_to_the_saved_messages_that_remain() {
+    let uids: Vec<u32> = vec![3, 4, 5, 9, 10, 20];
+    let dollar = SequenceSet(Vec::new());
+    assert!(is_saved_marker(&dollar));
+    assert!(!is_saved_marker(&set(&[(STAR, STAR)])));
+    // Saved UIDs 4, 5, 7 (expunged since), 10: sequence numbers 2, 3, 5, in UID and non-UID commands.
+    let saved = Ranges::from_numbers([4, 5, 7, 10]);
+    for uid in [false, true] {
+        let r = resolve_with_saved(&dollar, uid, &uids, Some(&saved)).unwrap();
+        assert_eq!(nums(&r), vec![2, 3, 5]);
+        // Nothing saved, or an empty mailbox: no messages, and no error.
+        assert!(resolve_with_saved(&dollar, uid, &uids, None)
+            .unwrap()
+            .is_empty());
+        let empty: Vec<u32> = Vec::new();
+        assert!(resolve_with_saved(&dollar, uid, &empty, Some(&saved))
+            .unwrap()
+            .is_empty());
+    }
+    // Other sets resolve as without a saved result.
+    assert_eq!(
+        resolve_with_saved(&set(&[(v(7), v(7))]), false, &uids, Some(&saved)),
+        Err(SeqError::OutOfRange { seq: 7, exists: 6 })
+    );
+    assert_eq!(
+        nums(&resolve_with_saved(&set(&[(v(9), STAR)]), true, &uids, Some(&saved)).unwrap()),
+        vec![4, 5, 6]
+    );
+}
+
+#[test]
 fn uid_ranges_keep_uid_space() {
     let r = uid_ranges(&set(&[(v(9), v(7)), (STAR, STAR), (v(1), v(1))]), 40);
     assert_eq!(r.as_slice(), &[(1, 1), (7, 9), (40, 40)]);

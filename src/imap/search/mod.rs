@@ -210,9 +210,21 @@ impl Query {
         scope: &Scope<'_, M>,
         limits: &Limits,
     ) -> Result<Query, SearchError> {
+        Query::compile_with_saved(key, scope, limits, None)
+    }
+
+    /// [`Query::compile`] with SEARCHRES: `$` (as a sequence set or a UID set) stands for the saved
+    /// result `saved`, kept as UIDs (RFC 5182 2.1; [`seqset::resolve_with_saved`]).
+    pub fn compile_with_saved<M: Messages + ?Sized>(
+        key: &SearchKey<'_>,
+        scope: &Scope<'_, M>,
+        limits: &Limits,
+        saved: Option<&Ranges>,
+    ) -> Result<Query, SearchError> {
         let mut c = Compiler {
             scope,
             limits,
+            saved,
             keys: 0,
             modseq: false,
         };
@@ -291,6 +303,7 @@ impl Query {
 struct Compiler<'s, 'a, M: Messages + ?Sized> {
     scope: &'s Scope<'a, M>,
     limits: &'s Limits,
+    saved: Option<&'s Ranges>,
     keys: usize,
     modseq: bool,
 }
@@ -317,8 +330,18 @@ impl<M: Messages + ?Sized> Compiler<'_, '_, M> {
             }
             K::Or(a, b) => or(self.node(a, depth + 1)?, self.node(b, depth + 1)?),
             K::Not(a) => not(self.node(a, depth + 1)?),
-            K::SequenceSet(set) => seqs(seqset::resolve_seqs(set, self.scope.mailbox.count())?),
-            K::Uid(set) => seqs(seqset::resolve_uids(set, self.scope.mailbox)),
+            K::SequenceSet(set) => seqs(seqset::resolve_with_saved(
+                set,
+                false,
+                self.scope.mailbox,
+                self.saved,
+            )?),
+            K::Uid(set) => seqs(seqset::resolve_with_saved(
+                set,
+                true,
+                self.scope.mailbox,
+                self.saved,
+            )?),
             K::Answered => flags(flag::ANSWERED, true),
             K::Deleted => flags(flag::DELETED, true),
             K::Draft => flags(flag::DRAFT, true),

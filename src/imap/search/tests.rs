@@ -437,3 +437,35 @@ fn search_visits_only_the_scan_range_and_returns_ascending_matches() {
         vec![1, 3]
     );
 }
+
+#[test]
+fn the_saved_result_marker_stands_for_the_saved_uids() {
+    // RFC 5182 2.1: `$` (the empty set from the parser) is the result of the last SEARCH RETURN (SAVE).
+    let dollar = SequenceSet(Vec::new());
+    let mb = mailbox();
+    let scope = Scope {
+        mailbox: &mb,
+        now: NOW,
+    };
+    let saved = crate::imap::seqset::Ranges::from_numbers([20, 50, 55]);
+    for key in [K::SequenceSet(dollar.clone()), K::Uid(dollar.clone())] {
+        let q = Query::compile_with_saved(&key, &scope, &Limits::default(), Some(&saved)).unwrap();
+        assert_eq!(
+            q.search(10, |seq| Some(Msg::new(seq, seq * 10))),
+            vec![2, 5]
+        );
+        // Without a saved result it names nothing, and is no error.
+        let q = compile(&key).unwrap();
+        assert!(q.matches_nothing());
+    }
+    // `$` combined with other keys.
+    let two = K::SequenceSet(set(&[(SeqNum::Value(2), SeqNum::Value(2))]));
+    let q = Query::compile_with_saved(
+        &K::And(vec![K::Uid(dollar), K::Not(Box::new(two))]),
+        &scope,
+        &Limits::default(),
+        Some(&saved),
+    )
+    .unwrap();
+    assert_eq!(q.search(10, |seq| Some(Msg::new(seq, seq * 10))), vec![5]);
+}
