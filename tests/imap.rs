@@ -351,3 +351,194 @@ fn uids_and_uidvalidity_survive_a_restart_and_a_shard_count_change() {
     s.start(1);
     assert_eq!(state(&s), before, "after a kill -9 and going to 1 shard");
 }
+
+/// `curl imap://` (libcurl's IMAP client): lists the folders, fetches a message by UID exactly as
+/// stored, searches, and uploads a message (APPEND).
+#[test]
+fn curl_lists_fetches_searches_and_uploads() {
+    let s = server(&["alice@example.test"], "");
+    py(&s, "imap_flow.py", &["alice@example.test", "logout"]);
+    let curl = |path: &str, extra: &[&str]| {
+        let o = std::process::Command::new("curl")
+            .args([
+                "-s",
+                "--max-time",
+                "20",
+                "--user",
+                "alice@example.test:secret",
+            ])
+            .arg(format!("imap://{}/{path}", s.imap))
+            .args(extra)
+            .current_dir(s.dir.path())
+            .output()
+            .expect("running curl");
+        assert!(
+            o.status.success(),
+            "curl {path} {extra:?}: {:?} {}\n{}",
+            o.status,
+            String::from_utf8_lossy(&o.stderr),
+            s.log()
+        );
+        o.stdout
+    };
+    let list = String::from_utf8(curl("", &[])).unwrap();
+    for f in ["INBOX", "Sent", "Drafts", "Trash", "Junk"] {
+        assert!(
+            list.lines()
+                .any(|l| l.starts_with("* LIST") && l.ends_with(&format!(" {f}"))),
+            "{list}"
+        );
+    }
+    assert_eq!(
+        curl("INBOX;UID=2", &[]),
+        s.cat("alice@example.test", "INBOX", 2)
+    );
+    let all = String::from_utf8(curl("INBOX?ALL", &[])).unwrap();
+    assert_eq!(all.trim(), "* SEARCH 1 2 3");
+    let msg = b"From: c@example.test\r\nSubject: via curl\r\n\r\nuploaded by curl\r\n";
+    std::fs::write(s.path("up.eml"), msg).unwrap();
+    curl("INBOX", &["-T", "up.eml"]);
+    assert_eq!(curl("INBOX;UID=4", &[]), msg);
+}
+
+/// The maildir files of a folder as (UID, flag letters), from mbsync's `,U=<uid>:2,<flags>` names.
+fn maildir(dir: &std::path::Path) -> Vec<(u32, String)> {
+    let mut out = Vec::new();
+    for sub in ["new", "cur"] {
+        let Ok(rd) = std::fs::read_dir(dir.join(sub)) else {
+            continue;
+        };
+        for e in rd.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let uid = name
+                .split(",U=")
+                .nth(1)
+                .and_then(|r| r.split(':').next())
+                .and_then(|u| u.parse().ok())
+                .unwrap_or(0);
+            let flags = name.rsplit_once(":2,").map(|(_, f)| f).unwrap_or("");
+            out.push((uid, flags.to_string()));
+        }
+    }
+    out.sort();
+    out
+}
+
+/// mbsync (isync, Debian's package) keeps a maildir and the server's INBOX of 2,000 messages in sync
+/// both ways: the first sync downloads everything; then flags change, messages are deleted and added
+/// on each side, and the next sync carries every change across; a third sync finds nothing to do.
+#[test]
+fn mbsync_syncs_2000_messages_both_ways_with_flag_changes_on_each_side() {
+    let s = server(&["alice@example.test"], "");
+    std::fs::create_dir(s.path("out")).unwrap();
+    s.python("send_many.py", &["4", "500", "alice@example.test", "out"]);
+    py(&s, "imap_wait.py", &["alice@example.test", "2000"]);
+    let mail = s.path("mail");
+    std::fs::create_dir(&mail).unwrap();
+    let rc = format!(
+        "FSync no\n\nIMAPAccount sm\nHost {}\nPort {}\nUser alice@example.test\nPass secret\nSSLType None\n\
+         AuthMechs LOGIN\n\nIMAPStore remote\nAccount sm\n\nMaildirStore local\nPath {m}/\n\
+         Inbox {m}/INBOX\nSubFolders Verbatim\n\nChannel c\nFar :remote:\nNear :local:\n\
+         Patterns INBOX\nCreate Both\nExpunge Both\nSyncState *\n",
+        s.imap.ip(),
+        s.imap.port(),
+        m = mail.display()
+    );
+    std::fs::write(s.path("mbsyncrc"), rc).unwrap();
+    let sync = || {
+        let t = std::time::Instant::now();
+        let o = std::process::Command::new("mbsync")
+            .args(["-c", "mbsyncrc", "-a"])
+            .current_dir(s.dir.path())
+            .output()
+            .expect("running mbsync (Debian package isync)");
+        assert!(
+            o.status.success(),
+            "mbsync: {}\n{}",
+            String::from_utf8_lossy(&o.stderr),
+            s.log()
+        );
+        t.elapsed()
+    };
+    let first = sync();
+    let inbox = mail.join("INBOX");
+    let local = maildir(&inbox);
+    assert_eq!(local.len(), 2000);
+    assert_eq!(
+        local.iter().map(|m| m.0).collect::<Vec<_>>(),
+        (1..=2000).collect::<Vec<_>>()
+    );
+    eprintln!("mbsync: 2,000 messages downloaded in {first:?}");
+
+    // Far side: \Flagged on 1..=100, \Seen on 101..=200, 201..=210 expunged, 5 appended (2001..=2005).
+    let far = py(&s, "imap_far_changes.py", &["alice@example.test"]);
+    assert!(far.contains("FAR 1995"), "{far}");
+    // Near side: 1001..=1100 marked replied (R) and seen, 1101..=1120 deleted, 3 new messages.
+    for sub in ["new", "cur"] {
+        for e in std::fs::read_dir(inbox.join(sub)).unwrap().flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let uid: u32 = name
+                .split(",U=")
+                .nth(1)
+                .and_then(|r| r.split(':').next())
+                .and_then(|u| u.parse().ok())
+                .unwrap();
+            if (1001..=1100).contains(&uid) {
+                let base = name.split(":2,").next().unwrap();
+                std::fs::rename(e.path(), inbox.join("cur").join(format!("{base}:2,RS"))).unwrap();
+            } else if (1101..=1120).contains(&uid) {
+                std::fs::remove_file(e.path()).unwrap();
+            }
+        }
+    }
+    for i in 0..3 {
+        std::fs::write(
+            inbox.join("new").join(format!("near{i}.local")),
+            format!(
+                "From: me@example.test\r\nSubject: near {i}\r\n\r\nwritten on the near side\r\n"
+            ),
+        )
+        .unwrap();
+    }
+    let second = sync();
+    eprintln!("mbsync: both-way sync of the changes in {second:?}");
+    let state = py(&s, "imap_state.py", &["alice@example.test"]);
+    let line = state.lines().find(|l| l.starts_with("INBOX ")).unwrap();
+    // `INBOX uidvalidity=V uidnext=N uid[flags] uid[flags] ...`; flags hold spaces.
+    let messages = line.splitn(4, ' ').nth(3).unwrap_or("");
+    let server: Vec<(u32, String)> = messages
+        .split(']')
+        .filter(|m| !m.trim().is_empty())
+        .map(|m| {
+            let (uid, flags) = m.trim().split_once('[').unwrap();
+            (uid.parse().unwrap(), flags.to_string())
+        })
+        .collect();
+    // 2000 - 10 expunged far - 20 deleted near + 5 appended far + 3 appended near.
+    assert_eq!(server.len(), 1978, "{line}");
+    let flags_of = |uid: u32| &server.iter().find(|m| m.0 == uid).unwrap().1;
+    assert_eq!(flags_of(50), "\\Flagged");
+    assert_eq!(flags_of(150), "\\Seen");
+    assert_eq!(flags_of(1050), "\\Answered \\Seen");
+    assert!(server.iter().all(|m| !(1101..=1120).contains(&m.0)));
+    assert!(server.iter().all(|m| !(201..=210).contains(&m.0)));
+    let local = maildir(&inbox);
+    assert_eq!(local.len(), 1978);
+    let local_flags = |uid: u32| &local.iter().find(|m| m.0 == uid).unwrap().1;
+    assert_eq!(local_flags(50), "F");
+    assert_eq!(local_flags(150), "S");
+    assert!(local.iter().all(|m| !(201..=210).contains(&m.0)));
+    assert!(
+        local.iter().filter(|m| m.0 > 2000).count() == 8,
+        "{:?}",
+        &local[1970..]
+    );
+    // Nothing changed since: a third sync leaves both sides as they are.
+    sync();
+    assert_eq!(maildir(&inbox), local);
+    assert_eq!(
+        py(&s, "imap_state.py", &["alice@example.test"]),
+        state,
+        "a sync with nothing to do changes nothing"
+    );
+}

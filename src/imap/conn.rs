@@ -131,6 +131,9 @@ pub async fn serve(ctx: Rc<ShardCtx>, stream: TcpStream, peer: SocketAddr, slot:
     let span = tracing::debug_span!("imap", shard = ctx.id, %peer);
     async move {
         let here = Here::new(&ctx);
+        // Responses go out as soon as they are written: a client pipelining commands must not wait
+        // for Nagle's algorithm to meet its delayed ACK (40 ms per exchange).
+        let _ = stream.set_nodelay(true);
         let mut driver = Driver::new(stream, timeouts(&ctx, false), ctx.shutdown.clone());
         let session = Session::<Backend>::new(ctx.imap.session.clone(), driver.out());
         let mut imap = Imap::new(&ctx, session, peer);
