@@ -42,6 +42,11 @@ impl Tree<'_> {
 
     /// Would making `parent` the parent of `child` close a loop (is `parent` `child` or below it)?
     fn would_loop(&self, parent: usize, child: usize) -> bool {
+        // A container without children has nothing below it: the common case (each new message of a
+        // reply chain) answers without walking up a chain as long as the thread.
+        if self.c[child].children.is_empty() {
+            return parent == child;
+        }
         let mut at = Some(parent);
         while let Some(x) = at {
             if x == child {

@@ -190,7 +190,9 @@ fn ordered_subject_groups_by_subject_and_orders_by_date() {
 
 #[test]
 fn a_very_long_chain_neither_recurses_nor_loses_messages() {
-    let n = 5000u32;
+    // 100,000 replies, each to the one before: linear work (a loop check that walked up the chain
+    // for every link would take 5e9 steps here).
+    let n = 100_000u32;
     let ids: Vec<String> = (1..=n).map(|i| format!("{i}@chain")).collect();
     let msgs: Vec<ThreadMsg> = (1..=n)
         .map(|i| {
@@ -210,7 +212,12 @@ fn a_very_long_chain_neither_recurses_nor_loses_messages() {
     let out = refs(&msgs);
     let expect: Vec<String> = (1..=n).map(|i| i.to_string()).collect();
     assert_eq!(out, format!("({})", expect.join(" ")));
-    drop(references::thread(&msgs));
+    // ORDEREDSUBJECT: one thread, every reply a child of the first.
+    let children: String = (2..=n).map(|i| format!("({i})")).collect();
+    assert_eq!(
+        ordered_subject(&msgs).to_string(),
+        format!("(1 {children})")
+    );
 }
 
 #[test]
