@@ -1,14 +1,14 @@
 //! SORT (RFC 5256 3, with DISPLAYFROM/DISPLAYTO of RFC 5957): the keys of each matching message are
 //! taken once ([`SortKeys::of`], reading the content only when a criterion needs it), then sorted;
 //! messages equal under every criterion stay in mailbox order (RFC 5256 3: "sorted in the order ...
-//! of the message sequence numbers"). Strings compare case-insensitively (the default comparator
-//! `i;ascii-casemap`, here extended to Unicode lowercase, which orders ASCII the same way).
+//! of the message sequence numbers"). Strings compare with SORT's default comparator,
+//! `i;ascii-casemap` (RFC 5256 3, RFC 4790 9.2): ASCII letters upper-cased, everything else by octet
+//! (UTF-8 octet order is code point order). Upper, not lower: `_` sorts after `A` as it does there.
 
 pub mod subject;
 
 use std::cmp::Ordering;
 
-use super::search::text::fold;
 use super::search::{Address, Candidate, Content};
 use super::types::{SortCriterion, SortKey};
 pub use subject::{base_subject, BaseSubject};
@@ -23,7 +23,7 @@ pub struct SortKeys {
     /// The sent date in UTC (RFC 5256 2.2: the Date: header, else INTERNALDATE).
     pub date: i64,
     pub size: u64,
-    /// Folded strings: FROM/TO/CC addr-mailbox, DISPLAYFROM/DISPLAYTO, base subject.
+    /// Strings in `i;ascii-casemap` form: FROM/TO/CC addr-mailbox, DISPLAYFROM/DISPLAYTO, base subject.
     pub from: String,
     pub to: String,
     pub cc: String,
@@ -54,7 +54,7 @@ impl SortKeys {
                     k.subject = c
                         .content()
                         .and_then(|ct| ct.header_values("Subject").into_iter().next())
-                        .map(|s| fold(&base_subject(&s).text))
+                        .map(|s| casemap(&base_subject(&s).text))
                         .unwrap_or_default();
                 }
             }
@@ -77,6 +77,11 @@ impl SortKeys {
     }
 }
 
+/// `i;ascii-casemap` (RFC 4790 9.2): the string with ASCII letters upper-cased, compared by octets.
+pub fn casemap(s: &str) -> String {
+    s.to_ascii_uppercase()
+}
+
 /// RFC 5256 2.2: the Date: header converted to UTC, or INTERNALDATE when it is missing or unparseable.
 pub fn sent_date<C: Candidate + ?Sized>(c: &C) -> i64 {
     c.content()
@@ -89,7 +94,7 @@ pub fn sent_date<C: Candidate + ?Sized>(c: &C) -> i64 {
 fn mailbox_of<C: Candidate + ?Sized>(c: &C, field: &str) -> String {
     c.content()
         .and_then(|ct| ct.first_address(field))
-        .and_then(|a| a.mailbox.map(|m| fold(&m)))
+        .and_then(|a| a.mailbox.map(|m| casemap(&m)))
         .unwrap_or_default()
 }
 
@@ -98,7 +103,7 @@ fn mailbox_of<C: Candidate + ?Sized>(c: &C, field: &str) -> String {
 fn display_of<C: Candidate + ?Sized>(c: &C, field: &str) -> String {
     c.content()
         .and_then(|ct| ct.first_address(field))
-        .map(|a| fold(&display_name(&a)))
+        .map(|a| casemap(&display_name(&a)))
         .unwrap_or_default()
 }
 

@@ -162,3 +162,26 @@ fn sent_dates_compare_in_utc() {
     });
     assert_eq!(sorted(&[crit(SortKey::Date)], &[a, b]), vec![2, 1]);
 }
+
+#[test]
+fn strings_compare_with_i_ascii_casemap() {
+    // `_` (0x5F) lies between `Z` and `a`: i;ascii-casemap upper-cases, so "apple" (APPLE) sorts
+    // before "_pear"; lower-casing would have put "_pear" first.
+    let mut a = Msg::new(1, 1);
+    a.content = Some(FakeContent {
+        headers: vec![("Subject", "_pear")],
+        ..FakeContent::default()
+    });
+    let mut b = Msg::new(2, 2);
+    b.content = Some(FakeContent {
+        headers: vec![("Subject", "Apple")],
+        ..FakeContent::default()
+    });
+    let mut c = Msg::new(3, 3);
+    c.content = Some(FakeContent {
+        headers: vec![("Subject", "apple")],
+        ..FakeContent::default()
+    });
+    assert_eq!(sorted(&[crit(SortKey::Subject)], &[a, b, c]), vec![2, 3, 1]);
+    assert_eq!(casemap("Ünïcode _x"), "ÜNïCODE _X");
+}
