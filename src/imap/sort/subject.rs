@@ -189,6 +189,23 @@ mod tests {
         assert!(base_subject("[Fwd: Hello]").reply_or_forward);
     }
 
+    proptest::proptest! {
+        /// Any text (the alphabet leans on the grammar's characters): no panic, and the result is
+        /// trimmed, has no double spaces and is never longer than the input.
+        #[test]
+        fn base_subject_of_any_text(s in "([rRfFwWdD:\\[\\]() \t]|é|fwd|re|\\[fwd:|\\(fwd\\)|x){0,30}") {
+            let b = base_subject(&s);
+            proptest::prop_assert!(!b.text.starts_with(' ') && !b.text.ends_with(' '), "{:?}", b.text);
+            proptest::prop_assert!(!b.text.contains("  "));
+            proptest::prop_assert!(b.text.len() <= s.len());
+        }
+
+        #[test]
+        fn base_subject_of_arbitrary_unicode(s in "\\PC{0,40}") {
+            let _ = base_subject(&s);
+        }
+    }
+
     #[test]
     fn odd_input_never_panics() {
         for s in [

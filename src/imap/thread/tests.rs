@@ -267,3 +267,13 @@ fn thread_msg_reads_the_candidate() {
     assert_eq!(t.date, 1000);
     assert_eq!(t.message_id, None);
 }
+
+proptest::proptest! {
+    #[test]
+    fn msg_ids_of_any_text_are_bracket_free(s in "([<>@ a-z]|\\PC){0,40}") {
+        for id in msg_ids(&s) {
+            proptest::prop_assert!(!id.is_empty());
+            proptest::prop_assert!(!id.contains('<') && !id.contains('>') && !id.contains(' '));
+        }
+    }
+}
