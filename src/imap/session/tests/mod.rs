@@ -2,7 +2,9 @@
 //! commands in, the exact responses out.
 
 mod basics;
+mod commands;
 mod fetch;
+mod scale;
 mod search;
 mod sync;
 mod wire;
