@@ -731,6 +731,37 @@ fn internal_dates() {
     assert_eq!(d(0, i16::MAX), "\" 1-Jan-1970 23:59:00 +2359\"");
 }
 
+#[test]
+fn awkward_strings_read_back() {
+    let long = "x".repeat(10_000);
+    let cases: [&[u8]; 9] = [
+        b"",
+        b"\"",
+        b"\\",
+        b"a \"quoted\" \\ path",
+        b"line\r\nbreak",
+        b"\r",
+        "caf\u{e9} \u{65e5}\u{672c}".as_bytes(),
+        b"NIL",
+        long.as_bytes(),
+    ];
+    for case in cases {
+        let mut out = Vec::new();
+        let mut f = FetchResponse::begin(&mut out, 7);
+        f.nstring(&mut out, &FetchAttr::Rfc822Text, Some(case));
+        f.end(&mut out);
+        let Response::Data(toks) = read_one(&out).unwrap() else {
+            panic!("not data")
+        };
+        assert_eq!(
+            toks[2],
+            Tok::List(vec![atom("RFC822.TEXT"), string(case)]),
+            "{:?}",
+            String::from_utf8_lossy(case)
+        );
+    }
+}
+
 proptest! {
     #[test]
     fn date_round_trip(unix in -62_000_000_000i64..253_000_000_000, off in -1439i16..=1439) {
