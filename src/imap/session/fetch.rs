@@ -133,9 +133,15 @@ pub(super) async fn fetch<B: Backend>(
             m.system |= SEEN;
         }
         let body = if f.items.iter().any(needs_bytes) {
-            match b.body(&m) {
-                Ok(body) => Some(body),
-                Err(_) => {
+            // Compaction may have moved the bytes since this view was taken (a Relocate event):
+            // the newest view knows where they are now.
+            let moved = || {
+                let now = b.view(&sel.name).ok()?;
+                b.body(&now.by_uid(m.uid)?.1).ok()
+            };
+            match b.body(&m).ok().or_else(moved) {
+                Some(body) => Some(body),
+                None => {
                     unreadable += 1;
                     continue;
                 }

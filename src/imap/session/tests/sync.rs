@@ -311,3 +311,68 @@ fn uidvalidity_and_uids_survive_a_reopen_of_the_store() {
         );
     });
 }
+
+#[test]
+fn a_fetch_from_an_old_view_finds_bytes_that_compaction_moved() {
+    use shardmail_storage::store::StoreOptions;
+    use shardmail_storage::{LogOptions, SyncPolicy};
+    on_executor(|| async {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let opts = StoreOptions {
+            log: LogOptions {
+                segment_size: 16 << 10,
+                sync: SyncPolicy::Group,
+            },
+            writers: 1,
+        };
+        let (store, _) = shardmail_storage::store::Store::open(dir.path(), opts)
+            .await
+            .expect("open");
+        let store = Rc::new(store);
+        let mut keep = msg("keep");
+        keep.extend(std::iter::repeat_n(b'k', 3000));
+        deliver(&store, USER, &keep).await;
+        for i in 0..12 {
+            let mut m = msg(&format!("filler{i}"));
+            m.extend(std::iter::repeat_n(b'f', 3000));
+            deliver(&store, USER, &m).await;
+        }
+        let mut a = Client::logged_in(&store).await;
+        a.run(t("a1", select("INBOX"))).await;
+        let mut b = Client::logged_in(&store).await;
+        b.run(t("b1", select("INBOX"))).await;
+        b.run(t("b2", add(true, "2:*", Flag::Deleted))).await;
+        b.run(t("b3", Command::Expunge)).await;
+        let report = store.compact(0.9).await.expect("compact");
+        assert!(
+            report.messages_moved >= 1,
+            "the kept message moved: {report:?}"
+        );
+        // A still numbers the expunged messages (FETCH by number may not report EXPUNGE), so it
+        // reads from its old view, whose position of message 1 is gone.
+        let r = a
+            .run(t(
+                "a2",
+                Command::Fetch(Fetch {
+                    uid: false,
+                    set: set("1"),
+                    items: vec![FetchAttr::Section {
+                        peek: true,
+                        section: Default::default(),
+                        partial: None,
+                    }],
+                    changed_since: None,
+                    vanished: false,
+                }),
+            ))
+            .await;
+        assert_eq!(
+            r,
+            format!(
+                "* 1 FETCH (BODY[] {{{}}}\r\n{})\r\na2 OK FETCH completed\r\n",
+                keep.len(),
+                String::from_utf8_lossy(&keep)
+            )
+        );
+    });
+}
