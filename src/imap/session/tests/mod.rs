@@ -4,6 +4,7 @@
 mod basics;
 mod commands;
 mod fetch;
+mod random;
 mod scale;
 mod search;
 mod sync;
