@@ -9,9 +9,12 @@
 //! Every flush ends with a sync flush (RFC 4978 4: "the server MUST flush"), so the client sees each
 //! reply whole as soon as the driver flushes it; in between, writes are compressed into one buffer.
 //!
-//! Memory: the compressor is the big part. We use a 2^12-byte window (RFC 4978 4 allows any window
-//! for the sender; the peer's inflater must accept up to 2^15), at level 6; the inflater needs the full
-//! 2^15 window since the client chooses its own. The backend is zlib-rs through flate2 (see
+//! Memory: the compressor is the big part (~250 KB of zlib state even with the 2^12-byte window we
+//! send with; RFC 4978 4 lets the sender choose). It lives only from a write to the next flush: after
+//! the sync flush the stream sits at a byte-aligned block boundary, and blocks from a fresh compressor
+//! may follow (they refer to nothing before them), so an idle session keeps only the inflater, which
+//! needs the full 2^15 window since the client chooses its own. The price is one allocation per flush
+//! and a dictionary that restarts per flush. The backend is zlib-rs through flate2 (see
 //! Cargo.toml): a pure-Rust port of zlib that exposes the window size.
 
 use std::io;
@@ -34,7 +37,11 @@ const SEND_WINDOW_BITS: u8 = 12;
 pub struct Deflate<S> {
     inner: S,
     inflate: Decompress,
-    deflate: Compress,
+    /// Present from the first write after a flush until that flush (see the module doc).
+    deflate: Option<Compress>,
+    /// Bytes deflated from and to, over all compressors.
+    deflated_in: u64,
+    deflated_out: u64,
     /// Compressed bytes read and not yet inflated: `rbuf[rlo..rhi]`.
     rbuf: Vec<u8>,
     rlo: usize,
@@ -60,7 +67,9 @@ impl<S> Deflate<S> {
             inner,
             // RFC 4978 4: raw DEFLATE; the client may use any window up to 2^15.
             inflate: Decompress::new_with_window_bits(false, 15),
-            deflate: Compress::new_with_window_bits(Compression::new(6), false, SEND_WINDOW_BITS),
+            deflate: None,
+            deflated_in: 0,
+            deflated_out: 0,
             rbuf,
             rlo: 0,
             rhi,
@@ -85,8 +94,8 @@ impl<S> Deflate<S> {
         (
             self.inflate.total_in(),
             self.inflate.total_out(),
-            self.deflate.total_in(),
-            self.deflate.total_out(),
+            self.deflated_in,
+            self.deflated_out,
         )
     }
 }
@@ -182,28 +191,40 @@ impl<S: AsyncWrite + Unpin> Deflate<S> {
 
     /// Runs the compressor over `input` with `flush`, appending to `wbuf` until it is done.
     fn compress(&mut self, input: &[u8], flush: FlushCompress) -> io::Result<()> {
+        let deflate = self.deflate.get_or_insert_with(|| {
+            Compress::new_with_window_bits(Compression::new(6), false, SEND_WINDOW_BITS)
+        });
         let mut taken = 0;
         loop {
             if self.wbuf.capacity() - self.wbuf.len() < 64 {
                 self.wbuf.reserve((input.len() - taken).max(4096));
             }
-            let before_in = self.deflate.total_in();
+            let before_in = deflate.total_in();
             let before_out = self.wbuf.len();
-            self.deflate
+            deflate
                 .compress_vec(&input[taken..], &mut self.wbuf, flush)
                 .map_err(invalid)?;
-            taken += (self.deflate.total_in() - before_in) as usize;
-            let room_left = self.wbuf.capacity() > self.wbuf.len();
+            let took = deflate.total_in() - before_in;
+            taken += took as usize;
+            self.deflated_in += took;
+            self.deflated_out += (self.wbuf.len() - before_out) as u64;
             // Done when all input is in and the compressor stopped short of filling the buffer
             // (with room left, it has written everything the flush asked for).
-            if taken == input.len() && room_left {
-                return Ok(());
-            }
-            if taken == input.len() && self.wbuf.len() == before_out && flush == FlushCompress::None
-            {
+            let room_left = self.wbuf.capacity() > self.wbuf.len();
+            if taken == input.len() && (room_left || flush == FlushCompress::None) {
                 return Ok(());
             }
         }
+    }
+
+    /// Sync-flushes the compressor (once per batch of writes) and lets it go.
+    fn sync(&mut self) -> io::Result<()> {
+        if self.dirty {
+            self.compress(&[], FlushCompress::Sync)?;
+            self.dirty = false;
+            self.deflate = None;
+        }
+        Ok(())
     }
 }
 
@@ -230,10 +251,7 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Deflate<S> {
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let this = self.get_mut();
-        if this.dirty {
-            this.compress(&[], FlushCompress::Sync)?;
-            this.dirty = false;
-        }
+        this.sync()?;
         match this.poll_drain(cx, 0) {
             Poll::Ready(Ok(())) => Pin::new(&mut this.inner).poll_flush(cx),
             other => other,
@@ -242,10 +260,7 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Deflate<S> {
 
     fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let this = self.get_mut();
-        if this.dirty {
-            this.compress(&[], FlushCompress::Sync)?;
-            this.dirty = false;
-        }
+        this.sync()?;
         match this.poll_drain(cx, 0) {
             Poll::Ready(Ok(())) => Pin::new(&mut this.inner).poll_close(cx),
             other => other,
@@ -420,6 +435,8 @@ mod tests {
             assert_eq!(seen, sent, "after reply {i}");
         }
         assert!(s.get_ref().flushes >= 50);
+        // Between flushes only the inflater is kept.
+        assert!(s.deflate.is_none());
         let (_, _, din, dout) = s.totals();
         assert_eq!(din as usize, sent.len());
         assert_eq!(dout as usize, s.get_ref().written.len());
@@ -466,8 +483,11 @@ mod tests {
             sys.stdout.buffer.write(c.compress(plain[::-1]) + c.flush(zlib.Z_SYNC_FLUSH))\n";
         let plain = commands();
         let mut s = Deflate::new(Pipe::default(), Vec::new());
-        block_on(s.write_all(&plain)).unwrap();
-        block_on(s.flush()).unwrap();
+        // Several flushes: each batch comes from a fresh compressor, one stream to the peer.
+        for part in plain.chunks(plain.len() / 3 + 1) {
+            block_on(s.write_all(part)).unwrap();
+            block_on(s.flush()).unwrap();
+        }
         let ours = s.get_ref().written.clone();
         let mut child = std::process::Command::new("python3")
             .args(["-c", SCRIPT])
