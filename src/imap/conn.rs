@@ -604,6 +604,12 @@ impl Protocol for Imap<'_> {
         }
     }
 
+    fn flush_before_work(&self) -> bool {
+        // Replies to pipelined commands go out together, except before a password check (tens of
+        // milliseconds on another thread). An APPEND's group commit is a few ms: not worth a write.
+        self.login.is_some()
+    }
+
     fn phase(&self) -> Phase {
         if self.in_literal {
             Phase::Transfer

@@ -34,6 +34,8 @@ pub const IDLE_BUF: usize = 4 << 10;
 pub const TRANSFER_BUF: usize = 64 << 10;
 /// An output buffer grown past this (a long multi-line reply) is given back after its flush.
 const OUT_KEEP: usize = 4 << 10;
+/// Replies waiting past this are flushed before more work, whatever the protocol prefers.
+pub const FLUSH_AT: usize = 64 << 10;
 
 #[derive(Debug, Clone, Copy)]
 pub struct Timeouts {
@@ -93,6 +95,13 @@ pub trait Protocol {
     }
     /// Writes what [`Protocol::event`] found to `out` (flushed right after).
     async fn on_event(&mut self, _out: &mut Out) {}
+    /// Whether the replies so far go out before [`Protocol::work`] runs (it may wait on a disk or
+    /// another thread). `false` lets replies to pipelined commands that work quickly (IMAP's
+    /// in-memory reads) go out together when input runs dry; the driver still flushes once
+    /// [`FLUSH_AT`] bytes are waiting. Default: always.
+    fn flush_before_work(&self) -> bool {
+        true
+    }
     fn phase(&self) -> Phase;
     /// Nothing of a command is half-read: the next command's clock may start.
     fn at_command_start(&self) -> bool;
@@ -244,8 +253,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
                     }
                     Step::Work => {
                         // Replies so far go out while the work (a durable store) proceeds.
-                        if let Err(e) = self.flush().await {
-                            return e;
+                        if p.flush_before_work() || self.out.total_len() >= FLUSH_AT {
+                            if let Err(e) = self.flush().await {
+                                return e;
+                            }
                         }
                         let used = p.work(&self.buf[self.lo..self.hi], &mut self.out).await;
                         self.lo += used.min(self.hi - self.lo);
