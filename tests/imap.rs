@@ -171,6 +171,10 @@ fn bad_input_gets_bad_then_bye_and_oversized_input_is_refused_unread() {
     assert!(r.concat().contains("BAD [TOOBIG]"), "{r:?}");
     let r = c.cmd("a4", "NOOP");
     assert!(r[0].starts_with("a4 OK"), "{r:?}");
+    // Before login the small pre-login bounds hold (8 KiB literals), whatever max_literal says: no
+    // continuation is offered, so nobody can make the shard hold a large literal without a login.
+    let r = c.cmd("a4b", "APPEND INBOX {50000}");
+    assert!(r[0].starts_with("a4b NO [TOOBIG]"), "{r:?}");
     let r = c.cmd("a5", "LOGIN alice@example.test secret");
     assert!(r[0].starts_with("a5 OK"), "{r:?}");
     // A synchronizing literal over the limit is refused before the client sends it (RFC 7888 4).

@@ -372,10 +372,21 @@ struct Imap<'a> {
 
 impl<'a> Imap<'a> {
     fn new(ctx: &'a Rc<ShardCtx>, session: Session<Backend>, peer: SocketAddr) -> Imap<'a> {
+        let mut options = ctx.imap.options;
+        if !session.is_authenticated() {
+            // Before login a client must not make the shard hold a large command or literal (a
+            // 96 MiB APPEND announced by anyone): the small pre-login bounds, or the configured ones
+            // where those are smaller. The owner's session, after login, gets the configured limits.
+            let (l, pre) = (&mut options.limits, command::Limits::pre_auth());
+            l.max_line = l.max_line.min(pre.max_line);
+            l.max_literal = l.max_literal.min(pre.max_literal);
+            l.max_command = l.max_command.min(pre.max_command);
+            l.max_literals = l.max_literals.min(pre.max_literals);
+        }
         Imap {
             ctx,
             session,
-            receiver: Receiver::new(ctx.imap.options),
+            receiver: Receiver::new(options),
             peer,
             mode: Mode::Commands,
             ready: None,
