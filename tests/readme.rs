@@ -111,10 +111,10 @@ fn ci_runs_the_readme_test_command_verbatim() {
 }
 
 /// The "A first mail" block pasted as one piece into bash: it must wait for the server before swaks.
-/// Uses the default ports (2525, 9025), as the README does.
+/// Uses the default ports (2525, 9025, IMAP 2143), as the README does.
 #[test]
 fn a_first_mail_works_when_pasted_in_one_go() {
-    for port in [2525, 9025] {
+    for port in [2525, 9025, 2143] {
         // A connect, not a bind: the last run's connections in TIME-WAIT make a plain bind fail.
         assert!(
             std::net::TcpStream::connect(("127.0.0.1", port)).is_err(),
@@ -161,8 +161,9 @@ fn a_first_mail_works_when_pasted_in_one_go() {
     let out = String::from_utf8_lossy(&o.stdout);
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(o.status.success(), "stdout:\n{out}\nstderr:\n{err}");
-    assert!(
-        out.contains("Subject: hello"),
-        "stdout:\n{out}\nstderr:\n{err}"
+    assert_eq!(
+        out.lines().filter(|l| l.trim_end() == "Subject: hello").count(),
+        2,
+        "mailbox cat and the IMAP fetch (curl) each print the message; stdout:\n{out}\nstderr:\n{err}"
     );
 }
