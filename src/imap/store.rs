@@ -51,6 +51,37 @@ pub struct StoreBackend<P: PartitionOf> {
 }
 
 impl<P: PartitionOf> StoreBackend<P> {
+    /// COPY and MOVE (RFC 4315 COPYUID): `op` plans the events and the UID map, answered with the
+    /// destination's UIDVALIDITY.
+    async fn copy_with(
+        &self,
+        from: &str,
+        to: &str,
+        uids: &[u32],
+        op: fn(
+            &mut index::Index,
+            &str,
+            &str,
+            &str,
+            &[u32],
+        ) -> Result<(Vec<Event>, index::UidMap), MailboxError>,
+    ) -> Result<Copied, BackendError> {
+        self.part()
+            .execute(|ix| {
+                let uidvalidity = ix.status(&self.account, to)?.uidvalidity;
+                let (events, map) = op(ix, &self.account, from, to, uids)?;
+                Ok((
+                    events,
+                    Copied {
+                        uidvalidity,
+                        uids: map,
+                    },
+                ))
+            })
+            .await
+            .map_err(from_store)
+    }
+
     /// The backend of `account`, creating its mailboxes (INBOX and the special-use folders) if this
     /// is its first use: an account added by the CLI has none until its first delivery.
     pub async fn open(owner: Rc<P>, account: &str, now: i64) -> Result<Self, BackendError> {
@@ -376,37 +407,11 @@ impl<P: PartitionOf> Backend for StoreBackend<P> {
     }
 
     async fn copy(&self, from: &str, to: &str, uids: &[u32]) -> Result<Copied, BackendError> {
-        self.part()
-            .execute(|ix| {
-                let uidvalidity = ix.status(&self.account, to)?.uidvalidity;
-                let (events, map) = ix.copy(&self.account, from, to, uids)?;
-                Ok((
-                    events,
-                    Copied {
-                        uidvalidity,
-                        uids: map,
-                    },
-                ))
-            })
-            .await
-            .map_err(from_store)
+        self.copy_with(from, to, uids, index::Index::copy).await
     }
 
     async fn move_(&self, from: &str, to: &str, uids: &[u32]) -> Result<Copied, BackendError> {
-        self.part()
-            .execute(|ix| {
-                let uidvalidity = ix.status(&self.account, to)?.uidvalidity;
-                let (events, map) = ix.move_(&self.account, from, to, uids)?;
-                Ok((
-                    events,
-                    Copied {
-                        uidvalidity,
-                        uids: map,
-                    },
-                ))
-            })
-            .await
-            .map_err(from_store)
+        self.copy_with(from, to, uids, index::Index::move_).await
     }
 
     async fn append(
