@@ -13,5 +13,6 @@ pub mod mem;
 pub mod metrics;
 pub mod mime;
 pub mod net;
+pub mod pop3;
 pub mod shard;
 pub mod smtp;
