@@ -309,6 +309,20 @@ fn idle_wakes_on_deliveries_to_an_account_on_any_shard() {
     }
 }
 
+/// A new account's Archive folder and CREATE with USE (RFC 6154 3) through imaplib.
+#[test]
+fn new_accounts_list_archive_and_create_sets_a_special_use() {
+    let s = server(&["alice@example.test"], "");
+    let out = py(
+        &s,
+        "imap_special.py",
+        &["alice@example.test", "archive,create-use"],
+    );
+    for step in ["archive", "create-use"] {
+        assert!(out.contains(&format!("OK {step}")), "{out}");
+    }
+}
+
 #[test]
 fn two_sessions_see_each_others_changes() {
     let s = server(&["alice@example.test"], "");
@@ -386,7 +400,7 @@ fn curl_lists_fetches_searches_and_uploads() {
         o.stdout
     };
     let list = String::from_utf8(curl("", &[])).unwrap();
-    for f in ["INBOX", "Sent", "Drafts", "Trash", "Junk"] {
+    for f in ["INBOX", "Sent", "Drafts", "Trash", "Junk", "Archive"] {
         assert!(
             list.lines()
                 .any(|l| l.starts_with("* LIST") && l.ends_with(&format!(" {f}"))),

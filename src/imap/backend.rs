@@ -167,6 +167,10 @@ pub enum BackendError {
     /// cannot be renamed into itself, too many keywords.
     #[error("{0}")]
     Cannot(String),
+    /// `[USEATTR]` (RFC 6154 5.2): CREATE asked for a special use this account cannot give the
+    /// folder (unsupported, or another folder has it).
+    #[error("{0}")]
+    UseAttr(String),
     /// `[OVERQUOTA]`
     #[error("over quota")]
     OverQuota,

@@ -109,6 +109,9 @@ fn from_mailbox(e: MailboxError) -> BackendError {
         MailboxError::FolderExists(_) => BackendError::Exists,
         MailboxError::InvalidName(_) => BackendError::InvalidName,
         MailboxError::NoAccount(a) => BackendError::Unavailable(format!("no account {a}")),
+        e @ (MailboxError::SpecialUseTaken(_) | MailboxError::UnknownSpecialUse(_)) => {
+            BackendError::UseAttr(e.to_string())
+        }
         e => BackendError::Cannot(e.to_string()),
     }
 }
@@ -126,7 +129,21 @@ fn special_use(code: u8) -> Option<SpecialUse> {
         index::SPECIAL_DRAFTS => Some(SpecialUse::Drafts),
         index::SPECIAL_TRASH => Some(SpecialUse::Trash),
         index::SPECIAL_JUNK => Some(SpecialUse::Junk),
+        index::SPECIAL_ARCHIVE => Some(SpecialUse::Archive),
         _ => None,
+    }
+}
+
+/// The stored code of an attribute; `None` for \All and \Flagged, which name virtual mailboxes
+/// (every message, the flagged ones) that a real folder cannot be (RFC 6154 2).
+fn special_use_code(u: SpecialUse) -> Option<u8> {
+    match u {
+        SpecialUse::Sent => Some(index::SPECIAL_SENT),
+        SpecialUse::Drafts => Some(index::SPECIAL_DRAFTS),
+        SpecialUse::Trash => Some(index::SPECIAL_TRASH),
+        SpecialUse::Junk => Some(index::SPECIAL_JUNK),
+        SpecialUse::Archive => Some(index::SPECIAL_ARCHIVE),
+        SpecialUse::All | SpecialUse::Flagged => None,
     }
 }
 
@@ -305,12 +322,19 @@ impl<P: PartitionOf> Backend for StoreBackend<P> {
         special_use: Option<SpecialUse>,
         now: i64,
     ) -> Result<(), BackendError> {
-        if let Some(u) = special_use {
-            // The index has no event that sets a folder's attribute (RFC 6154 5.2 USEATTR).
-            return Err(BackendError::Cannot(format!("cannot create a {u} folder")));
-        }
+        // RFC 6154 3: the attribute is part of the folder's CreateFolder event (durable before OK).
+        let code = match special_use {
+            None => index::SPECIAL_NONE,
+            Some(u) => special_use_code(u)
+                .ok_or_else(|| BackendError::UseAttr(format!("cannot create a {u} folder")))?,
+        };
         self.part()
-            .execute(|ix| Ok((ix.create_folder(&self.account, name, now)?, ())))
+            .execute(|ix| {
+                Ok((
+                    ix.create_special_folder(&self.account, name, code, now)?,
+                    (),
+                ))
+            })
             .await
             .map_err(from_store)
     }

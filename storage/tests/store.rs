@@ -342,10 +342,12 @@ fn concurrent_first_deliveries_create_an_account_once() {
             .close()
             .await
             .unwrap();
-        // One CreateAccount in the log: replay applies everything without a rejected event.
+        // One account creation in the log (CreateAccount, Archive's CreateFolder and Subscribe in
+        // one batch): replay applies everything without a rejected event.
         let (store, report) = Store::open(&root, opts(1, 64 << 10)).await.unwrap();
         assert_eq!(report.rejected, 0, "{report:?}");
-        assert_eq!(report.replayed_events, 1, "{report:?}");
+        assert_eq!(report.replayed_batches, 1, "{report:?}");
+        assert_eq!(report.replayed_events, 3, "{report:?}");
         assert!(store
             .owner("new@example.test")
             .index()

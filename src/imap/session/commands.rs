@@ -151,6 +151,7 @@ pub(super) fn refuse<B: Backend>(
         BackendError::Exists => "ALREADYEXISTS",
         BackendError::InvalidName | BackendError::Cannot(_) => "CANNOT",
         BackendError::OverQuota => "OVERQUOTA",
+        BackendError::UseAttr(_) => "USEATTR",
         BackendError::Unavailable(_) => "UNAVAILABLE",
     };
     let text = e.to_string();

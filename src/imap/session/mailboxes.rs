@@ -231,6 +231,8 @@ async fn create<B: Backend>(
     let Some(name) = mailbox_name(s, tag, raw, out) else {
         return Flow::Ready;
     };
+    // RFC 6154 3: a folder gets at most one attribute here (the index keeps one per folder); more,
+    // or one the server does not know, is `NO [USEATTR]` and nothing is created.
     let mut special = None;
     for u in uses {
         match SpecialUse::parse(u) {

@@ -64,7 +64,8 @@ impl From<i64> for InternalDate {
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Event {
-    /// Creates the account with INBOX, Sent, Drafts, Trash and Junk, all subscribed.
+    /// Creates the account with INBOX, Sent, Drafts, Trash and Junk, all subscribed (`DEFAULT_FOLDERS`;
+    /// new accounts get Archive from a `CreateFolder` and a `Subscribe` in the same batch).
     CreateAccount {
         account: String,
         uidvalidity: u32,

@@ -1,7 +1,7 @@
 //! The mailbox index: a view of the mailbox event records in the log.
 //!
-//! Accounts hold folders (INBOX, Sent, Drafts, Trash, Junk with SPECIAL-USE attributes, RFC 6154, plus
-//! user folders, hierarchical with `/`); folders hold UIDVALIDITY, UIDNEXT, HIGHESTMODSEQ (RFC 7162) and
+//! Accounts hold folders (INBOX, Sent, Drafts, Trash, Junk, Archive with SPECIAL-USE attributes, RFC
+//! 6154, plus user folders, hierarchical with `/`, which CREATE may give an attribute too); folders hold UIDVALIDITY, UIDNEXT, HIGHESTMODSEQ (RFC 7162) and
 //! messages sorted by UID. The index is a sans-io state machine: `plan` methods ([`ops`]) validate an
 //! operation and reserve what it allocates (UIDs, modseqs, UIDVALIDITYs), returning events; the caller
 //! makes the events durable and then [`Index::apply_batch`]es them, all or nothing. Replay applies the
@@ -63,6 +63,7 @@ pub const SPECIAL_SENT: u8 = 1;
 pub const SPECIAL_DRAFTS: u8 = 2;
 pub const SPECIAL_TRASH: u8 = 3;
 pub const SPECIAL_JUNK: u8 = 4;
+pub const SPECIAL_ARCHIVE: u8 = 5;
 
 /// The IMAP attribute of a special-use code.
 pub fn special_use_name(code: u8) -> Option<&'static str> {
@@ -71,11 +72,14 @@ pub fn special_use_name(code: u8) -> Option<&'static str> {
         SPECIAL_DRAFTS => Some("\\Drafts"),
         SPECIAL_TRASH => Some("\\Trash"),
         SPECIAL_JUNK => Some("\\Junk"),
+        SPECIAL_ARCHIVE => Some("\\Archive"),
         _ => None,
     }
 }
 
-/// The folders every account starts with.
+/// The folders a `CreateAccount` event makes. Replay depends on this list: stores written before
+/// Archive existed hold a lone `CreateAccount`, so it must keep making exactly these five (Archive,
+/// [`ARCHIVE_FOLDER`], is a `CreateFolder` that `create_account` plans in the same batch).
 pub const DEFAULT_FOLDERS: [(&str, u8); 5] = [
     ("INBOX", SPECIAL_NONE),
     ("Sent", SPECIAL_SENT),
@@ -83,6 +87,9 @@ pub const DEFAULT_FOLDERS: [(&str, u8); 5] = [
     ("Trash", SPECIAL_TRASH),
     ("Junk", SPECIAL_JUNK),
 ];
+
+/// The folder new accounts get beside [`DEFAULT_FOLDERS`] (RFC 6154 2 `\\Archive`).
+pub const ARCHIVE_FOLDER: (&str, u8) = ("Archive", SPECIAL_ARCHIVE);
 
 /// A mailbox operation that the current state does not allow.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -107,6 +114,12 @@ pub enum MailboxError {
     RenameIntoSelf,
     #[error("uid {0} is already in the folder")]
     DuplicateUid(u32),
+    /// Another folder of the account has this SPECIAL-USE attribute (one folder per use, so that
+    /// clients looking for the Sent folder find one).
+    #[error("another folder is already the {0} folder")]
+    SpecialUseTaken(String),
+    #[error("special-use code {0} is not supported")]
+    UnknownSpecialUse(u8),
 }
 
 /// The canonical form of a folder name: `INBOX` in any case (as the first component) is `INBOX`

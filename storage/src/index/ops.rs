@@ -7,7 +7,10 @@ use std::collections::BTreeSet;
 
 use super::event::{Event, FlagMode, Flags, InternalDate};
 use super::model::{Account, Index};
-use super::{canonical_account, canonical_folder, MailboxError, SPECIAL_NONE};
+use super::{
+    canonical_account, canonical_folder, special_use_name, MailboxError, ARCHIVE_FOLDER,
+    DEFAULT_FOLDERS, SPECIAL_NONE,
+};
 use crate::Position;
 
 /// (source UID, new UID) pairs of a COPY or MOVE, for UIDPLUS COPYUID (RFC 4315).
@@ -57,10 +60,26 @@ impl Index {
             return Err(MailboxError::AccountExists(name));
         }
         let uidvalidity = now.clamp(1, u32::MAX as i64 - 16) as u32;
-        Ok(vec![Event::CreateAccount {
-            account: name,
-            uidvalidity,
-        }])
+        // `CreateAccount` makes DEFAULT_FOLDERS with UIDVALIDITYs `uidvalidity..+5`; Archive is a
+        // folder event after it, in the same batch, so older stores replay exactly as before.
+        let (archive, special_use) = ARCHIVE_FOLDER;
+        Ok(vec![
+            Event::CreateAccount {
+                account: name.clone(),
+                uidvalidity,
+            },
+            Event::CreateFolder {
+                account: name.clone(),
+                folder: archive.to_string(),
+                uidvalidity: uidvalidity + DEFAULT_FOLDERS.len() as u32,
+                special_use,
+            },
+            Event::Subscribe {
+                account: name,
+                folder: archive.to_string(),
+                subscribed: true,
+            },
+        ])
     }
 
     pub fn delete_account(&mut self, account: &str) -> Result<Vec<Event>, MailboxError> {
@@ -289,17 +308,36 @@ impl Index {
         name: &str,
         now: i64,
     ) -> Result<Vec<Event>, MailboxError> {
+        self.create_special_folder(account, name, SPECIAL_NONE, now)
+    }
+
+    /// CREATE with a SPECIAL-USE attribute (RFC 6154 3, `special_use` a `SPECIAL_*` code; missing
+    /// parents get none). The attribute is the `special_use` of the folder's `CreateFolder` event, so
+    /// it is durable with the folder, replayed and snapshotted like any folder. At most one folder of
+    /// an account has each attribute.
+    pub fn create_special_folder(
+        &mut self,
+        account: &str,
+        name: &str,
+        special_use: u8,
+        now: i64,
+    ) -> Result<Vec<Event>, MailboxError> {
         let name = canonical_folder(name)?;
         let account_c = canonical_account(account);
         let a = self.account_mut(account)?;
         if a.folders.contains_key(&name) {
             return Err(MailboxError::FolderExists(name));
         }
+        if special_use != SPECIAL_NONE {
+            let Some(attr) = special_use_name(special_use) else {
+                return Err(MailboxError::UnknownSpecialUse(special_use));
+            };
+            if a.folders.values().any(|f| f.special_use == special_use) {
+                return Err(MailboxError::SpecialUseTaken(attr.to_string()));
+            }
+        }
         let mut events = Vec::new();
-        for folder in missing_parents(a, &name)
-            .into_iter()
-            .chain(std::iter::once(name))
-        {
+        for folder in missing_parents(a, &name) {
             let uidvalidity = next_uidvalidity(a, now);
             events.push(Event::CreateFolder {
                 account: account_c.clone(),
@@ -308,6 +346,13 @@ impl Index {
                 special_use: SPECIAL_NONE,
             });
         }
+        let uidvalidity = next_uidvalidity(a, now);
+        events.push(Event::CreateFolder {
+            account: account_c,
+            folder: name,
+            uidvalidity,
+            special_use,
+        });
         Ok(events)
     }
 

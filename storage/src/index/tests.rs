@@ -73,7 +73,10 @@ fn new_accounts_have_the_special_use_folders_subscribed() {
     assert!(ix.has_account("alice@example.TEST"));
     let folders = ix.folders("alice@example.test").unwrap();
     let names: Vec<&str> = folders.iter().map(|f| f.name.as_str()).collect();
-    assert_eq!(names, vec!["Drafts", "INBOX", "Junk", "Sent", "Trash"]);
+    assert_eq!(
+        names,
+        vec!["Archive", "Drafts", "INBOX", "Junk", "Sent", "Trash"]
+    );
     assert!(folders
         .iter()
         .all(|f| f.subscribed && f.status.uidnext == 1));
@@ -84,6 +87,7 @@ fn new_accounts_have_the_special_use_folders_subscribed() {
     assert_eq!(
         su,
         vec![
+            Some("\\Archive"),
             Some("\\Drafts"),
             None,
             Some("\\Junk"),
@@ -93,10 +97,94 @@ fn new_accounts_have_the_special_use_folders_subscribed() {
     );
     let vs: std::collections::BTreeSet<u32> =
         folders.iter().map(|f| f.status.uidvalidity).collect();
-    assert_eq!(vs.len(), 5, "distinct UIDVALIDITYs");
+    assert_eq!(vs.len(), 6, "distinct UIDVALIDITYs");
     assert_eq!(
         ix.create_account("alice@example.test", NOW).unwrap_err(),
         MailboxError::AccountExists("alice@example.test".into())
+    );
+}
+
+/// Stores written before Archive existed hold a lone `CreateAccount`: it replays to the five folders
+/// it always made (the Archive of new accounts is a `CreateFolder` planned beside it).
+#[test]
+fn an_old_create_account_event_replays_to_the_same_five_folders() {
+    let ix = replay(&[Event::CreateAccount {
+        account: "old@x.test".into(),
+        uidvalidity: 1000,
+    }]);
+    let folders = ix.folders("old@x.test").unwrap();
+    let got: Vec<(&str, u32)> = folders
+        .iter()
+        .map(|f| (f.name.as_str(), f.status.uidvalidity))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            ("Drafts", 1002),
+            ("INBOX", 1000),
+            ("Junk", 1004),
+            ("Sent", 1001),
+            ("Trash", 1003)
+        ]
+    );
+}
+
+/// CREATE with USE (RFC 6154 3): the folder gets the attribute (its missing parents do not); an
+/// attribute another folder has, or one the index cannot store, is refused; replay and snapshots
+/// keep it.
+#[test]
+fn folders_created_with_a_special_use_keep_it_through_replay_and_snapshots() {
+    let (mut ix, mut log) = (Index::default(), Vec::new());
+    run(&mut ix, &mut log, |ix| {
+        Ok((ix.create_account("a@x.test", NOW)?, ()))
+    })
+    .unwrap();
+    run(&mut ix, &mut log, |ix| {
+        Ok((ix.delete_folder("a@x.test", "Archive")?, ()))
+    })
+    .unwrap();
+    assert_eq!(
+        ix.create_special_folder("a@x.test", "Mine/Sent", SPECIAL_SENT, NOW),
+        Err(MailboxError::SpecialUseTaken("\\Sent".into()))
+    );
+    assert_eq!(
+        ix.create_special_folder("a@x.test", "Old", 99, NOW),
+        Err(MailboxError::UnknownSpecialUse(99))
+    );
+    run(&mut ix, &mut log, |ix| {
+        Ok((
+            ix.create_special_folder("a@x.test", "Old/Mail", SPECIAL_ARCHIVE, NOW)?,
+            (),
+        ))
+    })
+    .unwrap();
+    let uses = |ix: &Index| -> Vec<(String, Option<&'static str>)> {
+        ix.folders("a@x.test")
+            .unwrap()
+            .into_iter()
+            .filter(|f| f.name.starts_with("Old"))
+            .map(|f| (f.name, special_use_name(f.special_use)))
+            .collect()
+    };
+    let want = vec![
+        ("Old".to_string(), None),
+        ("Old/Mail".to_string(), Some("\\Archive")),
+    ];
+    assert_eq!(uses(&ix), want);
+    assert_eq!(state(&replay(&log)), state(&ix));
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.snap");
+    std::fs::write(&path, ix.snapshot_bytes(&SnapshotMeta::default())).unwrap();
+    let (loaded, _) = Snapshot::load(&path).unwrap();
+    assert_eq!(uses(&loaded), want);
+    // A renamed folder keeps its attribute; a second \Archive is refused while it exists.
+    run(&mut ix, &mut log, |ix| {
+        Ok((ix.rename_folder("a@x.test", "Old/Mail", "Kept", NOW)?, ()))
+    })
+    .unwrap();
+    assert_eq!(
+        ix.create_special_folder("a@x.test", "Other", SPECIAL_ARCHIVE, NOW),
+        Err(MailboxError::SpecialUseTaken("\\Archive".into()))
     );
 }
 
@@ -416,10 +504,10 @@ fn folders_create_rename_delete_subscribe() {
     // RENAME INBOX: messages move, INBOX stays, empty, and its UIDs go on ascending.
     deliver(&mut ix, &mut log, "a@x.test", "INBOX", 3);
     run(&mut ix, &mut log, |ix| {
-        Ok((ix.rename_folder("a@x.test", "INBOX", "Archive", NOW)?, ()))
+        Ok((ix.rename_folder("a@x.test", "INBOX", "Saved", NOW)?, ()))
     })
     .unwrap();
-    assert_eq!(ix.messages("a@x.test", "Archive").unwrap().len(), 3);
+    assert_eq!(ix.messages("a@x.test", "Saved").unwrap().len(), 3);
     assert_eq!(ix.status("a@x.test", "INBOX").unwrap().exists, 0);
     assert_eq!(deliver(&mut ix, &mut log, "a@x.test", "INBOX", 1), vec![4]);
     assert_eq!(state(&replay(&log)), state(&ix));

@@ -430,7 +430,8 @@ fn folders_create_rename_delete_list_status_and_subscriptions() {
         };
         assert_eq!(
             c.run(t("d", list("*"))).await,
-            "* LIST (\\HasNoChildren) \"/\" Drafts\r\n\
+            "* LIST (\\HasNoChildren \\Archive) \"/\" Archive\r\n\
+             * LIST (\\HasNoChildren) \"/\" Drafts\r\n\
              * LIST (\\HasNoChildren) \"/\" INBOX\r\n\
              * LIST (\\HasNoChildren \\Junk) \"/\" Junk\r\n\
              * LIST (\\HasNoChildren \\Sent) \"/\" Sent\r\n\
@@ -445,8 +446,8 @@ fn folders_create_rename_delete_list_status_and_subscriptions() {
         );
         assert_eq!(
             c.run(t("e", list("%"))).await.lines().count(),
-            7,
-            "% stops at the separator: six top-level names and the OK"
+            8,
+            "% stops at the separator: seven top-level names and the OK"
         );
         assert_eq!(
             c.run(t("f", list(""))).await,

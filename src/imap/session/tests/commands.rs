@@ -133,6 +133,7 @@ fn quota_id_namespace_and_extended_list() {
                 .await,
             format!(
                 "d OK Subscription changed\r\n\
+                 * LIST (\\HasNoChildren \\Archive \\Subscribed) \"/\" Archive\r\n* STATUS Archive (MESSAGES 0)\r\n\
                  * LIST (\\HasNoChildren \\Drafts \\Subscribed) \"/\" Drafts\r\n* STATUS Drafts (MESSAGES 0)\r\n\
                  * LIST (\\HasNoChildren \\Junk) \"/\" Junk\r\n* STATUS Junk (MESSAGES 0)\r\n\
                  * LIST (\\HasNoChildren \\Sent \\Subscribed) \"/\" Sent\r\n* STATUS Sent (MESSAGES 0)\r\n\

@@ -7,6 +7,7 @@ mod fetch;
 mod random;
 mod scale;
 mod search;
+mod special;
 mod sync;
 mod wire;
 
