@@ -358,7 +358,7 @@ fn uids_and_uidvalidity_survive_a_restart_and_a_shard_count_change() {
         format!("{a}{b}")
     };
     let before = state(&s);
-    assert!(before.contains("Archive uidvalidity="), "{before}");
+    assert!(before.contains("Kept uidvalidity="), "{before}");
     assert_eq!(s.stop(), Some(0), "{}", s.log());
     s.start(2);
     assert_eq!(state(&s), before, "after a restart");

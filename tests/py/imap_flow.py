@@ -108,10 +108,10 @@ def copy_move():
     ok(c.copy("1", "Trash"))
     copyuid = code(c, "COPYUID")
     assert copyuid and copyuid[0].split()[1] == b"1", copyuid
-    ok(c.create("Archive"))
-    typ, data = c.uid("MOVE", "3", "Archive")
+    ok(c.create("Kept"))
+    typ, data = c.uid("MOVE", "3", "Kept")
     assert typ == "OK", data
-    typ, data = c.select("Archive")
+    typ, data = c.select("Kept")
     assert data == [b"1"], data
     typ, data = c.fetch("1", "(BODY.PEEK[HEADER.FIELDS (SUBJECT)])")
     assert b"third three" in data[0][1], data
