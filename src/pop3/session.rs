@@ -110,8 +110,9 @@ pub struct Session<M: Maildrop> {
     /// QUIT was answered with [`Flow::Update`]: waiting for [`Session::updated`].
     updating: bool,
     closed: bool,
-    /// Bytes written since the current `feed` began (against [`Config::send_budget`]).
-    written: usize,
+    /// Bytes spliced since the current `feed` began; with the buffer's length, the output waiting
+    /// (against [`Config::send_budget`]).
+    spliced: usize,
 }
 
 impl<M: Maildrop> Session<M> {
@@ -124,7 +125,7 @@ impl<M: Maildrop> Session<M> {
             sending: None,
             updating: false,
             closed: false,
-            written: 0,
+            spliced: 0,
         }
     }
 
@@ -174,7 +175,14 @@ impl<M: Maildrop> Session<M> {
     /// Frames `input` into lines and runs them (pipelining, RFC 2449 6.6) until one needs the shell
     /// or the output passes [`Config::send_budget`]. Returns the bytes of `input` used.
     pub fn feed(&mut self, input: &[u8], out: &mut dyn Sink) -> (usize, Flow) {
-        self.written = 0;
+        self.spliced = 0;
+        if self.sending.is_some() {
+            // A RETR/TOP interrupted by the budget goes on before the next command.
+            let flow = self.send(out, self.cfg.send_budget);
+            if flow != Flow::Ready {
+                return (0, flow);
+            }
+        }
         let mut used = 0;
         while !self.closed {
             let max = self.max_line();
@@ -185,13 +193,19 @@ impl<M: Maildrop> Session<M> {
                     if flow != Flow::Ready {
                         return (used, flow);
                     }
-                    if self.written >= self.cfg.send_budget {
+                    if self.over_budget(out) {
                         return (used, Flow::Continue);
                     }
                 }
                 Framed::TooLong { used: n } => {
                     used += n;
-                    reply::err(out.buf(), None, "Line too long");
+                    if self.auth == Auth::PlainLine {
+                        // The SASL exchange ends with it (RFC 5034 4: the server may reject).
+                        self.auth = Auth::Start;
+                        reply::err(out.buf(), None, "SASL response too long");
+                    } else {
+                        reply::err(out.buf(), None, "Line too long");
+                    }
                 }
                 Framed::NeedMore { used: n } => {
                     used += n;
@@ -201,7 +215,15 @@ impl<M: Maildrop> Session<M> {
                 }
             }
         }
-        (used, Flow::Ready)
+        match self.closed {
+            true => (used, Flow::Close),
+            false => (used, Flow::Ready),
+        }
+    }
+
+    /// The output waiting (buffered and spliced) reached [`Config::send_budget`].
+    fn over_budget(&self, out: &mut dyn Sink) -> bool {
+        self.spliced + out.buf().len() >= self.cfg.send_budget
     }
 
     /// Runs one command line (without its line ending).
@@ -210,13 +232,9 @@ impl<M: Maildrop> Session<M> {
             return Flow::Close;
         }
         if self.sending.is_some() {
-            // A half-written reply goes on first.
-            let flow = self.send(out);
-            if flow != Flow::Ready {
-                // The shell fed a line while output was pending: a bug there; nothing is lost but
-                // the line.
-                return flow;
-            }
+            // A half-written reply goes out first: a shell that frames lines itself and fed one
+            // after Flow::Continue gets the rest of the message at once.
+            self.send(out, usize::MAX);
         }
         if matches!(self.auth, Auth::Verifying(_)) || self.updating {
             // The shell feeds no line while it owes the session a verdict.
@@ -544,6 +562,15 @@ impl<M: Maildrop> Session<M> {
                 return Flow::Ready;
             }
         };
+        if body.as_ref().len() as u64 != e.size {
+            // LIST and STAT promised e.size octets; the store's size and bytes disagree.
+            tracing::warn!(
+                uid = e.uid,
+                size = e.size,
+                len = body.as_ref().len(),
+                "pop3: message size differs from its listing"
+            );
+        }
         let o = out.buf();
         let stuffer = match top {
             None => {
@@ -563,12 +590,12 @@ impl<M: Maildrop> Session<M> {
             at: 0,
             stuffer,
         });
-        self.send(out)
+        self.send(out, self.cfg.send_budget)
     }
 
     /// Writes more of the RETR/TOP in progress: [`Flow::Ready`] once its end is written,
     /// [`Flow::Continue`] when the budget ran out first.
-    fn send(&mut self, out: &mut dyn Sink) -> Flow {
+    fn send(&mut self, out: &mut dyn Sink, budget: usize) -> Flow {
         let Some(mut s) = self.sending.take() else {
             return Flow::Ready;
         };
@@ -583,20 +610,21 @@ impl<M: Maildrop> Session<M> {
                 });
                 return Flow::Ready;
             }
-            if self.written >= self.cfg.send_budget {
+            let waiting = self.spliced + out.buf().len();
+            if waiting >= budget {
                 self.sending = Some(s);
                 return Flow::Continue;
             }
-            let want = (self.cfg.send_budget - self.written).max(1);
+            let want = budget - waiting;
             let end = bytes.len().min(s.at.saturating_add(want));
             let base = s.at;
             let chunk = &bytes[base..end];
-            let mut written = 0;
+            let mut spliced = 0;
             let body = &s.body;
             let used = s.stuffer.feed(chunk, &mut |p| match p {
                 Piece::Chunk(r) => {
-                    written += r.len();
                     if r.len() >= splice_min {
+                        spliced += r.len();
                         out.splice(Box::new(Slice {
                             body: body.clone(),
                             range: base + r.start..base + r.end,
@@ -605,12 +633,9 @@ impl<M: Maildrop> Session<M> {
                         out.buf().extend_from_slice(&chunk[r]);
                     }
                 }
-                Piece::Lit(l) => {
-                    written += l.len();
-                    out.buf().extend_from_slice(l);
-                }
+                Piece::Lit(l) => out.buf().extend_from_slice(l),
             });
-            self.written += written;
+            self.spliced += spliced;
             s.at += used;
         }
     }
