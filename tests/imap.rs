@@ -323,6 +323,15 @@ fn new_accounts_list_archive_and_create_sets_a_special_use() {
     }
 }
 
+/// SEARCHRES (RFC 5182) through imaplib: `UID SEARCH RETURN (SAVE)`, then `$` in FETCH and STORE,
+/// empty again after SELECT.
+#[test]
+fn searchres_saves_a_search_for_later_commands() {
+    let s = server(&["alice@example.test"], "");
+    let out = py(&s, "imap_special.py", &["alice@example.test", "searchres"]);
+    assert!(out.contains("OK searchres"), "{out}");
+}
+
 #[test]
 fn two_sessions_see_each_others_changes() {
     let s = server(&["alice@example.test"], "");

@@ -97,7 +97,8 @@ pub struct Options {
     /// LITERAL+ (RFC 7888 3): non-synchronizing literals of any size. Without it, LITERAL- rules
     /// (RFC 7888 4, part of IMAP4rev2): at most 4096 bytes.
     pub literal_plus: bool,
-    /// SEARCHRES (RFC 5182): `RETURN (SAVE)` is accepted only when advertised.
+    /// SEARCHRES (RFC 5182): `RETURN (SAVE)` and `$` are accepted only when advertised (the session
+    /// does, and IMAP4rev2 requires it: RFC 9051 7.1).
     pub searchres: bool,
 }
 
@@ -106,7 +107,7 @@ impl Default for Options {
         Options {
             limits: Limits::default(),
             literal_plus: true,
-            searchres: false,
+            searchres: true,
         }
     }
 }

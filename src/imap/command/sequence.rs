@@ -50,7 +50,10 @@ mod tests {
     use crate::imap::command::Options;
 
     fn set(s: &[u8]) -> PResult<SequenceSet> {
-        let opts = Options::default();
+        let opts = Options {
+            searchres: false,
+            ..Options::default()
+        };
         let mut c = Cursor::new(s, &opts);
         sequence_set(&mut c)
     }

@@ -206,6 +206,7 @@ async fn select<B: Backend>(
         read_only,
         view,
         recent: (recent_from, c.uidnext),
+        saved: None,
     };
     let rev1 = !s.enabled.rev2;
     let o = out.buf();
@@ -373,7 +374,7 @@ async fn expunge<B: Backend>(
     }
     let ranges = set.map(|set| {
         let star = sel.view.by_seq(sel.view.len()).map_or(0, |m| m.uid);
-        sets::uid_ranges(set, star)
+        sets::uid_set(set, star, sel)
     });
     let uids = deleted_uids(&sel.view, ranges.as_deref());
     if !uids.is_empty() {
@@ -426,7 +427,7 @@ async fn store<B: Backend>(
     if sel.read_only {
         return s.no(tag, "READ-ONLY", "The mailbox is read-only", out);
     }
-    let seqs = match sets::resolve(&st.set, st.uid, &sel.view) {
+    let seqs = match sets::resolve(&st.set, st.uid, sel) {
         Ok(r) => r,
         Err(e) => return s.bad(tag, &e, out),
     };
@@ -493,7 +494,7 @@ async fn copy<B: Backend>(
     if is_move && sel.read_only {
         return s.no(tag, "READ-ONLY", "The mailbox is read-only", out);
     }
-    let seqs = match sets::resolve(set, uid, &sel.view) {
+    let seqs = match sets::resolve(set, uid, sel) {
         Ok(r) => r,
         Err(e) => return s.bad(tag, &e, out),
     };

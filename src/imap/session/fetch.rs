@@ -72,7 +72,7 @@ pub(super) async fn fetch<B: Backend>(
     let (Some(b), Some(sel)) = (s.backend.as_ref(), s.selected.as_ref()) else {
         return s.bad(tag, "No mailbox selected", out);
     };
-    let seqs = match sets::resolve(&f.set, f.uid, &sel.view) {
+    let seqs = match sets::resolve(&f.set, f.uid, sel) {
         Ok(r) => r,
         // RFC 9051 6.4.5 / 9: FETCH of message numbers that do not exist is BAD; an empty
         // mailbox answers a UID FETCH with nothing.
@@ -81,7 +81,7 @@ pub(super) async fn fetch<B: Backend>(
     let w = s.wording();
     if let (true, Some(since)) = (f.vanished, f.changed_since) {
         let star = sel.view.counters().uidnext.saturating_sub(1);
-        let asked = sets::uid_ranges(&f.set, star);
+        let asked = sets::uid_set(&f.set, star, sel);
         let gone: Vec<u32> = sel
             .view
             .vanished_since(since)

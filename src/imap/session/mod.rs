@@ -250,6 +250,7 @@ impl<B: Backend> Session<B> {
             append_limit: Some(self.cfg.append_limit),
             optional: Optional {
                 quota: true,
+                searchres: true,
                 compress: self.cfg.compress,
                 ..Optional::default()
             },

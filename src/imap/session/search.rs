@@ -1,12 +1,14 @@
 //! SEARCH / UID SEARCH (RFC 9051 6.4.4, RFC 3501 6.4.4) with ESEARCH results (RFC 4731, RFC 9051
-//! 7.3.4), SORT and THREAD (RFC 5256): the key is compiled by `imap::search` against the session's
-//! view and matched message by message; message bytes are read only when the key (or the sort
-//! criteria) needs them, and parsed (`crate::mime`) only on the first content key.
+//! 7.3.4) and SEARCHRES (RFC 5182: `RETURN (SAVE)` and `$`), SORT and THREAD (RFC 5256): the key is
+//! compiled by `imap::search` against the session's view and matched message by message; message
+//! bytes are read only when the key (or the sort criteria) needs them, and parsed (`crate::mime`)
+//! only on the first content key.
 
 use std::cell::OnceCell;
 
 use super::super::backend::{Backend, MailboxView, Message};
 use super::super::search::{self as search, Candidate, Limits, Query, Scope, SearchError, Stamp};
+use super::super::seqset::Ranges;
 use super::super::sort::{self, SortKeys};
 use super::super::thread::{self, ThreadMsg};
 use super::super::types::{Command, SearchKey, SearchReturn, Str};
@@ -114,6 +116,13 @@ pub(super) fn run<B: Backend>(
         ),
         _ => return s.bad(tag, "not a search", out),
     };
+    let save = matches!(what, What::Search(Some(r)) if r.contains(&SearchReturn::Save));
+    if save {
+        // RFC 5182 2.1: a SEARCH with SAVE that fails (NO or BAD) leaves the variable empty.
+        if let Some(sel) = s.selected.as_mut() {
+            sel.saved = None;
+        }
+    }
     if search::check_charset(ask.charset.map(|c| c.as_ref())).is_err() {
         return s.no(tag, BADCHARSET, "Unsupported charset", out);
     }
@@ -130,13 +139,14 @@ pub(super) fn run<B: Backend>(
         mailbox: &numbering,
         now,
     };
-    let query = match Query::compile(ask.key, &scope, &Limits::default()) {
-        Ok(q) => q,
-        Err(SearchError::BadCharset(_)) => {
-            return s.no(tag, BADCHARSET, "Unsupported charset", out)
-        }
-        Err(e) => return s.bad(tag, &e.to_string(), out),
-    };
+    let query =
+        match Query::compile_with_saved(ask.key, &scope, &Limits::default(), sel.saved.as_ref()) {
+            Ok(q) => q,
+            Err(SearchError::BadCharset(_)) => {
+                return s.no(tag, BADCHARSET, "Unsupported charset", out)
+            }
+            Err(e) => return s.bad(tag, &e.to_string(), out),
+        };
     // SORT and THREAD read headers (subject, date, addresses, references) of what matched.
     let bytes = query.needs_content() || !matches!(what, What::Search(_));
     let all: Vec<(u32, u32)> = vec![(1, sel.view.len())];
@@ -174,8 +184,11 @@ pub(super) fn run<B: Backend>(
         .uses_modseq()
         .then(|| hits.iter().map(|h| h.2).max())
         .flatten();
+    let saved = save.then(|| saved_result(what, &hits));
     let o = out.buf();
     match what {
+        // RFC 5182 2.1: SAVE alone answers nothing but the tagged OK.
+        What::Search(Some(r)) if r.iter().all(|x| *x == SearchReturn::Save) && save => {}
         What::Search(returns) => {
             let numbers: Vec<u32> = hits
                 .iter()
@@ -203,6 +216,9 @@ pub(super) fn run<B: Backend>(
             o.extend_from_slice(b"\r\n");
         }
     }
+    if let (Some(saved), Some(sel)) = (saved, s.selected.as_mut()) {
+        sel.saved = Some(saved);
+    }
     s.report(ask.uid, &[], ask.uid, out);
     let text = match what {
         What::Search(_) => "SEARCH completed",
@@ -217,6 +233,32 @@ enum What<'c> {
     Search(Option<&'c [SearchReturn]>),
     Sort(&'c [super::super::types::SortCriterion]),
     Thread(super::super::types::ThreadAlgorithm),
+}
+
+/// What `RETURN (SAVE ...)` keeps, as UIDs (RFC 5182 2.1): with MIN and/or MAX and neither ALL nor
+/// COUNT, just those messages; otherwise every match.
+fn saved_result(what: What<'_>, hits: &[(u32, u32, u64)]) -> Ranges {
+    let returns = match what {
+        What::Search(Some(r)) => r,
+        _ => &[],
+    };
+    let has = |x: SearchReturn| returns.contains(&x);
+    let uids = hits.iter().map(|h| h.1);
+    if (has(SearchReturn::Min) || has(SearchReturn::Max))
+        && !has(SearchReturn::All)
+        && !has(SearchReturn::Count)
+    {
+        // Hits ascend by sequence number, hence by UID.
+        let mut v = Vec::new();
+        if let (true, Some(h)) = (has(SearchReturn::Min), hits.first()) {
+            v.push(h.1);
+        }
+        if let (true, Some(h)) = (has(SearchReturn::Max), hits.last()) {
+            v.push(h.1);
+        }
+        return Ranges::from_numbers(v);
+    }
+    Ranges::from_numbers(uids)
 }
 
 /// `* SEARCH ...` (IMAP4rev1 without RETURN) or `* ESEARCH ...` (RFC 4731, RFC 9051 7.3.4).

@@ -9,6 +9,7 @@
 //! is gone, it keeps the old numbering and reports only flag changes of messages it still numbers.
 
 use super::super::backend::{MailboxView, Message};
+use super::super::seqset::Ranges;
 use super::reply;
 use super::sets;
 
@@ -31,6 +32,9 @@ pub(crate) struct Selected<V> {
     pub view: V,
     /// UIDs in `[recent.0, recent.1)` are \Recent in this session (RFC 3501 2.3.2).
     pub recent: (u32, u32),
+    /// The SEARCHRES result variable (RFC 5182 2.1): UIDs of the last `SEARCH RETURN (SAVE)`, so
+    /// that `$` follows its messages through expunges. A new selection starts without one.
+    pub saved: Option<Ranges>,
 }
 
 impl<V: MailboxView> Selected<V> {

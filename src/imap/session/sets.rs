@@ -1,9 +1,11 @@
 //! Sequence sets against the session's view, through `imap::seqset` (RFC 9051 9 `sequence-set`,
-//! 6.4.9 for UIDs), and compact UID sets for replies (RFC 4315 `uid-set`).
+//! 6.4.9 for UIDs; `$`, the saved search result of RFC 5182 2.1), and compact UID sets for replies
+//! (RFC 4315 `uid-set`).
 
 use super::super::backend::MailboxView;
 use super::super::seqset::{self, Messages};
 use super::super::types::SequenceSet;
+use super::selected::Selected;
 
 pub(crate) use seqset::{compact, write_compact};
 
@@ -26,13 +28,14 @@ impl<V: MailboxView> Messages for Numbering<'_, V> {
 }
 
 /// The sequence numbers a set names; message numbers the mailbox does not have make the command
-/// BAD (the error is the reason), UIDs outside it match nothing (RFC 9051 6.4.9).
+/// BAD (the error is the reason), UIDs outside it match nothing (RFC 9051 6.4.9). `$` is the
+/// selection's saved search result (RFC 5182 2.1: no message when nothing is saved).
 pub(crate) fn resolve<V: MailboxView>(
     set: &SequenceSet,
     uid: bool,
-    view: &V,
+    sel: &Selected<V>,
 ) -> Result<Ranges, String> {
-    seqset::resolve(set, uid, &Numbering(view))
+    seqset::resolve_with_saved(set, uid, &Numbering(&sel.view), sel.saved.as_ref())
         .map(|r| r.as_slice().to_vec())
         .map_err(|e| e.to_string())
 }
@@ -40,6 +43,18 @@ pub(crate) fn resolve<V: MailboxView>(
 /// A UID set as UID ranges, `*` meaning `star`.
 pub(crate) fn uid_ranges(set: &SequenceSet, star: u32) -> Ranges {
     seqset::uid_ranges(set, star).as_slice().to_vec()
+}
+
+/// A UID set of a command on the selected mailbox (UID EXPUNGE, VANISHED): `*` is `star`, `$` the
+/// saved search result.
+pub(crate) fn uid_set<V: MailboxView>(set: &SequenceSet, star: u32, sel: &Selected<V>) -> Ranges {
+    if seqset::is_saved_marker(set) {
+        return sel
+            .saved
+            .as_ref()
+            .map_or_else(Vec::new, |r| r.as_slice().to_vec());
+    }
+    uid_ranges(set, star)
 }
 
 /// Every number of the ranges, ascending.

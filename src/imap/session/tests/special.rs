@@ -74,3 +74,85 @@ fn archive_for_new_accounts_and_create_with_use() {
         );
     });
 }
+
+/// SEARCHRES (RFC 5182, RFC 9051 6.4.4.1): `SEARCH RETURN (SAVE)` answers nothing and saves the result
+/// (only MIN and/or MAX when those are the only other options); `$` names it in later commands, by
+/// UID underneath, so expunges drop out; a failed SEARCH with SAVE empties it, and so does SELECT.
+#[test]
+fn searchres_saves_results_for_dollar_in_later_commands() {
+    on_executor(|| async {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = open_store(dir.path()).await;
+        for i in 1..=4 {
+            deliver(&store, USER, &msg(&format!("m{i}"))).await;
+        }
+        let mut w = wire(&store).await;
+        assert!(w.read(b"c CAPABILITY\r\n").await.contains(" SEARCHRES"));
+        w.read(b"s SELECT INBOX\r\nf STORE 2,4 +FLAGS.SILENT (\\Flagged)\r\n")
+            .await;
+        assert_eq!(
+            w.read(b"a SEARCH RETURN (SAVE) FLAGGED\r\n").await,
+            "a OK SEARCH completed\r\n"
+        );
+        assert_eq!(
+            w.read(b"b FETCH $ (UID)\r\n").await,
+            "* 2 FETCH (UID 2)\r\n* 4 FETCH (UID 4)\r\nb OK FETCH completed\r\n"
+        );
+        assert_eq!(
+            w.read(b"c UID SEARCH RETURN (SAVE MAX) FLAGGED\r\nd UID FETCH $ (FLAGS)\r\n")
+                .await,
+            "* ESEARCH (TAG \"c\") UID MAX 4\r\nc OK SEARCH completed\r\n\
+             * 4 FETCH (UID 4 FLAGS (\\Flagged \\Recent))\r\nd OK FETCH completed\r\n",
+            "SAVE with MAX alone saves the maximum"
+        );
+        assert_eq!(
+            w.read(b"e SEARCH RETURN (SAVE ALL) NOT FLAGGED\r\nf SEARCH $ 2:4\r\n")
+                .await,
+            "* ESEARCH (TAG \"e\") ALL 1,3\r\ne OK SEARCH completed\r\n\
+             * SEARCH 3\r\nf OK SEARCH completed\r\n",
+            "$ as a search key"
+        );
+        // Expunging message 1 renumbers 3 as 2: `$` follows the message.
+        assert_eq!(
+            w.read(b"g STORE 1 +FLAGS.SILENT (\\Deleted)\r\nh EXPUNGE\r\ni FETCH $ (UID)\r\n")
+                .await,
+            "g OK STORE completed\r\n* 1 EXPUNGE\r\nh OK EXPUNGE completed\r\n\
+             * 2 FETCH (UID 3)\r\ni OK FETCH completed\r\n"
+        );
+        assert_eq!(
+            w.read(b"j COPY $ Trash\r\nk STATUS Trash (MESSAGES)\r\n")
+                .await,
+            "j OK [COPYUID 1 3 1] COPY completed\r\n\
+             * STATUS Trash (MESSAGES 1)\r\nk OK STATUS completed\r\n"
+                .replace(
+                    "COPYUID 1 ",
+                    &format!("COPYUID {} ", trash_uidvalidity(&store))
+                ),
+        );
+        // A SEARCH with SAVE that fails empties the saved result (RFC 5182 2.1).
+        assert_eq!(
+            w.read(b"l SEARCH RETURN (SAVE) CHARSET KOI8-R FLAGGED\r\nm FETCH $ (UID)\r\n")
+                .await,
+            "l NO [BADCHARSET (US-ASCII UTF-8)] Unsupported charset\r\nm OK FETCH completed\r\n"
+        );
+        w.read(b"n SEARCH RETURN (SAVE) ALL\r\n").await;
+        assert_eq!(
+            w.read(b"o UNSELECT\r\np SELECT INBOX\r\nq FETCH $ (UID)\r\nr UID STORE $ +FLAGS (\\Seen)\r\n")
+                .await
+                .lines()
+                .filter(|l| l.starts_with("q ") || l.starts_with("r ") || l.contains("FETCH ("))
+                .collect::<Vec<_>>(),
+            vec!["q OK FETCH completed", "r OK STORE completed"],
+            "SELECT empties the saved result"
+        );
+    });
+}
+
+fn trash_uidvalidity(store: &Store) -> u32 {
+    store
+        .owner(USER)
+        .index()
+        .status(USER, "Trash")
+        .expect("Trash")
+        .uidvalidity
+}
