@@ -47,7 +47,7 @@ pub struct Config {
     pub smtp: SmtpListenerConfig,
     pub submission: ListenerConfig,
     pub imap: ImapConfig,
-    pub pop3: ListenerConfig,
+    pub pop3: Pop3Config,
     pub metrics: MetricsConfig,
     pub shutdown: ShutdownConfig,
 }
@@ -142,6 +142,25 @@ pub struct ImapConfig {
     pub max_connections_per_ip: usize,
 }
 
+/// The POP3 listener and its sessions (RFC 1939; issue 11).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Pop3Config {
+    pub listen: Vec<String>,
+    /// Seconds a client may stay silent, before and after login (RFC 1939 3: an autologout timer
+    /// "MUST be of at least 10 minutes' duration"; lower values are for tests). A session that times
+    /// out deletes nothing (it never reaches UPDATE).
+    pub idle_timeout: u64,
+    /// Seconds the client gets to take one batch of responses (a RETR of a large message included:
+    /// the limit is on each flush).
+    pub write_timeout: u64,
+    /// Longest command line in octets with its CRLF (RFC 2449 4 allows clients 255; an AUTH PLAIN
+    /// response line, RFC 5034 4, can be longer).
+    pub max_line: usize,
+    pub max_connections_per_shard: usize,
+    pub max_connections_per_ip: usize,
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ShutdownConfig {
@@ -163,9 +182,7 @@ impl Default for Config {
                 listen: vec!["127.0.0.1:2587".into()],
             },
             imap: ImapConfig::default(),
-            pop3: ListenerConfig {
-                listen: vec!["127.0.0.1:2110".into()],
-            },
+            pop3: Pop3Config::default(),
             metrics: MetricsConfig::default(),
             shutdown: ShutdownConfig::default(),
         }
@@ -229,6 +246,19 @@ impl Default for ImapConfig {
             login_delay_ms: 500,
             login_delay_max_ms: 15_000,
             verify_threads: 2,
+            max_connections_per_shard: 10_000,
+            max_connections_per_ip: 1_000,
+        }
+    }
+}
+
+impl Default for Pop3Config {
+    fn default() -> Self {
+        Pop3Config {
+            listen: vec!["127.0.0.1:2110".into()],
+            idle_timeout: 600,
+            write_timeout: 120,
+            max_line: 2048,
             max_connections_per_shard: 10_000,
             max_connections_per_ip: 1_000,
         }
@@ -353,6 +383,16 @@ impl Config {
                 "imap.max_connections_per_ip",
                 self.imap.max_connections_per_ip,
             ),
+            ("pop3.idle_timeout", self.pop3.idle_timeout as usize),
+            ("pop3.write_timeout", self.pop3.write_timeout as usize),
+            (
+                "pop3.max_connections_per_shard",
+                self.pop3.max_connections_per_shard,
+            ),
+            (
+                "pop3.max_connections_per_ip",
+                self.pop3.max_connections_per_ip,
+            ),
         ] {
             if v == 0 {
                 return Err(bad(key, "must be at least 1".into()));
@@ -370,6 +410,12 @@ impl Config {
             return Err(bad(
                 "imap.max_literal",
                 format!("{} is below 1024", i.max_literal),
+            ));
+        }
+        if self.pop3.max_line < 255 {
+            return Err(bad(
+                "pop3.max_line",
+                format!("{} is below 255 (RFC 2449 4)", self.pop3.max_line),
             ));
         }
         if i.login_delay_max_ms < i.login_delay_ms {
@@ -505,5 +551,23 @@ mod tests {
         );
         assert!(d.login_timeout < d.idle_timeout);
         assert!(d.max_line >= 8192);
+    }
+
+    #[test]
+    fn pop3_defaults_follow_the_rfcs() {
+        let d = Config::default().pop3;
+        assert!(d.idle_timeout >= 10 * 60, "RFC 1939 3: at least 10 minutes");
+        assert!(d.max_line >= 255, "RFC 2449 4");
+        let c = parse("[pop3]\nidle_timeout = 1200\nmax_line = 1000\n").unwrap();
+        assert_eq!((c.pop3.idle_timeout, c.pop3.max_line), (1200, 1000));
+        assert_eq!(c.pop3.listen, vec!["127.0.0.1:2110"]);
+        let e = parse("[pop3]\nmax_line = 100\n").unwrap_err().to_string();
+        assert!(e.contains("pop3.max_line"), "{e}");
+        let e = parse("[pop3]\nidle_timeout = 0\n").unwrap_err().to_string();
+        assert!(e.contains("pop3.idle_timeout"), "{e}");
+        let e = parse("[pop3]\nlogin_timeout = 5\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("login_timeout"), "{e}");
     }
 }

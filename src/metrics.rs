@@ -38,6 +38,7 @@ pub struct ShardMetrics {
     pub writer: Mutex<WriterStats>,
     pub queue: crate::shard::queue::QueueMetrics,
     pub imap: ImapMetrics,
+    pub pop3: crate::pop3::metrics::Pop3Metrics,
 }
 
 /// IMAP counters of one shard (issue 10). A session moved to its account's owner counts as open on
@@ -259,6 +260,7 @@ pub fn render(shards: &[ShardMetrics]) -> String {
     }
     crate::shard::queue::render_metrics(&mut out, shards);
     render_imap(&mut out, shards);
+    crate::pop3::metrics::render(&mut out, shards);
     out
 }
 

@@ -21,9 +21,12 @@
 //! - UIDL values are `UIDVALIDITY.UID` of the maildrop (INBOX), the same pair IMAP reports.
 
 pub mod command;
+pub mod conn;
 pub mod line;
+pub mod metrics;
 pub mod reply;
 mod session;
+pub mod store;
 pub mod stuff;
 
 pub use session::{Handoff, Session};

@@ -47,6 +47,9 @@ pub async fn inbox_loop(ctx: Rc<ShardCtx>, inbox: async_channel::Receiver<ShardM
             ShardMsg::Imap(a) => {
                 glommio::spawn_local(crate::imap::conn::arrive(ctx.clone(), *a)).detach();
             }
+            ShardMsg::Pop3(a) => {
+                glommio::spawn_local(crate::pop3::conn::arrive(ctx.clone(), *a)).detach();
+            }
         }
     }
 }

@@ -17,6 +17,8 @@ pub enum ShardMsg {
     Compact(CompactRequest),
     /// An IMAP connection whose login named an account this shard owns (see `super::handoff`).
     Imap(Box<crate::imap::conn::Arrival>),
+    /// A POP3 connection whose login named an account this shard owns.
+    Pop3(Box<crate::pop3::conn::Arrival>),
 }
 
 /// The steps of a compaction round (see `super::compact`), asked of every shard by the coordinator.

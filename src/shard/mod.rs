@@ -66,6 +66,8 @@ pub struct Shared {
     per_ip: IpLimit,
     /// IMAP connections per client address (their own limit: a client keeps several open).
     pub imap_per_ip: IpLimit,
+    /// POP3 connections per client address.
+    pub pop3_per_ip: IpLimit,
     /// Failed logins per client address, across shards.
     pub login_delay: LoginDelay,
     /// Password checks, off the shards.
@@ -124,6 +126,11 @@ pub struct ShardCtx {
     pub smtp: Arc<SessionConfig>,
     /// The IMAP session settings, built once from the config.
     pub imap: crate::imap::conn::Settings,
+    /// The POP3 session settings, built once from the config.
+    pub pop3: crate::pop3::conn::Settings,
+    /// Maildrops of this shard's accounts with a POP3 session (sessions run on their owner, so this
+    /// is the lock across every shard, RFC 1939 4).
+    pub pop3_locks: Rc<crate::pop3::store::Locks>,
     /// This shard's shutdown stage: sessions and background tasks await it.
     pub shutdown: Rc<Shutdown>,
     /// The durable queue as this shard consumes and serves it.
@@ -263,6 +270,7 @@ pub fn run(config: Config, stop: Arc<AtomicBool>) -> anyhow::Result<()> {
         exited: AtomicUsize::new(0),
         per_ip: IpLimit::new(config.smtp.max_connections_per_ip),
         imap_per_ip: IpLimit::new(config.imap.max_connections_per_ip),
+        pop3_per_ip: IpLimit::new(config.pop3.max_connections_per_ip),
         login_delay: LoginDelay::new(
             Duration::from_millis(config.imap.login_delay_ms),
             Duration::from_millis(config.imap.login_delay_max_ms),
@@ -396,6 +404,8 @@ async fn run_shard(
             part,
             smtp,
             imap: crate::imap::conn::Settings::new(c),
+            pop3: crate::pop3::conn::Settings::new(c),
+            pop3_locks: Rc::default(),
             shutdown: Rc::new(Shutdown::new()),
             queue: queue::ShardQueue::new(k, queue),
             lifecycle: lifecycle::Lifecycle::default(),
@@ -438,6 +448,15 @@ async fn run_shard(
                 ctx.clone(),
                 l,
                 Proto::Imap,
+            )));
+        }
+        for addr in &shared.config.pop3.listen {
+            let l = TcpListener::bind(addr.as_str())
+                .map_err(|e| anyhow!("binding POP3 listener {addr}: {e}"))?;
+            listeners.push(glommio::spawn_local(accept_loop(
+                ctx.clone(),
+                l,
+                Proto::Pop3,
             )));
         }
         if k == 0 {
@@ -590,6 +609,7 @@ async fn publish_writer_stats(
 enum Proto {
     Smtp,
     Imap,
+    Pop3,
     Metrics,
 }
 
@@ -676,6 +696,25 @@ async fn accept_loop(ctx: Rc<ShardCtx>, listener: TcpListener, proto: Proto) {
                 glommio::spawn_local(crate::imap::conn::serve(ctx.clone(), stream, peer, slot))
                     .detach();
             }
+            Proto::Pop3 => {
+                let m = &ctx.metrics().pop3;
+                let over_shard = m.connections_open.load(Ordering::Relaxed) as usize
+                    >= ctx.shared.config.pop3.max_connections_per_shard;
+                let slot = if over_shard {
+                    None
+                } else {
+                    ctx.shared.pop3_per_ip.admit(peer.ip())
+                };
+                let Some(slot) = slot else {
+                    m.connections_refused.fetch_add(1, Ordering::Relaxed);
+                    glommio::spawn_local(refuse(stream, POP3_BUSY)).detach();
+                    continue;
+                };
+                m.connections_total.fetch_add(1, Ordering::Relaxed);
+                // Like IMAP: counted open where it runs, the per-IP slot released where it ends.
+                glommio::spawn_local(crate::pop3::conn::serve(ctx.clone(), stream, peer, slot))
+                    .detach();
+            }
         }
     }
 }
@@ -683,6 +722,8 @@ async fn accept_loop(ctx: Rc<ShardCtx>, listener: TcpListener, proto: Proto) {
 const SMTP_BUSY: &[u8] = b"421 4.7.0 Too many connections, try again later\r\n";
 /// RFC 9051 7.1.5: a BYE greeting refuses the connection.
 const IMAP_BUSY: &[u8] = b"* BYE [UNAVAILABLE] Too many connections, try again later\r\n";
+/// RFC 3206 4: `[SYS/TEMP]`, a condition the client may retry.
+const POP3_BUSY: &[u8] = b"-ERR [SYS/TEMP] Too many connections, try again later\r\n";
 const METRICS_BUSY: &[u8] =
     b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
 
