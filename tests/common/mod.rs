@@ -23,6 +23,7 @@ pub struct Server {
     pub dir: tempfile::TempDir,
     pub smtp: SocketAddr,
     pub imap: SocketAddr,
+    pub pop3: SocketAddr,
     pub metrics: SocketAddr,
     pub child: Option<Child>,
     pub extra_config: String,
@@ -35,10 +36,12 @@ impl Server {
         let smtp: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
         let metrics: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
         let imap: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+        let pop3: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
         let s = Server {
             dir,
             smtp,
             imap,
+            pop3,
             metrics,
             child: None,
             extra_config: extra.to_string(),
@@ -51,13 +54,13 @@ impl Server {
         // Listeners not under test are moved to free ports so parallel tests never collide.
         let cfg = format!(
             "data_dir = \"data\"\npin = false\nhostname = \"mx.example.test\"\n{}\n[smtp]\nlisten = [\"{}\"]\n\
-[submission]\nlisten = [\"127.0.0.1:{}\"]\n[imap]\nlisten = [\"{}\"]\n[pop3]\nlisten = [\"127.0.0.1:{}\"]\n\
+[submission]\nlisten = [\"127.0.0.1:{}\"]\n[imap]\nlisten = [\"{}\"]\n[pop3]\nlisten = [\"{}\"]\n\
 [metrics]\nlisten = [\"{}\"]\n",
             self.extra_top(),
             self.smtp,
             free_port(),
             self.imap,
-            free_port(),
+            self.pop3,
             self.metrics
         );
         let cfg = cfg.replace(
@@ -69,6 +72,10 @@ impl Server {
             &format!("[imap]\n{}", self.extra_table("imap.")),
         );
         let cfg = cfg.replace(
+            "[pop3]\n",
+            &format!("[pop3]\n{}", self.extra_table("pop3.")),
+        );
+        let cfg = cfg.replace(
             "[metrics]\n",
             &format!("[metrics]\n{}", self.extra_table("metrics.")),
         );
@@ -76,13 +83,15 @@ impl Server {
     }
 
     /// Lines of `extra_config` before any table header go at the top; `smtp.KEY = v` lines into [smtp],
-    /// `imap.KEY = v` into [imap], `metrics.KEY = v` lines into [metrics] (tables this file writes
-    /// itself).
+    /// `imap.KEY = v` into [imap], `pop3.KEY = v` into [pop3], `metrics.KEY = v` lines into [metrics]
+    /// (tables this file writes itself).
     fn extra_top(&self) -> String {
         self.extra_config
             .lines()
             .filter(|l| {
-                !l.starts_with("smtp.") && !l.starts_with("imap.") && !l.starts_with("metrics.")
+                !["smtp.", "imap.", "pop3.", "metrics."]
+                    .iter()
+                    .any(|p| l.starts_with(p))
             })
             .collect::<Vec<_>>()
             .join("\n")
