@@ -220,11 +220,28 @@ fn id<'a>(c: &mut Cursor<'a, '_>) -> PResult<Command<'a>> {
     if c.eat_word(b"NIL") {
         return Ok(Command::Id(None));
     }
+    let mut n = 0;
     let pairs = c.paren_list(0, |c| {
+        // RFC 2971 3.3: at most 30 pairs, fields up to 30 octets, values up to 1024.
+        n += 1;
+        if n > ID_MAX_PAIRS {
+            return Err(Error::Limit("ID has more than 30 field-value pairs"));
+        }
         let name: Str<'a> = c.string()?;
+        if name.len() > ID_MAX_FIELD {
+            return Err(Error::Limit("ID field longer than 30 octets"));
+        }
         c.sp()?;
         let value = c.nstring()?;
+        if value.as_ref().is_some_and(|v| v.len() > ID_MAX_VALUE) {
+            return Err(Error::Limit("ID value longer than 1024 octets"));
+        }
         Ok((name, value))
     })?;
     Ok(Command::Id(Some(pairs)))
 }
+
+/// RFC 2971 3.3 bounds on the ID parameter list.
+const ID_MAX_PAIRS: usize = 30;
+const ID_MAX_FIELD: usize = 30;
+const ID_MAX_VALUE: usize = 1024;

@@ -319,7 +319,14 @@ impl<'a, 'o> Cursor<'a, 'o> {
     /// size against the limits and LITERAL-; here only the bounds matter.
     pub fn literal(&mut self) -> PResult<&'a [u8]> {
         self.expect(b'{', "expected a literal")?;
-        self.literal_rest()
+        let data = self.literal_rest()?;
+        // RFC 9051 4.3, 9 (CHAR8 = %x01-ff): NUL travels only in literal8, where BINARY allows it.
+        if memchr::memchr(0, data).is_some() {
+            return Err(Error::Syntax(
+                "NUL in a literal (only literal8 may carry one)",
+            ));
+        }
+        Ok(data)
     }
 
     /// `literal8 = "~{" number64 "}" CRLF *OCTET` (RFC 3516 4.4; `{n+}` is allowed there too, RFC 7888).

@@ -940,3 +940,38 @@ fn real_client_commands_parse() {
         }
     }
 }
+
+/// RFC 2971 3.3: at most 30 field-value pairs, fields of at most 30 octets, values of at most 1024;
+/// past them the command is BAD (and parsing stops at the first pair over a bound).
+#[test]
+fn id_is_bounded() {
+    let pairs = |n: usize| {
+        let body: Vec<String> = (0..n).map(|i| format!("\"f{i}\" \"v\"")).collect();
+        format!("a ID ({})\r\n", body.join(" "))
+    };
+    assert!(matches!(ok(&pairs(30)), Command::Id(Some(v)) if v.len() == 30));
+    assert!(matches!(err(&pairs(31)).error, Error::Limit(_)));
+    let field = |n: usize| format!("a ID (\"{}\" NIL)\r\n", "f".repeat(n));
+    assert!(matches!(ok(&field(30)), Command::Id(Some(_))));
+    assert!(matches!(err(&field(31)).error, Error::Limit(_)));
+    let value = |n: usize| format!("a ID (\"name\" {{{n}}}\r\n{})\r\n", "v".repeat(n));
+    assert!(matches!(ok(&value(1024)), Command::Id(Some(_))));
+    assert!(matches!(err(&value(1025)).error, Error::Limit(_)));
+}
+
+/// RFC 9051 9: `literal` carries CHAR8 (no NUL); only `literal8` (BINARY APPEND, RFC 3516) may.
+#[test]
+fn nul_is_refused_in_literals_but_not_in_literal8() {
+    for cmd in [
+        "a APPEND INBOX {3}\r\nt\0o\r\n",
+        "a LOGIN {3}\r\nu\0s pass\r\n",
+        "a ID (\"name\" {2}\r\n\0x)\r\n",
+        "a SEARCH TEXT {2}\r\na\0\r\n",
+    ] {
+        assert!(matches!(err(cmd).error, Error::Syntax(_)), "{cmd:?}");
+    }
+    assert!(matches!(
+        ok("a APPEND INBOX ~{3}\r\nt\0o\r\n"),
+        Command::Append { .. }
+    ));
+}
