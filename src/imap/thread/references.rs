@@ -34,16 +34,33 @@ impl Tree<'_> {
         self.c[parent].children.push(child);
     }
 
+    /// Detaches `child` from its parent in O(1): the parent's list keeps a stale entry until
+    /// [`Tree::drop_stale`] (removing it here would scan the siblings: quadratic on a wide tree whose
+    /// children move, e.g. replies that arrive before the message they answer).
     fn unlink(&mut self, child: usize) {
-        if let Some(p) = self.c[child].parent.take() {
-            self.c[p].children.retain(|&x| x != child);
+        self.c[child].parent = None;
+    }
+
+    /// Keeps in each child list only the containers whose parent it is, once each (a child unlinked
+    /// and linked again under the same parent has two entries). One pass over all entries.
+    fn drop_stale(&mut self) {
+        let mut seen = vec![false; self.c.len()];
+        for n in 0..self.c.len() {
+            let mut kids = std::mem::take(&mut self.c[n].children);
+            kids.retain(|&k| {
+                let keep = self.c[k].parent == Some(n) && !seen[k];
+                seen[k] |= keep;
+                keep
+            });
+            self.c[n].children = kids;
         }
     }
 
     /// Would making `parent` the parent of `child` close a loop (is `parent` `child` or below it)?
     fn would_loop(&self, parent: usize, child: usize) -> bool {
         // A container without children has nothing below it: the common case (each new message of a
-        // reply chain) answers without walking up a chain as long as the thread.
+        // reply chain) answers without walking up a chain as long as the thread. (Stale entries, see
+        // `unlink`, only make it walk when it need not: the walk follows parent links.)
         if self.c[child].children.is_empty() {
             return parent == child;
         }
@@ -142,6 +159,8 @@ pub fn thread(msgs: &[ThreadMsg]) -> Forest {
             }
         }
     }
+
+    t.drop_stale();
 
     // Step 2: the parentless containers are the root's children.
     let roots: Vec<usize> = (0..t.c.len())

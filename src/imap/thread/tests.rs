@@ -277,3 +277,41 @@ proptest::proptest! {
         }
     }
 }
+
+#[test]
+fn a_wide_tree_whose_replies_arrive_before_their_parents_threads_in_linear_time() {
+    // 30,000 replies R_i to one root; first come their own replies S_i, whose References (`<p>
+    // <R_i>`) hang every R_i under a missing message <p>; then each R_i arrives and moves under the
+    // root. Removing it from <p>'s 30,000 children one at a time would take 4.5e8 steps.
+    let n = 30_000u32;
+    let mut msgs = vec![m(1, Some("root@x"), &[], "wide", 1)];
+    let mut expect = String::from("(1 ");
+    for i in 0..n {
+        let date = 10 + 2 * i64::from(i);
+        let r = format!("r{i}@x");
+        msgs.push(m(
+            2 + i,
+            Some(&format!("s{i}@x")),
+            &["p@x", &r],
+            "Re: wide",
+            date + 1,
+        ));
+        expect.push_str(&format!("({} {})", 2 + n + i, 2 + i));
+    }
+    for i in 0..n {
+        let date = 10 + 2 * i64::from(i);
+        msgs.push(m(
+            2 + n + i,
+            Some(&format!("r{i}@x")),
+            &["root@x"],
+            "Re: wide",
+            date,
+        ));
+    }
+    expect.push(')');
+    let t = std::time::Instant::now();
+    let out = refs(&msgs);
+    let took = t.elapsed();
+    assert_eq!(out, expect);
+    assert!(took < std::time::Duration::from_secs(3), "took {took:?}");
+}
