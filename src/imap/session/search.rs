@@ -16,18 +16,21 @@ use super::commands::enable_condstore;
 use super::{sets, Flow, Session, Sink};
 use crate::mime;
 
-/// One message of the view as SEARCH, SORT and THREAD see it.
-struct Cand<'a, V> {
+/// One message of the view as SEARCH, SORT and THREAD see it. Its bytes are read on the first
+/// content key only: the query runs index keys (flags, sizes, dates, sets) first, so a message they
+/// reject is never read.
+struct Cand<'a, V, D> {
     seq: u32,
     m: Message,
     view: &'a V,
     recent: bool,
-    /// The stored bytes, when the command may need content.
-    raw: Option<&'a [u8]>,
+    /// The stored bytes, read on first use by `read` (`None` inside when they cannot be read).
+    body: &'a OnceCell<Option<D>>,
+    read: &'a dyn Fn(&Message) -> Option<D>,
     parsed: OnceCell<mime::Message<'a>>,
 }
 
-impl<'a, V: MailboxView> Candidate for Cand<'a, V> {
+impl<'a, V: MailboxView, D: AsRef<[u8]>> Candidate for Cand<'a, V, D> {
     type Content = mime::Message<'a>;
     fn seq(&self) -> u32 {
         self.seq
@@ -57,7 +60,8 @@ impl<'a, V: MailboxView> Candidate for Cand<'a, V> {
         self.m.modseq
     }
     fn content(&self) -> Option<&mime::Message<'a>> {
-        let raw = self.raw?;
+        let body: &'a OnceCell<Option<D>> = self.body;
+        let raw: &'a [u8] = body.get_or_init(|| (self.read)(&self.m)).as_ref()?.as_ref();
         Some(self.parsed.get_or_init(|| mime::Message::parse(raw)))
     }
 }
@@ -147,8 +151,7 @@ pub(super) fn run<B: Backend>(
             }
             Err(e) => return s.bad(tag, &e.to_string(), out),
         };
-    // SORT and THREAD read headers (subject, date, addresses, references) of what matched.
-    let bytes = query.needs_content() || !matches!(what, What::Search(_));
+    let read = |m: &Message| b.body(m).ok();
     let all: Vec<(u32, u32)> = vec![(1, sel.view.len())];
     let ranges: &[(u32, u32)] = match query.scan_range() {
         Some(r) => r.as_slice(),
@@ -161,13 +164,15 @@ pub(super) fn run<B: Backend>(
         let Some(m) = sel.view.by_seq(seq) else {
             continue;
         };
-        let body = if bytes { b.body(&m).ok() } else { None };
+        // SORT and THREAD read headers (subject, date, addresses, references) of what matched.
+        let body = OnceCell::new();
         let c = Cand {
             seq,
             m,
             view: &sel.view,
             recent: rev1 && sel.is_recent(m.uid),
-            raw: body.as_ref().map(|b| b.as_ref()),
+            body: &body,
+            read: &read,
             parsed: OnceCell::new(),
         };
         if !query.matches(&c) {

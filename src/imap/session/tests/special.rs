@@ -2,6 +2,10 @@
 //! folder and CREATE with USE (RFC 6154), SEARCHRES (RFC 5182), \Recent for new arrivals (RFC 3501
 //! 2.3.2), LIST RECURSIVEMATCH and CHILDINFO (RFC 5258), ID bounds (RFC 2971).
 
+use super::super::super::backend::{
+    AppendItem, Appended, Backend, BackendError, Copied, Counters, FlagOp, FlagSet, FolderEntry,
+    Message, SpecialUse, Stored,
+};
 use super::*;
 
 async fn wire(store: &Rc<Store>) -> Wire {
@@ -155,4 +159,139 @@ fn trash_uidvalidity(store: &Store) -> u32 {
         .status(USER, "Trash")
         .expect("Trash")
         .uidvalidity
+}
+
+/// The real backend, counting the message bodies the session asks for.
+struct Counting {
+    inner: StoreBackend<Store>,
+    bodies: Rc<std::cell::Cell<u32>>,
+}
+
+impl super::super::super::backend::Backend for Counting {
+    type View = <StoreBackend<Store> as Backend>::View;
+    type Body = <StoreBackend<Store> as Backend>::Body;
+    type Feed = <StoreBackend<Store> as Backend>::Feed;
+    fn folders(&self) -> Result<Vec<FolderEntry>, BackendError> {
+        self.inner.folders()
+    }
+    fn subscriptions(&self) -> Result<Vec<String>, BackendError> {
+        self.inner.subscriptions()
+    }
+    async fn create(&self, n: &str, u: Option<SpecialUse>, now: i64) -> Result<(), BackendError> {
+        self.inner.create(n, u, now).await
+    }
+    async fn delete(&self, n: &str) -> Result<(), BackendError> {
+        self.inner.delete(n).await
+    }
+    async fn rename(&self, f: &str, t: &str, now: i64) -> Result<(), BackendError> {
+        self.inner.rename(f, t, now).await
+    }
+    async fn subscribe(&self, n: &str, on: bool) -> Result<(), BackendError> {
+        self.inner.subscribe(n, on).await
+    }
+    fn view(&self, f: &str) -> Result<Self::View, BackendError> {
+        self.inner.view(f)
+    }
+    fn counters(&self, f: &str) -> Result<Counters, BackendError> {
+        self.inner.counters(f)
+    }
+    async fn claim_recent(&self, f: &str, upto: u32) -> Result<u32, BackendError> {
+        self.inner.claim_recent(f, upto).await
+    }
+    fn body(&self, m: &Message) -> Result<Self::Body, BackendError> {
+        self.bodies.set(self.bodies.get() + 1);
+        self.inner.body(m)
+    }
+    async fn store(
+        &self,
+        f: &str,
+        uids: &[u32],
+        op: FlagOp,
+        flags: &FlagSet,
+        since: Option<u64>,
+    ) -> Result<Stored, BackendError> {
+        self.inner.store(f, uids, op, flags, since).await
+    }
+    async fn expunge(&self, f: &str, uids: &[u32]) -> Result<(), BackendError> {
+        self.inner.expunge(f, uids).await
+    }
+    async fn copy(&self, f: &str, t: &str, uids: &[u32]) -> Result<Copied, BackendError> {
+        self.inner.copy(f, t, uids).await
+    }
+    async fn move_(&self, f: &str, t: &str, uids: &[u32]) -> Result<Copied, BackendError> {
+        self.inner.move_(f, t, uids).await
+    }
+    async fn append(
+        &self,
+        f: &str,
+        items: &[AppendItem<'_>],
+        now: i64,
+    ) -> Result<Appended, BackendError> {
+        self.inner.append(f, items, now).await
+    }
+    fn follow(&self) -> Self::Feed {
+        self.inner.follow()
+    }
+}
+
+/// SEARCH answers the cheap keys of an AND (flags, sizes, dates, sets) from the index first: a message
+/// they reject is never read, whatever order the client wrote the keys in.
+#[test]
+fn search_reads_no_body_that_cheap_keys_reject() {
+    on_executor(|| async {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = open_store(dir.path()).await;
+        for i in 1..=10 {
+            deliver(&store, USER, &msg(&format!("m{i}"))).await;
+        }
+        let bodies = Rc::new(std::cell::Cell::new(0));
+        let mut out = Vec::new();
+        let mut s: Session<Counting> = Session::new(Arc::new(Config::default()), &mut out);
+        let login = Command::Login {
+            user: name(USER),
+            password: name("x"),
+        };
+        assert!(matches!(
+            s.handle(t("l", login), NOW, &mut out).await,
+            Flow::Login(_)
+        ));
+        let inner = StoreBackend::open(store.clone(), USER, NOW)
+            .await
+            .expect("backend");
+        let b = Counting {
+            inner,
+            bodies: bodies.clone(),
+        };
+        s.login_ok(USER, b, &mut out);
+        let mut rx = super::super::super::command::Receiver::new(Default::default());
+        let mut run = async |line: &[u8]| {
+            use super::super::super::command::Step;
+            let mut out = Vec::new();
+            let mut buf = line.to_vec();
+            match rx.receive(&mut buf) {
+                Step::Command { command, .. } => {
+                    s.handle(command, NOW, &mut out).await;
+                }
+                _ => panic!("{line:?} did not parse"),
+            }
+            String::from_utf8_lossy(&out).into_owned()
+        };
+        run(b"s SELECT INBOX\r\n").await;
+        run(b"f STORE 3,7 +FLAGS.SILENT (\\Flagged)\r\n").await;
+        bodies.set(0);
+        assert_eq!(
+            run(b"a SEARCH BODY m3 FLAGGED\r\n").await,
+            "* SEARCH 3\r\na OK SEARCH completed\r\n"
+        );
+        assert_eq!(bodies.get(), 2, "only the two flagged messages were read");
+        bodies.set(0);
+        assert_eq!(
+            run(b"b SEARCH OR SUBJECT m7 TEXT nothing 1:4 LARGER 10\r\n").await,
+            "* SEARCH\r\nb OK SEARCH completed\r\n"
+        );
+        assert_eq!(bodies.get(), 4, "the set 1:4 came first");
+        bodies.set(0);
+        run(b"c SEARCH SMALLER 5 HEADER Subject m\r\n").await;
+        assert_eq!(bodies.get(), 0, "no message is smaller than 5 octets");
+    });
 }
