@@ -267,8 +267,7 @@ fn search_reads_no_body_that_cheap_keys_reject() {
         let mut run = async |line: &[u8]| {
             use super::super::super::command::Step;
             let mut out = Vec::new();
-            let mut buf = line.to_vec();
-            match rx.receive(&mut buf) {
+            match rx.receive(line) {
                 Step::Command { command, .. } => {
                     s.handle(command, NOW, &mut out).await;
                 }
