@@ -33,7 +33,7 @@ pub use address::Address;
 pub use binary::BinaryError;
 pub use date::SentDate;
 pub use search::LazyMessage;
-pub use section::{partial, SectionData};
+pub use section::{header_fields, partial, SectionData};
 pub use text::{decode_charset, decode_header, FirstAddress};
 
 /// Deepest nesting of multiparts and encapsulated messages parsed; deeper parts are leaves.
@@ -123,15 +123,47 @@ impl Node {
     }
 }
 
-/// What FETCH ENVELOPE, BODY and BODYSTRUCTURE send for one message, in IMAP syntax. Computed once
-/// (one parse), it is all a session needs to answer those items again: keep it keyed by the message's
-/// log position (or mailbox and UID), so a second FETCH or a second client does not parse again. A few
-/// hundred bytes per message.
+/// What FETCH ENVELOPE, BODY and BODYSTRUCTURE send for one message, in IMAP syntax, and its
+/// top-level header (what HEADER and HEADER.FIELDS read). Computed once (one parse), it is all a session
+/// needs to answer those items again: `imap::summary` keeps it per shard, keyed by the message's log
+/// position, so a second FETCH or a second client does not parse again. A few hundred bytes per
+/// message plus the header when that is small.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Summary {
+    /// RFC822.SIZE of the bytes it was computed from (a check that a cached summary fits).
+    pub size: usize,
     pub envelope: Box<[u8]>,
     pub body: Box<[u8]>,
     pub body_structure: Box<[u8]>,
+    /// The message's header block (RFC 9051 6.4.5 `HEADER`, with its blank line) as a range of the
+    /// message.
+    pub header: Span,
+    /// A copy of those bytes when the header is at most [`Summary::HEADER_COPY_MAX`] long, so HEADER
+    /// and HEADER.FIELDS need not read the message; `None` for longer headers.
+    pub header_copy: Option<Box<[u8]>>,
+}
+
+impl Summary {
+    /// Longest header copied into a summary. Most headers are 0.5-3 KB; a long `Received:` chain is
+    /// read from the message instead of filling the cache.
+    pub const HEADER_COPY_MAX: usize = 4096;
+
+    /// Bytes of memory the summary holds (its boxes and itself).
+    pub fn weight(&self) -> usize {
+        std::mem::size_of::<Summary>()
+            + self.envelope.len()
+            + self.body.len()
+            + self.body_structure.len()
+            + self.header_copy.as_ref().map_or(0, |h| h.len())
+    }
+
+    /// The header block: the copy, or the range of `raw` (the message's bytes) when not copied.
+    pub fn header_bytes<'r>(&'r self, raw: &'r [u8]) -> &'r [u8] {
+        match &self.header_copy {
+            Some(h) => h,
+            None => raw.get(self.header.range()).unwrap_or_default(),
+        }
+    }
 }
 
 /// The parsed structure of one message: the node list, free of borrows, so a session can keep it
@@ -187,12 +219,18 @@ impl<'a> Message<'a> {
         self.raw.len()
     }
 
-    /// ENVELOPE, BODY and BODYSTRUCTURE at once, to keep (see [`Summary`]).
+    /// ENVELOPE, BODY, BODYSTRUCTURE and the header at once, to keep (see [`Summary`]).
     pub fn summary(&self) -> Summary {
+        let header = self.node(0).header;
+        let copy = (header.len() <= Summary::HEADER_COPY_MAX)
+            .then(|| self.bytes(header).to_vec().into_boxed_slice());
         Summary {
+            size: self.raw.len(),
             envelope: self.envelope().into_boxed_slice(),
             body: self.body_structure(false).into_boxed_slice(),
             body_structure: self.body_structure(true).into_boxed_slice(),
+            header,
+            header_copy: copy,
         }
     }
 

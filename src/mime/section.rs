@@ -121,26 +121,32 @@ impl Message<'_> {
         }
     }
 
-    /// RFC 9051 6.4.5 HEADER.FIELDS / HEADER.FIELDS.NOT: the fields named (or not named), each with
-    /// its continuation lines, then the blank line.
+    /// RFC 9051 6.4.5 HEADER.FIELDS / HEADER.FIELDS.NOT of the header block `header`.
     pub(crate) fn header_fields<N: AsRef<[u8]>>(
         &self,
         header: Span,
         names: &[N],
         not: bool,
     ) -> Vec<u8> {
-        let mut out = Vec::new();
-        for f in fields(self.raw, header) {
-            let name = self.bytes(f.name);
-            let listed = names.iter().any(|n| n.as_ref().eq_ignore_ascii_case(name));
-            if listed != not {
-                out.extend_from_slice(self.bytes(f.whole));
-                if !out.ends_with(b"\n") {
-                    out.extend_from_slice(b"\r\n");
-                }
+        header_fields(self.raw.get(header.range()).unwrap_or_default(), names, not)
+    }
+}
+
+/// RFC 9051 6.4.5 HEADER.FIELDS / HEADER.FIELDS.NOT of a header block (`header` is the block alone,
+/// as [`super::Summary::header_bytes`] gives it): the fields named (or not named), each with its
+/// continuation lines, then the blank line.
+pub fn header_fields<N: AsRef<[u8]>>(header: &[u8], names: &[N], not: bool) -> Vec<u8> {
+    let mut out = Vec::new();
+    for f in fields(header, Span::new(0, header.len())) {
+        let name = header.get(f.name.range()).unwrap_or_default();
+        let listed = names.iter().any(|n| n.as_ref().eq_ignore_ascii_case(name));
+        if listed != not {
+            out.extend_from_slice(header.get(f.whole.range()).unwrap_or_default());
+            if !out.ends_with(b"\n") {
+                out.extend_from_slice(b"\r\n");
             }
         }
-        out.extend_from_slice(b"\r\n");
-        out
     }
+    out.extend_from_slice(b"\r\n");
+    out
 }
