@@ -8,6 +8,9 @@
 //! Changes are async and resolve only once durable and applied, so a view taken after one shows it.
 
 use std::fmt;
+use std::rc::Rc;
+
+use crate::mime::Summary;
 
 /// System flags as bits of [`Message::system`] (RFC 9051 2.3.2). `\Recent` is not stored: it is a
 /// property of a session (see [`Backend::claim_recent`]).
@@ -245,6 +248,16 @@ pub trait Backend {
     async fn claim_recent(&self, folder: &str, upto: u32) -> Result<u32, BackendError>;
     /// The bytes of a message of a view.
     fn body(&self, m: &Message) -> Result<Self::Body, BackendError>;
+    /// The kept structure summary of a message (ENVELOPE, BODY, BODYSTRUCTURE, header; see
+    /// `imap::summary`), if this backend keeps them and has one for `m`. Shared by the sessions of
+    /// the shard; a message's bytes never change, so a kept summary stays right.
+    fn summary(&self, _m: &Message) -> Option<Rc<Summary>> {
+        None
+    }
+    /// Keeps the summary a FETCH computed from `m`'s bytes for the next FETCH; returns it shared.
+    fn keep_summary(&self, _m: &Message, s: Summary) -> Rc<Summary> {
+        Rc::new(s)
+    }
 
     async fn store(
         &self,

@@ -13,6 +13,7 @@ pub mod seqset;
 pub mod session;
 pub mod sort;
 pub mod store;
+pub mod summary;
 pub mod thread;
 pub mod types;
 pub mod utf7;

@@ -8,6 +8,8 @@
 
 use std::rc::Rc;
 
+use crate::mime::Summary;
+
 use shardmail_storage::index::{
     self, Event, FeedError, FeedReader, FlagMode, Flags, FolderView, InternalDate, MailboxError,
     MessageEntry,
@@ -19,16 +21,46 @@ use super::backend::{
     AppendItem, Appended, Backend, BackendError, ChangeFeed, Copied, Counters, FlagOp, FlagSet,
     FolderEntry, Locator, MailboxView, Message, SpecialUse, Stored,
 };
+use super::summary::SummaryCache;
 
 /// Something that holds the partition owning an account (the shard's context in the server, a
-/// whole `Store` in tests and tools).
+/// whole `Store` in tests and tools), and maybe the shard's cache of message summaries.
 pub trait PartitionOf {
     fn partition(&self, account: &str) -> &Partition;
+    /// The cache FETCH keeps parsed structure in (`imap::summary`); `None`: every FETCH parses.
+    fn summaries(&self) -> Option<&SummaryCache> {
+        None
+    }
+}
+
+/// A partition holder with a summary cache of its own: what the shard's context is to the server,
+/// for tests, benches and tools.
+pub struct WithSummaries<P> {
+    pub inner: P,
+    pub summaries: SummaryCache,
+}
+
+impl<P: PartitionOf> PartitionOf for WithSummaries<P> {
+    fn partition(&self, account: &str) -> &Partition {
+        self.inner.partition(account)
+    }
+    fn summaries(&self) -> Option<&SummaryCache> {
+        Some(&self.summaries)
+    }
 }
 
 impl PartitionOf for Partition {
     fn partition(&self, _account: &str) -> &Partition {
         self
+    }
+}
+
+impl<P: PartitionOf> PartitionOf for Rc<P> {
+    fn partition(&self, account: &str) -> &Partition {
+        (**self).partition(account)
+    }
+    fn summaries(&self) -> Option<&SummaryCache> {
+        (**self).summaries()
     }
 }
 
@@ -41,6 +73,9 @@ impl PartitionOf for Store {
 impl PartitionOf for crate::shard::ShardCtx {
     fn partition(&self, _account: &str) -> &Partition {
         &self.part
+    }
+    fn summaries(&self) -> Option<&SummaryCache> {
+        Some(&self.summaries)
     }
 }
 
@@ -100,6 +135,34 @@ impl<P: PartitionOf> StoreBackend<P> {
 
     fn part(&self) -> &Partition {
         self.owner.partition(&self.account)
+    }
+
+    /// Where the messages `uids` of `folder` are stored (all of them when `uids` is `None`), for
+    /// the summary cache to forget once they are expunged; empty when there is no cache.
+    fn positions(&self, folder: &str, uids: Option<&[u32]>) -> Vec<Locator> {
+        if self.owner.summaries().is_none() {
+            return Vec::new();
+        }
+        let Ok(view) = self.view(folder) else {
+            return Vec::new();
+        };
+        match uids {
+            Some(uids) => uids
+                .iter()
+                .filter_map(|&u| view.by_uid(u).map(|(_, m)| m.locator))
+                .collect(),
+            None => (1..=view.len())
+                .filter_map(|q| view.by_seq(q).map(|m| m.locator))
+                .collect(),
+        }
+    }
+
+    /// Expunged messages' summaries are freed at once rather than left for eviction. A copy of the
+    /// message in another folder shares the position: it just parses again at its next FETCH.
+    fn forget(&self, positions: Vec<Locator>) {
+        if let Some(cache) = self.owner.summaries() {
+            cache.forget(positions);
+        }
     }
 }
 
@@ -340,10 +403,13 @@ impl<P: PartitionOf> Backend for StoreBackend<P> {
     }
 
     async fn delete(&self, name: &str) -> Result<(), BackendError> {
+        let gone = self.positions(name, None);
         self.part()
             .execute(|ix| Ok((ix.delete_folder(&self.account, name)?, ())))
             .await
-            .map_err(from_store)
+            .map_err(from_store)?;
+        self.forget(gone);
+        Ok(())
     }
 
     async fn rename(&self, from: &str, to: &str, now: i64) -> Result<(), BackendError> {
@@ -396,6 +462,17 @@ impl<P: PartitionOf> Backend for StoreBackend<P> {
         Ok(rec)
     }
 
+    fn summary(&self, m: &Message) -> Option<Rc<Summary>> {
+        self.owner.summaries()?.get(m.locator, m.size as usize)
+    }
+
+    fn keep_summary(&self, m: &Message, s: Summary) -> Rc<Summary> {
+        match self.owner.summaries() {
+            Some(cache) => cache.insert(m.locator, s),
+            None => Rc::new(s),
+        }
+    }
+
     async fn store(
         &self,
         folder: &str,
@@ -424,10 +501,13 @@ impl<P: PartitionOf> Backend for StoreBackend<P> {
     }
 
     async fn expunge(&self, folder: &str, uids: &[u32]) -> Result<(), BackendError> {
+        let gone = self.positions(folder, Some(uids));
         self.part()
             .execute(|ix| Ok((ix.expunge(&self.account, folder, uids)?, ())))
             .await
-            .map_err(from_store)
+            .map_err(from_store)?;
+        self.forget(gone);
+        Ok(())
     }
 
     async fn copy(&self, from: &str, to: &str, uids: &[u32]) -> Result<Copied, BackendError> {

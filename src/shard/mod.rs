@@ -131,6 +131,9 @@ pub struct ShardCtx {
     /// Maildrops of this shard's accounts with a POP3 session (sessions run on their owner, so this
     /// is the lock across every shard, RFC 1939 4).
     pub pop3_locks: Rc<crate::pop3::store::Locks>,
+    /// Parsed structure (ENVELOPE, BODYSTRUCTURE, header) of messages IMAP sessions fetched, shared
+    /// by this shard's sessions (src/imap/summary.rs).
+    pub summaries: crate::imap::summary::SummaryCache,
     /// This shard's shutdown stage: sessions and background tasks await it.
     pub shutdown: Rc<Shutdown>,
     /// The durable queue as this shard consumes and serves it.
@@ -406,6 +409,7 @@ async fn run_shard(
             imap: crate::imap::conn::Settings::new(c),
             pop3: crate::pop3::conn::Settings::new(c),
             pop3_locks: Rc::default(),
+            summaries: crate::imap::summary::SummaryCache::default(),
             shutdown: Rc::new(Shutdown::new()),
             queue: queue::ShardQueue::new(k, queue),
             lifecycle: lifecycle::Lifecycle::default(),

@@ -5,8 +5,9 @@
 
 use std::borrow::Cow;
 use std::ops::Range;
+use std::rc::Rc;
 
-use super::super::backend::{Backend, FlagOp, FlagSet, MailboxView, SEEN};
+use super::super::backend::{Backend, FlagOp, FlagSet, MailboxView, Message, SEEN};
 use super::super::types::{Fetch, FetchAttr, Partial, Section, SectionText};
 use super::super::wire;
 use super::commands::{enable_condstore, refuse};
@@ -40,15 +41,56 @@ fn sets_seen(a: &FetchAttr<'_>) -> bool {
     )
 }
 
-fn needs_bytes(a: &FetchAttr<'_>) -> bool {
-    !matches!(
-        a,
+/// `BODY[HEADER]` / `BODY[HEADER.FIELDS (...)]` of the message itself: served from its summary.
+fn top_header(s: &Section<'_>) -> bool {
+    s.part.is_empty()
+        && matches!(
+            s.text,
+            Some(SectionText::Header | SectionText::HeaderFields { .. })
+        )
+}
+
+/// Does this item answer from the message's summary (`imap::summary`) when there is one?
+fn summarised(a: &FetchAttr<'_>) -> bool {
+    match a {
+        FetchAttr::Envelope | FetchAttr::Body | FetchAttr::BodyStructure => true,
+        FetchAttr::Rfc822Header => true,
+        FetchAttr::Section { section, .. } => top_header(section),
+        _ => false,
+    }
+}
+
+/// Does this item need the message's bytes, given its kept summary (if any)?
+fn needs_bytes(a: &FetchAttr<'_>, kept: Option<&mime::Summary>) -> bool {
+    match a {
         FetchAttr::Flags
-            | FetchAttr::InternalDate
-            | FetchAttr::Rfc822Size
-            | FetchAttr::Uid
-            | FetchAttr::ModSeq
-    )
+        | FetchAttr::InternalDate
+        | FetchAttr::Rfc822Size
+        | FetchAttr::Uid
+        | FetchAttr::ModSeq => false,
+        FetchAttr::Envelope | FetchAttr::Body | FetchAttr::BodyStructure => kept.is_none(),
+        // A header longer than the summary's copy is read from the message.
+        a if summarised(a) => kept.is_none_or(|s| s.header_copy.is_none()),
+        _ => true,
+    }
+}
+
+/// The message's summary: the kept one, or one made from `raw` (reusing the FETCH's parse) and
+/// handed to the backend to keep for the next FETCH of any session.
+fn summary_of<'r, B: Backend>(
+    kept: &mut Option<Rc<mime::Summary>>,
+    parsed: &mut Option<mime::Message<'r>>,
+    raw: &'r [u8],
+    b: &B,
+    m: &Message,
+) -> Rc<mime::Summary> {
+    if let Some(s) = kept {
+        return s.clone();
+    }
+    let msg = parsed.get_or_insert_with(|| mime::Message::parse(raw));
+    let s = b.keep_summary(m, msg.summary());
+    *kept = Some(s.clone());
+    s
 }
 
 pub(super) async fn fetch<B: Backend>(
@@ -121,6 +163,7 @@ pub(super) async fn fetch<B: Backend>(
     let condstore = s.enabled.condstore;
     let mut unreadable = 0u32;
     let splice_min = s.cfg.splice_min;
+    let wants_summary = f.items.iter().any(summarised);
     for q in sets::numbers(&seqs) {
         let Some(mut m) = sel.view.by_seq(q) else {
             continue;
@@ -132,7 +175,10 @@ pub(super) async fn fetch<B: Backend>(
         if just_seen {
             m.system |= SEEN;
         }
-        let body = if f.items.iter().any(needs_bytes) {
+        // A kept summary answers ENVELOPE, BODY, BODYSTRUCTURE and header sections without reading
+        // or parsing the message (issue 10).
+        let mut kept = if wants_summary { b.summary(&m) } else { None };
+        let body = if f.items.iter().any(|a| needs_bytes(a, kept.as_deref())) {
             // Compaction may have moved the bytes since this view was taken (a Relocate event):
             // the newest view knows where they are now.
             let moved = || {
@@ -150,7 +196,9 @@ pub(super) async fn fetch<B: Backend>(
             None
         };
         let o = out.buf();
-        o.extend_from_slice(format!("* {q} FETCH (").as_bytes());
+        o.extend_from_slice(b"* ");
+        wire::number(o, q.into());
+        o.extend_from_slice(b" FETCH (");
         let mut first = true;
         let mut sep = |o: &mut Vec<u8>| {
             if !first {
@@ -161,7 +209,8 @@ pub(super) async fn fetch<B: Backend>(
         let asks = |want: fn(&FetchAttr<'_>) -> bool| f.items.iter().any(want);
         if f.uid || asks(|a| matches!(a, FetchAttr::Uid)) {
             sep(o);
-            o.extend_from_slice(format!("UID {}", m.uid).as_bytes());
+            o.extend_from_slice(b"UID ");
+            wire::number(o, m.uid.into());
         }
         let flags = asks(|a| matches!(a, FetchAttr::Flags)) || just_seen;
         if flags {
@@ -175,7 +224,9 @@ pub(super) async fn fetch<B: Backend>(
             || (flags && condstore)
         {
             sep(o);
-            o.extend_from_slice(format!("MODSEQ ({})", m.modseq).as_bytes());
+            o.extend_from_slice(b"MODSEQ (");
+            wire::number(o, m.modseq);
+            o.push(b')');
         }
         let mut parsed: Option<mime::Message<'_>> = None;
         let raw: &[u8] = body.as_ref().map_or(&[][..], |b| b.as_ref());
@@ -190,20 +241,21 @@ pub(super) async fn fetch<B: Backend>(
                 }
                 FetchAttr::Rfc822Size => {
                     sep(o);
-                    o.extend_from_slice(format!("RFC822.SIZE {}", m.size).as_bytes());
+                    o.extend_from_slice(b"RFC822.SIZE ");
+                    wire::number(o, m.size.into());
                 }
                 FetchAttr::Envelope => {
                     sep(o);
                     o.extend_from_slice(b"ENVELOPE ");
-                    let msg = parsed.get_or_insert_with(|| mime::Message::parse(raw));
-                    o.extend_from_slice(&msg.envelope());
+                    let sum = summary_of(&mut kept, &mut parsed, raw, b, &m);
+                    o.extend_from_slice(&sum.envelope);
                 }
                 FetchAttr::Body | FetchAttr::BodyStructure => {
                     sep(o);
                     let ext = matches!(a, FetchAttr::BodyStructure);
                     o.extend_from_slice(if ext { b"BODYSTRUCTURE " } else { b"BODY " });
-                    let msg = parsed.get_or_insert_with(|| mime::Message::parse(raw));
-                    o.extend_from_slice(&msg.body_structure(ext));
+                    let sum = summary_of(&mut kept, &mut parsed, raw, b, &m);
+                    o.extend_from_slice(if ext { &sum.body_structure } else { &sum.body });
                 }
                 FetchAttr::Rfc822 | FetchAttr::Rfc822Header | FetchAttr::Rfc822Text => {
                     sep(o);
@@ -216,6 +268,10 @@ pub(super) async fn fetch<B: Backend>(
                     o.push(b' ');
                     let data = match text {
                         None => mime::SectionData::Range(0..raw.len()),
+                        Some(SectionText::Header) => {
+                            let sum = summary_of(&mut kept, &mut parsed, raw, b, &m);
+                            header_data(&sum, &SectionText::Header, raw)
+                        }
                         Some(t) => parsed
                             .get_or_insert_with(|| mime::Message::parse(raw))
                             .section(&[], Some(&t)),
@@ -231,6 +287,9 @@ pub(super) async fn fetch<B: Backend>(
                     o.push(b' ');
                     let data = if section.part.is_empty() && section.text.is_none() {
                         mime::SectionData::Range(0..raw.len())
+                    } else if let (true, Some(t)) = (top_header(section), &section.text) {
+                        let sum = summary_of(&mut kept, &mut parsed, raw, b, &m);
+                        header_data(&sum, t, raw)
                     } else {
                         parsed
                             .get_or_insert_with(|| mime::Message::parse(raw))
@@ -291,6 +350,18 @@ pub(super) async fn fetch<B: Backend>(
         return s.no(tag, "SERVERBUG", "Some messages could not be read", out);
     }
     s.ok(tag, "", "FETCH completed", out)
+}
+
+/// `HEADER` or `HEADER.FIELDS[.NOT]` of the message from its summary: built from the summary's copy
+/// of the header, or the header's range of the message when it was too long to copy.
+fn header_data(sum: &mime::Summary, t: &SectionText<'_>, raw: &[u8]) -> mime::SectionData {
+    match (t, &sum.header_copy) {
+        (SectionText::HeaderFields { not, fields }, _) => mime::SectionData::Built(
+            mime::header_fields(sum.header_bytes(raw), fields.as_slice(), *not),
+        ),
+        (_, Some(h)) => mime::SectionData::Built(h.to_vec()),
+        (_, None) => mime::SectionData::Range(sum.header.range()),
+    }
 }
 
 /// A section's bytes as a literal: spliced from the backend's handle when it is a long range of

@@ -2,6 +2,7 @@
 //! commands in, the exact responses out.
 
 mod basics;
+mod cache;
 mod commands;
 mod fetch;
 mod random;
