@@ -85,6 +85,15 @@ pub struct StoreBackend<P: PartitionOf> {
     account: String,
 }
 
+/// `Index::copy` or `Index::move_`: (account, from, to, uids) -> the events and the UID map.
+type CopyPlan = fn(
+    &mut index::Index,
+    &str,
+    &str,
+    &str,
+    &[u32],
+) -> Result<(Vec<Event>, index::UidMap), MailboxError>;
+
 impl<P: PartitionOf> StoreBackend<P> {
     /// COPY and MOVE (RFC 4315 COPYUID): `op` plans the events and the UID map, answered with the
     /// destination's UIDVALIDITY.
@@ -93,13 +102,7 @@ impl<P: PartitionOf> StoreBackend<P> {
         from: &str,
         to: &str,
         uids: &[u32],
-        op: fn(
-            &mut index::Index,
-            &str,
-            &str,
-            &str,
-            &[u32],
-        ) -> Result<(Vec<Event>, index::UidMap), MailboxError>,
+        op: CopyPlan,
     ) -> Result<Copied, BackendError> {
         self.part()
             .execute(|ix| {
