@@ -336,11 +336,25 @@ fn list<B: Backend>(
         }
         names.sort_by(|a, b| a.0.cmp(&b.0));
     }
+    let childinfo = if l.select.recursive_match && l.select.subscribed && !lsub {
+        recursive_parents(&subs, &patterns)
+    } else {
+        Vec::new()
+    };
+    for parent in &childinfo {
+        if !names.iter().any(|(n, _)| n == parent) {
+            names.push((parent.clone(), folders.iter().find(|f| &f.name == parent)));
+        }
+    }
+    if !childinfo.is_empty() {
+        names.sort_by(|a, b| a.0.cmp(&b.0));
+    }
     let mut lines = Vec::new();
     for (name, entry) in &names {
         if !patterns.iter().any(|p| matches(p, name)) {
             continue;
         }
+        let has_childinfo = childinfo.binary_search(name).is_ok();
         if l.select.special_use && entry.is_none_or(|e| e.special_use.is_none()) {
             continue;
         }
@@ -368,6 +382,10 @@ fn list<B: Backend>(
         lines.extend_from_slice(word);
         lines.extend_from_slice(format!(" ({}) \"/\" ", attrs.join(" ")).as_bytes());
         write_name(&mut lines, s.enabled, name);
+        if has_childinfo {
+            // RFC 5258 3.5: the selection criteria a descendant meets.
+            lines.extend_from_slice(b" (\"CHILDINFO\" (\"SUBSCRIBED\"))");
+        }
         lines.extend_from_slice(b"\r\n");
         if let (Some(items), Some(_)) = (&l.returns.status, entry) {
             // RFC 5819: STATUS right after the mailbox's LIST line.
@@ -381,6 +399,30 @@ fn list<B: Backend>(
         "LIST completed"
     };
     s.done(tag, text, true, out)
+}
+
+/// RECURSIVEMATCH with SUBSCRIBED (RFC 5258 3.1, 3.3 rule 2.B, 3.5): the names that match a pattern
+/// and have a subscribed descendant that matches none (a descendant listed itself makes CHILDINFO
+/// redundant, which 3.5 asks servers to leave out). Sorted; the names need not exist.
+fn recursive_parents(subs: &[String], patterns: &[String]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for sub in subs {
+        if patterns.iter().any(|p| matches(p, sub)) {
+            continue;
+        }
+        for (i, c) in sub.char_indices() {
+            if c != '/' {
+                continue;
+            }
+            let parent = &sub[..i];
+            if patterns.iter().any(|p| matches(p, parent)) {
+                out.push(parent.to_string());
+            }
+        }
+    }
+    out.sort();
+    out.dedup();
+    out
 }
 
 /// `INBOX` as the first component of a pattern matches in any case (RFC 9051 5.1).

@@ -294,3 +294,57 @@ fn search_reads_no_body_that_cheap_keys_reject() {
         assert_eq!(bodies.get(), 0, "no message is smaller than 5 octets");
     });
 }
+
+/// LIST (SUBSCRIBED RECURSIVEMATCH) (RFC 5258 3.1, 3.3, 3.5; its examples 8 and 10): a name that
+/// matches the pattern is listed with CHILDINFO when a subscribed descendant does not match it, even
+/// if the name itself is neither subscribed nor a mailbox; redundant CHILDINFO is left out.
+#[test]
+fn list_recursivematch_reports_childinfo() {
+    on_executor(|| async {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = open_store(dir.path()).await;
+        let mut w = wire(&store).await;
+        let r = w
+            .read(
+                b"a CREATE Foo/Bar\r\nb CREATE Foo/Baz\r\nc CREATE Moo\r\n\
+                  d SUBSCRIBE Foo/Baz\r\ne SUBSCRIBE Tofu/Peach\r\n",
+            )
+            .await;
+        assert_eq!(r.matches(" OK ").count(), 5, "{r}");
+        assert_eq!(
+            w.read(b"f LIST (SUBSCRIBED RECURSIVEMATCH) \"\" %oo\r\n")
+                .await,
+            "* LIST (\\HasChildren) \"/\" Foo (\"CHILDINFO\" (\"SUBSCRIBED\"))\r\n\
+             f OK LIST completed\r\n"
+        );
+        assert_eq!(
+            w.read(b"g LIST (SUBSCRIBED RECURSIVEMATCH) \"\" T%\r\n")
+                .await,
+            "* LIST (\\NonExistent) \"/\" Tofu (\"CHILDINFO\" (\"SUBSCRIBED\"))\r\n\
+             * LIST (\\HasNoChildren \\Trash \\Subscribed) \"/\" Trash\r\n\
+             g OK LIST completed\r\n"
+        );
+        assert_eq!(
+            w.read(b"h LIST (SUBSCRIBED RECURSIVEMATCH) \"\" Foo*\r\n")
+                .await,
+            "* LIST (\\HasNoChildren \\Subscribed) \"/\" Foo/Baz\r\nh OK LIST completed\r\n",
+            "Foo/Baz is listed itself: no CHILDINFO for Foo"
+        );
+        assert_eq!(
+            w.read(b"i SUBSCRIBE Foo\r\nj LIST (SUBSCRIBED RECURSIVEMATCH) \"\" %oo\r\n")
+                .await,
+            "i OK Subscription changed\r\n\
+             * LIST (\\HasChildren \\Subscribed) \"/\" Foo (\"CHILDINFO\" (\"SUBSCRIBED\"))\r\n\
+             j OK LIST completed\r\n"
+        );
+        assert_eq!(
+            w.read(b"k LIST (SUBSCRIBED) \"\" %oo\r\n").await,
+            "* LIST (\\HasChildren \\Subscribed) \"/\" Foo\r\nk OK LIST completed\r\n",
+            "no CHILDINFO without RECURSIVEMATCH"
+        );
+        assert!(w
+            .read(b"l LIST (RECURSIVEMATCH) \"\" %\r\n")
+            .await
+            .starts_with("l BAD "));
+    });
+}
