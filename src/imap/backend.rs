@@ -246,6 +246,13 @@ pub trait Backend {
     /// SELECT claims the \Recent messages below `upto`; returns the first UID that was still
     /// \Recent, so this session reports `[first, upto)` as \Recent and no other will (RFC 3501 2.3.2).
     async fn claim_recent(&self, folder: &str, upto: u32) -> Result<u32, BackendError>;
+    /// [`Backend::claim_recent`] for messages that arrived after SELECT, decided now (the session
+    /// announcing them with EXISTS claims them, RFC 3501 2.3.2) and made durable in the background:
+    /// a claim lost in a crash only makes them \Recent again for the next session. `None` when it
+    /// cannot be decided now (then they are not \Recent in this session).
+    fn claim_recent_now(&self, _folder: &str, _upto: u32) -> Option<u32> {
+        None
+    }
     /// The bytes of a message of a view.
     fn body(&self, m: &Message) -> Result<Self::Body, BackendError>;
     /// The kept structure summary of a message (ENVELOPE, BODY, BODYSTRUCTURE, header; see

@@ -450,6 +450,12 @@ impl<P: PartitionOf> Backend for StoreBackend<P> {
             .map_err(from_store)
     }
 
+    fn claim_recent_now(&self, folder: &str, upto: u32) -> Option<u32> {
+        self.part()
+            .execute_now(|ix| Ok(ix.claim_recent(&self.account, folder, upto)?))?
+            .ok()
+    }
+
     fn body(&self, m: &Message) -> Result<RecordRef, BackendError> {
         let [log, segment, offset] = m.locator.0;
         let rec = self

@@ -4,6 +4,7 @@
 //! Folder commands are in `mailboxes.rs`, FETCH in `fetch.rs`.
 
 use super::super::backend::{self, Backend, BackendError, FlagOp, FlagSet, MailboxView, DELETED};
+use super::super::seqset::Ranges;
 use super::super::types::{Command, Flag, SelectParams, SequenceSet, Store, StoreMode};
 use super::reply::{self, Status};
 use super::selected::Selected;
@@ -205,7 +206,9 @@ async fn select<B: Backend>(
         name,
         read_only,
         view,
-        recent: (recent_from, c.uidnext),
+        recent: Ranges::from_ranges(
+            (recent_from < c.uidnext).then_some((recent_from, c.uidnext - 1)),
+        ),
         saved: None,
     };
     let rev1 = !s.enabled.rev2;

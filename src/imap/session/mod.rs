@@ -419,7 +419,12 @@ impl<B: Backend> Session<B> {
         };
         match b.view(&sel.name) {
             Ok(v) if v.counters().uidvalidity == sel.view.counters().uidvalidity => {
-                sel.sync(v, allow_expunge, w, quiet, uid, out.buf());
+                // RFC 3501 2.3.2: an IMAP4rev1 session that may change the mailbox claims the new
+                // messages it announces as \Recent.
+                let name = sel.name.clone();
+                let claims = w.rev1 && !sel.read_only;
+                let mut claim = |upto| claims.then(|| b.claim_recent_now(&name, upto)).flatten();
+                sel.sync(v, allow_expunge, w, quiet, uid, &mut claim, out.buf());
             }
             _ => {
                 if allow_expunge {

@@ -30,8 +30,9 @@ pub(crate) struct Selected<V> {
     /// EXAMINE, or SELECT of a mailbox the session cannot change.
     pub read_only: bool,
     pub view: V,
-    /// UIDs in `[recent.0, recent.1)` are \Recent in this session (RFC 3501 2.3.2).
-    pub recent: (u32, u32),
+    /// UIDs that are \Recent in this session (RFC 3501 2.3.2): those SELECT claimed, and those of
+    /// later arrivals it claimed when announcing them.
+    pub recent: Ranges,
     /// The SEARCHRES result variable (RFC 5182 2.1): UIDs of the last `SEARCH RETURN (SAVE)`, so
     /// that `$` follows its messages through expunges. A new selection starts without one.
     pub saved: Option<Ranges>,
@@ -39,14 +40,29 @@ pub(crate) struct Selected<V> {
 
 impl<V: MailboxView> Selected<V> {
     pub fn is_recent(&self, uid: u32) -> bool {
-        uid >= self.recent.0 && uid < self.recent.1
+        self.recent.contains(uid)
     }
 
     /// \Recent messages this session still numbers.
     pub fn recent_count(&self) -> u32 {
-        let a = self.view.seq_at_or_after(self.recent.0);
-        let b = self.view.seq_at_or_after(self.recent.1);
-        b.saturating_sub(a)
+        self.recent
+            .as_slice()
+            .iter()
+            .map(|&(lo, hi)| {
+                let a = self.view.seq_at_or_after(lo);
+                let b = self.view.seq_at_or_after(hi.saturating_add(1));
+                b.saturating_sub(a)
+            })
+            .sum()
+    }
+
+    /// UIDs `[from, upto)` are \Recent here from now on.
+    pub fn add_recent(&mut self, from: u32, upto: u32) {
+        if from < upto {
+            let mut v = self.recent.as_slice().to_vec();
+            v.push((from, upto - 1));
+            self.recent = Ranges::from_ranges(v);
+        }
     }
 
     /// One untagged FETCH with FLAGS (and UID/MODSEQ as the session needs).
@@ -57,8 +73,13 @@ impl<V: MailboxView> Selected<V> {
     /// Moves to `new`, writing the untagged responses that tell the client. `allow_expunge` is false
     /// while answering FETCH, STORE or SEARCH by sequence number (RFC 9051 7.5.1). Flag changes of
     /// the UIDs in `quiet` (ascending) are not reported (a STORE .SILENT without CONDSTORE, RFC 9051 6.4.6);
-    /// `uid` asks for UID in the FETCH responses (UID commands, RFC 9051 6.4.9). Returns false when
-    /// expunges were held back (the old numbering stays).
+    /// `uid` asks for UID in the FETCH responses (UID commands, RFC 9051 6.4.9). New messages it
+    /// announces are offered to `claim` (their UIDNEXT; it answers the first UID that was still
+    /// \Recent, see [`Backend::claim_recent_now`]). Returns false when expunges were held back (the
+    /// old numbering stays).
+    ///
+    /// [`Backend::claim_recent_now`]: super::super::backend::Backend::claim_recent_now
+    #[allow(clippy::too_many_arguments)]
     pub fn sync(
         &mut self,
         new: V,
@@ -66,6 +87,7 @@ impl<V: MailboxView> Selected<V> {
         w: Wording,
         quiet: &[u32],
         uid: bool,
+        claim: &mut dyn FnMut(u32) -> Option<u32>,
         out: &mut Vec<u8>,
     ) -> bool {
         let (old_c, new_c) = (self.view.counters(), new.counters());
@@ -103,6 +125,13 @@ impl<V: MailboxView> Selected<V> {
             }
         }
         let arrived = new.len() > kept;
+        if arrived && new_c.uidnext > old_c.uidnext {
+            // RFC 3501 2.3.2: this session is about to tell the client; the messages are \Recent
+            // here unless a session told its client first.
+            if let Some(first) = claim(new_c.uidnext) {
+                self.add_recent(first.max(old_c.uidnext), new_c.uidnext);
+            }
+        }
         self.view = new;
         if arrived {
             out.extend_from_slice(format!("* {} EXISTS\r\n", self.view.len()).as_bytes());

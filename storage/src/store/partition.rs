@@ -177,6 +177,26 @@ impl Partition {
         Ok(out)
     }
 
+    /// [`Partition::execute`] without waiting: plans and appends now, and the batch applies in the
+    /// background once durable. For operations whose result the caller needs at once and that may be
+    /// lost in a crash (an IMAP session claiming new messages as \Recent, RFC 3501 2.3.2: the claim
+    /// orders sessions at planning time). `None` while a snapshot or compaction holds the gate
+    /// exclusively (nothing planned; the caller may try again later).
+    pub fn execute_now<R>(
+        &self,
+        plan: impl FnOnce(&mut Index) -> Result<(Vec<Event>, R)>,
+    ) -> Option<Result<R>> {
+        // A snapshot takes the gate exclusively and then waits for every pending batch, so a batch
+        // submitted under the shared gate (even one released at once) is in it or after it.
+        let _shared = self.gate.try_read().ok()?;
+        Some(self.submit(plan).map(|(batch, out)| {
+            if let Some((ticket, wait)) = batch {
+                drop(self.spawn_settle(ticket, wait));
+            }
+            out
+        }))
+    }
+
     /// Plans and appends in one synchronous step, so batches enter the log in the order they were
     /// planned (the order `Mailboxes` applies them in).
     fn submit<R>(
@@ -205,8 +225,23 @@ impl Partition {
     /// Waits until the batch is durable and applied (or failed). The wait runs in its own task, so a
     /// caller that goes away (a dropped connection) never leaves a durable batch unapplied.
     async fn settle(&self, ticket: Ticket, wait: Wait) -> Result<()> {
+        match self.spawn_settle(ticket, wait).await {
+            Some((Outcome::Applied, _)) => Ok(()),
+            Some((Outcome::Rejected(e), _)) => Err(e.into()),
+            Some((Outcome::Failed, Some(e))) => Err(e),
+            Some((Outcome::Failed, None)) | None => Err(Error::Closed),
+        }
+    }
+
+    /// The task that waits for a batch's durability and applies it (detached: it runs to the end
+    /// whether or not its handle is awaited).
+    fn spawn_settle(
+        &self,
+        ticket: Ticket,
+        wait: Wait,
+    ) -> glommio::task::JoinHandle<(Outcome, Option<Error>)> {
         let (mb, settled) = (self.mailboxes.clone(), self.settled.clone());
-        let task = glommio::spawn_local(async move {
+        glommio::spawn_local(async move {
             let r = wait.await;
             match &r {
                 Ok(()) => mb.borrow_mut().durable(ticket),
@@ -224,13 +259,7 @@ impl Partition {
                 listener.await;
             }
         })
-        .detach();
-        match task.await {
-            Some((Outcome::Applied, _)) => Ok(()),
-            Some((Outcome::Rejected(e), _)) => Err(e.into()),
-            Some((Outcome::Failed, Some(e))) => Err(e),
-            Some((Outcome::Failed, None)) | None => Err(Error::Closed),
-        }
+        .detach()
     }
 
     /// Appends events and applies them once durable. Callers hold the gate (shared or exclusive).

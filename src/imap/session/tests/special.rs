@@ -198,6 +198,9 @@ impl super::super::super::backend::Backend for Counting {
     async fn claim_recent(&self, f: &str, upto: u32) -> Result<u32, BackendError> {
         self.inner.claim_recent(f, upto).await
     }
+    fn claim_recent_now(&self, f: &str, upto: u32) -> Option<u32> {
+        self.inner.claim_recent_now(f, upto)
+    }
     fn body(&self, m: &Message) -> Result<Self::Body, BackendError> {
         self.bodies.set(self.bodies.get() + 1);
         self.inner.body(m)
@@ -346,5 +349,63 @@ fn list_recursivematch_reports_childinfo() {
             .read(b"l LIST (RECURSIVEMATCH) \"\" %\r\n")
             .await
             .starts_with("l BAD "));
+    });
+}
+
+/// \Recent for messages that arrive after SELECT (RFC 3501 2.3.2): the first IMAP4rev1 session to
+/// announce a new message with EXISTS claims it; others, IMAP4rev2 sessions (no \Recent) and EXAMINE
+/// (read-only) do not take it from them.
+#[test]
+fn new_arrivals_are_recent_in_the_first_rev1_session_that_announces_them() {
+    on_executor(|| async {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = open_store(dir.path()).await;
+        deliver(&store, USER, &msg("old")).await;
+        let mut a = wire(&store).await;
+        let mut b = wire(&store).await;
+        let mut c = wire(&store).await;
+        let mut e = wire(&store).await;
+        assert!(a
+            .read(b"s SELECT INBOX\r\n")
+            .await
+            .contains("* 1 RECENT\r\n"));
+        assert!(b
+            .read(b"s SELECT INBOX\r\n")
+            .await
+            .contains("* 0 RECENT\r\n"));
+        c.read(b"v ENABLE IMAP4rev2\r\ns SELECT INBOX\r\n").await;
+        assert!(e
+            .read(b"s EXAMINE INBOX\r\n")
+            .await
+            .contains("* 0 RECENT\r\n"));
+        deliver(&store, USER, &msg("new")).await;
+        assert_eq!(
+            c.read(b"n NOOP\r\n").await,
+            "* 2 EXISTS\r\nn OK NOOP completed\r\n"
+        );
+        assert_eq!(
+            e.read(b"n NOOP\r\n").await,
+            "* 2 EXISTS\r\n* 0 RECENT\r\nn OK NOOP completed\r\n"
+        );
+        assert_eq!(
+            b.read(b"n NOOP\r\nf FETCH 1:2 (FLAGS)\r\n").await,
+            "* 2 EXISTS\r\n* 1 RECENT\r\nn OK NOOP completed\r\n\
+             * 1 FETCH (FLAGS ())\r\n* 2 FETCH (FLAGS (\\Recent))\r\nf OK FETCH completed\r\n"
+        );
+        assert_eq!(
+            a.read(b"n NOOP\r\nf FETCH 1:2 (FLAGS)\r\nr SEARCH RECENT\r\n")
+                .await,
+            "* 2 EXISTS\r\n* 1 RECENT\r\nn OK NOOP completed\r\n\
+             * 1 FETCH (FLAGS (\\Recent))\r\n* 2 FETCH (FLAGS ())\r\nf OK FETCH completed\r\n\
+             * SEARCH 1\r\nr OK SEARCH completed\r\n",
+            "message 1 stays this session's, message 2 went to the session that saw it first"
+        );
+        // The claim is decided at once and durable with the next group commit; a CREATE settles
+        // after it (batches apply in log order).
+        c.read(b"w CREATE Later\r\n").await;
+        assert_eq!(
+            c.read(b"t STATUS INBOX (RECENT)\r\n").await,
+            "* STATUS INBOX (RECENT 0)\r\nt OK STATUS completed\r\n"
+        );
     });
 }

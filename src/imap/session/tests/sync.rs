@@ -59,7 +59,8 @@ fn two_sessions_see_each_others_changes_where_the_rfc_allows() {
         deliver(&store, USER, &msg("4")).await;
         assert_eq!(
             a.run(t("a2", Command::Noop)).await,
-            "* 4 EXISTS\r\n* 3 RECENT\r\na2 OK NOOP completed\r\n"
+            "* 4 EXISTS\r\n* 4 RECENT\r\na2 OK NOOP completed\r\n",
+            "A announces message 4 first: it is \\Recent in A (RFC 3501 2.3.2)"
         );
         // B flags message 2 silently: B hears nothing, A hears it at its next command.
         assert_eq!(
@@ -78,12 +79,12 @@ fn two_sessions_see_each_others_changes_where_the_rfc_allows() {
         // numbering stays as it was.
         assert_eq!(
             a.run(t("a4", flags(false, "4"))).await,
-            "* 4 FETCH (FLAGS ())\r\na4 OK FETCH completed\r\n"
+            "* 4 FETCH (FLAGS (\\Recent))\r\na4 OK FETCH completed\r\n"
         );
         // UID FETCH may report it.
         assert_eq!(
             a.run(t("a5", flags(true, "4"))).await,
-            "* 2 EXPUNGE\r\n* 3 FETCH (UID 4 FLAGS ())\r\na5 OK FETCH completed\r\n"
+            "* 2 EXPUNGE\r\n* 3 FETCH (UID 4 FLAGS (\\Recent))\r\na5 OK FETCH completed\r\n"
         );
         assert_eq!(
             a.run(t("a6", Command::Noop)).await,
@@ -113,7 +114,7 @@ fn idle_reports_a_delivery_and_ends_on_done() {
         assert_eq!(a.s.idle_changed(&mut out), Flow::Idle);
         assert_eq!(
             String::from_utf8_lossy(&out),
-            "* 2 EXISTS\r\n* 1 RECENT\r\n"
+            "* 2 EXISTS\r\n* 2 RECENT\r\n"
         );
         out.clear();
         assert_eq!(a.s.idle_done(&mut out), Flow::Ready);
