@@ -195,7 +195,12 @@ mod tests {
             .unwrap();
         let alice = Some("alice@example.test".to_string());
         assert_eq!(answers, [alice.clone(), alice, None, None]);
-        eprintln!("fastest argon2id check {checks:?}; 1 ms ticks served during checks: {ticks_in_flight}");
-        assert!(ticks_in_flight > 0, "the executor served no timer while checks ran");
+        eprintln!(
+            "fastest argon2id check {checks:?}; 1 ms ticks served during checks: {ticks_in_flight}"
+        );
+        assert!(
+            ticks_in_flight > 0,
+            "the executor served no timer while checks ran"
+        );
     }
 }
