@@ -208,6 +208,21 @@ fn an_imap_expunge_during_a_session_leaves_the_pop3_view_fixed() {
     }
 }
 
+/// A 3 MB message with dot-led lines throughout: RETR byte-exact (sent in pieces from the mmap),
+/// TOP, and two pipelined RETRs with a LIST behind them answered whole and in order.
+#[test]
+fn a_large_message_streams_dot_stuffed_and_byte_exact() {
+    let user = "ivy@example.test";
+    let s = server(&[user], "");
+    let out = py(&s, "pop3_large.py", &[user]);
+    for step in ["retr-large", "top-large", "pipelined-large"] {
+        assert!(
+            out.lines().any(|l| l == format!("OK {step}")),
+            "{step} missing:\n{out}"
+        );
+    }
+}
+
 /// Two sessions on different shards log in to one maildrop at the same moment: the account's owner
 /// holds the lock, so exactly one gets in and the other gets `-ERR [IN-USE]` (RFC 2449 8.1.2) and
 /// stays in AUTHORIZATION, where it gets in once the first has quit.
