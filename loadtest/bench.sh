@@ -7,7 +7,7 @@
 #
 # usage: loadtest/bench.sh [SECONDS_PER_RUN]
 #   env: CONNECTIONS (16), SHARDS ("2 1"), REPEAT (3), SCENARIOS ("10k:1 100k:1 10k:10 100k:10"),
-#        MBOX_USERS (20), MBOX_MESSAGES (2000), IDLE_RATE (100)
+#        MBOX_USERS (20), MBOX_MESSAGES (2000), IDLE_RATE (100), BIG_USERS (20), BIG_MESSAGES (400)
 # Each figure is the median over REPEAT interleaved rounds; ratios are medians of per-round ratios.
 # SHARDS lists shard counts: one shardmail per count runs beside the others (its own data directory and
 # ports), each is measured in every round, and the first is the one compared with Postfix, the ceiling
@@ -186,6 +186,16 @@ fill_to="user{0..$((MBOX_USERS - 1))}@$BENCH_DOMAIN"
 postfix_drain
 "$LT" smtp --target 127.0.0.1:4525 --connections "$C" --messages "$MBOX_MESSAGES" --size 10k \
   --to "$fill_to" --quiet > /dev/null
+# POP3 of large messages: BIG_USERS more maildrops (after the IDLE users) of 1 MB messages.
+BIG_USERS=${BIG_USERS:-20}
+BIG_MESSAGES=${BIG_MESSAGES:-400}
+big_to="user{$((2 * MBOX_USERS))..$((2 * MBOX_USERS + BIG_USERS - 1))}@$BENCH_DOMAIN"
+"$LT" smtp --target "127.0.0.1:$POSTFIX_SMTP_PORT" --connections "$C" --messages "$BIG_MESSAGES" --size 1m \
+  --to "$big_to" --quiet > /dev/null
+postfix_drain
+"$LT" smtp --target 127.0.0.1:4525 --connections "$C" --messages "$BIG_MESSAGES" --size 1m \
+  --to "$big_to" --quiet > /dev/null
+big_users=(--user-pattern "$big_to")
 read_users=(--user-pattern "$fill_to")
 idle_users=(--user-pattern "user{$MBOX_USERS..$((2 * MBOX_USERS - 1))}@$BENCH_DOMAIN")
 IDLE_RATE=${IDLE_RATE:-100}
@@ -193,11 +203,16 @@ IDLE_RATE=${IDLE_RATE:-100}
 "$LT" sink --pop3-listen 127.0.0.1:4997 --pop3-messages "$((MBOX_MESSAGES / MBOX_USERS))" --pop3-size 10k \
   2>> "$WORK/sink.log" &
 PIDS+=($!)
-wait_port 4997
+"$LT" sink --pop3-listen 127.0.0.1:4996 --pop3-messages "$((BIG_MESSAGES / BIG_USERS))" --pop3-size 1m \
+  2>> "$WORK/sink.log" &
+PIDS+=($!)
+wait_port 4997; wait_port 4996
 declare -A rows=()
 for r in $(seq 1 "$REPEAT"); do
   rows[pop3sink]+="$(mbox sink 127.0.0.1:4997 pop3 "${read_users[@]}")"$'\n'
   rows[pop3]+="$(mbox shardmail 127.0.0.1:4110 pop3 "${read_users[@]}") $(mbox dovecot "127.0.0.1:$DOVECOT_POP3_PORT" pop3 "${read_users[@]}")"$'\n'
+  rows[pop3bigsink]+="$(mbox sink 127.0.0.1:4996 pop3 "${big_users[@]}")"$'\n'
+  rows[pop3big]+="$(mbox shardmail 127.0.0.1:4110 pop3 "${big_users[@]}") $(mbox dovecot "127.0.0.1:$DOVECOT_POP3_PORT" pop3 "${big_users[@]}")"$'\n'
   for sc in fetch-all headers; do
     rows[$sc]+="$(mbox shardmail 127.0.0.1:4143 imap "${read_users[@]}" --scenario $sc) $(mbox dovecot "127.0.0.1:$DOVECOT_IMAP_PORT" imap "${read_users[@]}" --scenario $sc)"$'\n'
   done
@@ -208,9 +223,10 @@ stop_servers
 echo
 echo "| POP3 / IMAP ($C connections, $D s x $REPEAT rounds; $MBOX_USERS mailboxes of $((MBOX_MESSAGES / MBOX_USERS)) x 10 KB) | shardmail ops/s (p50 / p99 ms) | Dovecot ops/s (p50 / p99 ms) | shardmail/Dovecot |"
 echo "|---|---|---|---|"
-for key in pop3 fetch-all headers idle; do
+for key in pop3 pop3big fetch-all headers idle; do
   case $key in
     pop3) label="POP3 RETR (one message an operation)";;
+    pop3big) label="POP3 RETR of 1 MB messages ($BIG_USERS maildrops of $((BIG_MESSAGES / BIG_USERS)); ops/s x 1 MiB = MiB/s)";;
     fetch-all) label="IMAP fetch-all (UID FETCH 1:* BODY.PEEK[]: one mailbox an operation)";;
     headers) label="IMAP headers (envelope, flags, sizes of a whole mailbox)";;
     idle) label="IMAP IDLE, delivery to notification ($MBOX_USERS watchers, SMTP at $IDLE_RATE msg/s; latency is the figure)";;
@@ -240,6 +256,11 @@ import statistics
 sink = statistics.median(float(l.split()[0]) for l in """${rows[pop3sink]}""".strip().splitlines())
 dc = statistics.median(float(l.split()[-4]) for l in """${rows[pop3]}""".strip().splitlines())
 print(f"| client ceiling, POP3 RETR: loadtest vs a sink that keeps nothing | {sink:.0f} ops/s (the sink) | | {sink / max(dc, 1):.1f}x Dovecot's RETR rate |")
+big = statistics.median(float(l.split()[0]) for l in """${rows[pop3bigsink]}""".strip().splitlines())
+first = [l.split() for l in """${rows[pop3big]}""".strip().splitlines()]
+sm = [float(f[0]) for f in first if f[0] != "-"]
+share = f"shardmail {statistics.median(sm):.0f} MiB/s = {100 * statistics.median(sm) / max(big, 1):.0f}% of it" if sm else ""
+print(f"| client ceiling, POP3 RETR of 1 MB: loadtest vs a sink that keeps nothing | {big:.0f} MiB/s (the sink) | | {share} |")
 PY
 echo
 echo "machine: $(nproc) CPUs ($(lscpu | sed -n 's/^Model name: *//p')), $(free -g | awk '/Mem:/{print $2}') GiB; client and servers share the CPUs; shardmail --shards ${SHARDS[*]} (the first is compared with the peers)"

@@ -73,10 +73,21 @@ async fn session(
         fail(st, shared, "-ERR greeting");
         return Ok(0);
     }
-    if !cmd(w, &format!("USER {user}\r\n")).await?
-        || !cmd(w, &format!("PASS {}\r\n", opts.password)).await?
-    {
+    if !cmd(w, &format!("USER {user}\r\n")).await? {
         fail(st, shared, "-ERR login");
+        return Ok(0);
+    }
+    w.send(format!("PASS {}\r\n", opts.password).as_bytes())
+        .await?;
+    let pass = w.line().await?;
+    if !ok(pass) {
+        // RFC 2449 8.1.2: another session (another connection of this run) holds the maildrop.
+        let why = if pass.starts_with(b"-ERR [IN-USE]") {
+            "-ERR [IN-USE]"
+        } else {
+            "-ERR login"
+        };
+        fail(st, shared, why);
         return Ok(0);
     }
     w.send(b"STAT\r\n").await?;
