@@ -62,6 +62,8 @@ pub struct ImapMetrics {
     /// Sessions ended by `* BYE` after too many bad commands.
     pub too_many_errors: AtomicU64,
     pub timeouts: AtomicU64,
+    /// Sessions that turned on COMPRESS=DEFLATE (RFC 4978).
+    pub compressed: AtomicU64,
 }
 
 impl ShardMetrics {
@@ -266,7 +268,7 @@ pub fn render(shards: &[ShardMetrics]) -> String {
 
 fn render_imap(out: &mut String, shards: &[ShardMetrics]) {
     type Get = fn(&ImapMetrics) -> &AtomicU64;
-    let rows: [(&str, &str, &str, Get); 12] = [
+    let rows: [(&str, &str, &str, Get); 13] = [
         (
             "connections_open",
             "gauge",
@@ -315,6 +317,12 @@ fn render_imap(out: &mut String, shards: &[ShardMetrics]) {
         ("commands_total", "counter", "IMAP commands handled.", |m| {
             &m.commands
         }),
+        (
+            "compressed_total",
+            "counter",
+            "IMAP sessions that turned on COMPRESS=DEFLATE.",
+            |m| &m.compressed,
+        ),
         (
             "bad_commands_total",
             "counter",

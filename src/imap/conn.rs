@@ -12,16 +12,17 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use futures_lite::future;
+use futures_lite::{future, AsyncRead, AsyncWrite};
 use glommio::net::TcpStream;
 use tracing::Instrument;
 
 use super::backend::ChangeFeed;
 use super::command::raw::{self, AuthInput, IdleInput};
 use super::command::{self, Options, Receiver, Step as Frame};
-use super::session::{Config as SessionConfig, Credentials, Flow, Handoff, Session, Sink};
+use super::compress::Deflate;
+use super::session::{Config as SessionConfig, Credentials, Drained, Flow, Handoff, Session, Sink};
 use super::store::{StoreBackend, StoreFeed};
-use crate::net::driver::{Driver, End, Parts, Phase, Protocol, Step, Timeouts};
+use crate::net::driver::{Driver, End, Output, Parts, Phase, Protocol, Step, Timeouts};
 use crate::net::ip_limit::Slot;
 use crate::net::out::{Bytes, Out};
 use crate::net::shutdown::Stage;
@@ -53,6 +54,8 @@ impl Settings {
             max_bad: u32::try_from(i.max_errors).unwrap_or(u32::MAX),
             append_limit: max_literal,
             splice_min: crate::net::out::SPLICE_MIN,
+            // RFC 4978: offered; the shell wraps the stream once the tagged OK is out.
+            compress: true,
             ..SessionConfig::default()
         };
         Settings {
@@ -74,6 +77,22 @@ impl Sink for Out {
     }
     fn splice(&mut self, bytes: Box<dyn AsRef<[u8]>>) {
         Out::splice(self, bytes as Bytes);
+    }
+}
+
+/// While a command runs: the same output, and it can be sent before the command ends (FETCH).
+impl Sink for Output<'_> {
+    fn buf(&mut self) -> &mut Vec<u8> {
+        self
+    }
+    fn splice(&mut self, bytes: Box<dyn AsRef<[u8]>>) {
+        Out::splice(self, bytes as Bytes);
+    }
+    fn pending(&self) -> usize {
+        Output::pending(self)
+    }
+    fn drain(&mut self) -> Drained<'_> {
+        Box::pin(self.flush())
     }
 }
 
@@ -310,11 +329,38 @@ async fn logged_in(
     };
     let mut imap = Imap::new(ctx, session, peer);
     let end = driver.run(&mut imap).await;
+    if !matches!(end, End::Upgrade) {
+        finish(ctx, driver, end, slot).await;
+        return;
+    }
+    // COMPRESS DEFLATE (RFC 4978 3): its tagged OK went out uncompressed; from the next byte both
+    // directions are raw DEFLATE. Input read behind the command is already compressed: it goes into
+    // the inflater, not back to the session. Only after login (RFC 4978 3: authenticated or selected
+    // state), so the handoff to the owner shard happened before and the fd never moves compressed.
+    let Parts {
+        stream,
+        pending,
+        timeouts,
+        shutdown,
+    } = driver.into_parts();
+    ctx.metrics().imap.compressed.fetch_add(1, Relaxed);
+    let mut driver = Driver::from_parts(Parts {
+        stream: Deflate::new(stream, pending),
+        pending: Vec::new(),
+        timeouts,
+        shutdown,
+    });
+    let end = driver.run(&mut imap).await;
     finish(ctx, driver, end, slot).await;
 }
 
 /// Counts how the connection ended, closes it and gives back its per-IP slot.
-async fn finish(ctx: &ShardCtx, mut driver: Driver<TcpStream>, end: End, slot: Slot) {
+async fn finish<S: AsyncRead + AsyncWrite + Unpin>(
+    ctx: &ShardCtx,
+    mut driver: Driver<S>,
+    end: End,
+    slot: Slot,
+) {
     let m = &ctx.metrics().imap;
     match &end {
         End::ReadTimeout => {
@@ -422,13 +468,15 @@ impl<'a> Imap<'a> {
                 }
                 None
             }
-            // Not offered (the session's config says no): a session asking for them is a bug.
-            Flow::StartTls | Flow::Compress | Flow::Close => Some(Step::Close),
+            // The tagged OK is written: flush it, then `logged_in` wraps the stream.
+            Flow::Compress => Some(Step::Upgrade),
+            // Not offered (the session's config says no): a session asking for it is a bug.
+            Flow::StartTls | Flow::Close => Some(Step::Close),
         }
     }
 
     /// Verifies a login off the shard; a failure is answered after the client address's delay.
-    async fn verify(&mut self, c: Credentials, out: &mut Out) {
+    async fn verify(&mut self, c: Credentials, out: &mut dyn Sink) {
         let ip = self.peer.ip();
         let shared = &self.ctx.shared;
         let user = c.user.clone();
@@ -463,6 +511,39 @@ impl<'a> Imap<'a> {
                 }
             }
         }
+    }
+
+    /// Runs what `feed` found: a login to verify, or a framed command.
+    async fn run(&mut self, input: &[u8], out: &mut dyn Sink) -> usize {
+        if let Some(c) = self.login.take() {
+            self.verify(c, out).await;
+            return 0;
+        }
+        let Some(n) = self.ready.take() else {
+            return 0;
+        };
+        let Some(bytes) = input.get(..n) else {
+            return 0;
+        };
+        let m = &self.ctx.metrics().imap;
+        m.commands.fetch_add(1, Relaxed);
+        let flow = match command::parse(bytes, self.receiver.options()) {
+            Ok(cmd) => self.session.handle(cmd, now_secs(), out).await,
+            // The receiver parsed it already; a second parse cannot differ.
+            Err(f) => {
+                m.bad_commands.fetch_add(1, Relaxed);
+                self.session.bad_command(f.tag, f.error.reason(), out)
+            }
+        };
+        if let Some(step) = self.flow(flow) {
+            if step == Step::Work {
+                // A login to verify: the next feed asks for it before reading on.
+                self.then = Some(Step::Work);
+            } else {
+                self.then = Some(step);
+            }
+        }
+        n
     }
 }
 
@@ -562,35 +643,11 @@ impl Protocol for Imap<'_> {
     }
 
     async fn work(&mut self, input: &[u8], out: &mut Out) -> usize {
-        if let Some(c) = self.login.take() {
-            self.verify(c, out).await;
-            return 0;
-        }
-        let Some(n) = self.ready.take() else {
-            return 0;
-        };
-        let Some(bytes) = input.get(..n) else {
-            return 0;
-        };
-        let m = &self.ctx.metrics().imap;
-        m.commands.fetch_add(1, Relaxed);
-        let flow = match command::parse(bytes, self.receiver.options()) {
-            Ok(cmd) => self.session.handle(cmd, now_secs(), out).await,
-            // The receiver parsed it already; a second parse cannot differ.
-            Err(f) => {
-                m.bad_commands.fetch_add(1, Relaxed);
-                self.session.bad_command(f.tag, f.error.reason(), out)
-            }
-        };
-        if let Some(step) = self.flow(flow) {
-            if step == Step::Work {
-                // A login to verify: the next feed asks for it before reading on.
-                self.then = Some(Step::Work);
-            } else {
-                self.then = Some(step);
-            }
-        }
-        n
+        self.run(input, out).await
+    }
+
+    async fn work_streamed(&mut self, input: &[u8], out: &mut Output<'_>) -> usize {
+        self.run(input, out).await
     }
 
     async fn event(&mut self) {

@@ -19,6 +19,7 @@
 //! written where they are, never copied into the buffer.
 
 use std::io;
+use std::ops::{Deref, DerefMut};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
@@ -86,6 +87,11 @@ pub trait Protocol {
     /// input (a command `feed` found complete can be executed in place, borrowing it); returns the
     /// bytes of it used.
     async fn work(&mut self, input: &[u8], out: &mut Out) -> usize;
+    /// What the driver calls for [`Step::Work`]: [`Protocol::work`] unless the protocol wants to
+    /// send output while it works ([`Output::flush`]: IMAP's FETCH streams). Default: `work`.
+    async fn work_streamed(&mut self, input: &[u8], out: &mut Output<'_>) -> usize {
+        self.work(input, out.out).await
+    }
     /// Waits for something to tell the peer unasked (IMAP: a mailbox change during IDLE or between
     /// commands), raced with input, time limits and shutdown while the driver waits. It must be
     /// cancel-safe: when something else comes first the future is dropped, and nothing may be lost.
@@ -258,7 +264,26 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
                                 return e;
                             }
                         }
-                        let used = p.work(&self.buf[self.lo..self.hi], &mut self.out).await;
+                        let Driver {
+                            stream,
+                            buf,
+                            lo,
+                            hi,
+                            out,
+                            timeouts,
+                            shutdown,
+                        } = self;
+                        let mut output = Output {
+                            out,
+                            stream,
+                            write: timeouts.write,
+                            shutdown,
+                            failed: None,
+                        };
+                        let used = p.work_streamed(&buf[*lo..*hi], &mut output).await;
+                        if let Some(e) = output.failed {
+                            return e;
+                        }
                         self.lo += used.min(self.hi - self.lo);
                     }
                 }
@@ -351,42 +376,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
 
     /// Writes the output buffer within the write timeout; a hard shutdown interrupts it too.
     pub async fn flush(&mut self) -> Result<(), End> {
-        if self.out.is_empty() {
-            return Ok(());
-        }
-        let Driver {
-            stream,
-            out,
-            shutdown,
-            timeouts,
-            ..
-        } = self;
-        let write = async {
-            // Spliced bytes (a message in the log's mmap) go from where they are to the socket.
-            for piece in out.pieces() {
-                if let Err(e) = stream.write_all(piece).await {
-                    return Some(Err(e));
-                }
-            }
-            // A TLS stream holds records until flushed; a plain socket's flush is a no-op.
-            Some(stream.flush().await)
-        };
-        let timer = async {
-            Timer::new(timeouts.write).await;
-            None
-        };
-        let stop = async {
-            shutdown.reached(Stage::Closing).await;
-            Some(Err(io::Error::other("shutdown")))
-        };
-        match future::or(write, future::or(timer, stop)).await {
-            Some(Ok(())) => {}
-            None => return Err(End::WriteTimeout),
-            Some(Err(_)) if self.shutdown.stage() >= Stage::Closing => return Err(End::Shutdown),
-            Some(Err(e)) => return Err(End::Io(e)),
-        }
-        self.out.clear(OUT_KEEP);
-        Ok(())
+        write_out(
+            &mut self.stream,
+            &mut self.out,
+            self.timeouts.write,
+            &self.shutdown,
+        )
+        .await
     }
 
     /// Makes room for a read: big while a body flows, back to small (memory returned) between commands.
@@ -418,6 +414,91 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
         self.buf.copy_within(self.lo..self.hi, 0);
         self.hi -= self.lo;
         self.lo = 0;
+    }
+}
+
+/// Writes `out` to `stream` within `limit`; a hard shutdown interrupts it too. Emptied after.
+async fn write_out<S: AsyncWrite + Unpin + ?Sized>(
+    stream: &mut S,
+    out: &mut Out,
+    limit: Duration,
+    shutdown: &Shutdown,
+) -> Result<(), End> {
+    if out.is_empty() {
+        return Ok(());
+    }
+    let write = async {
+        // Spliced bytes (a message in the log's mmap) go from where they are to the socket.
+        for piece in out.pieces() {
+            if let Err(e) = stream.write_all(piece).await {
+                return Some(Err(e));
+            }
+        }
+        // A TLS or DEFLATE stream holds bytes until flushed; a plain socket's flush is a no-op.
+        Some(stream.flush().await)
+    };
+    let timer = async {
+        Timer::new(limit).await;
+        None
+    };
+    let stop = async {
+        shutdown.reached(Stage::Closing).await;
+        Some(Err(io::Error::other("shutdown")))
+    };
+    match future::or(write, future::or(timer, stop)).await {
+        Some(Ok(())) => {}
+        None => return Err(End::WriteTimeout),
+        Some(Err(_)) if shutdown.stage() >= Stage::Closing => return Err(End::Shutdown),
+        Some(Err(e)) => return Err(End::Io(e)),
+    }
+    out.clear(OUT_KEEP);
+    Ok(())
+}
+
+/// The output as [`Protocol::work_streamed`] sees it: the replies written so far, and a way to send
+/// them before the work is done (a FETCH of a whole mailbox goes out as it is produced, so its
+/// replies never pile up in memory). Derefs to the [`Out`].
+pub struct Output<'a> {
+    out: &'a mut Out,
+    stream: &'a mut (dyn AsyncWrite + Unpin),
+    write: Duration,
+    shutdown: &'a Shutdown,
+    /// A flush failed: the connection ends this way once the work returns.
+    failed: Option<End>,
+}
+
+impl Output<'_> {
+    /// Bytes written and not yet sent (spliced ranges included).
+    pub fn pending(&self) -> usize {
+        self.out.total_len()
+    }
+
+    /// Sends what was written so far, within the write timeout. `false`: the connection is gone
+    /// (the driver ends it after the work returns; later output is discarded).
+    pub async fn flush(&mut self) -> bool {
+        if self.failed.is_some() {
+            return false;
+        }
+        match write_out(&mut *self.stream, self.out, self.write, self.shutdown).await {
+            Ok(()) => true,
+            Err(e) => {
+                self.failed = Some(e);
+                false
+            }
+        }
+    }
+}
+
+impl Deref for Output<'_> {
+    type Target = Out;
+    fn deref(&self) -> &Out {
+        self.out
+    }
+}
+
+impl DerefMut for Output<'_> {
+    fn deref_mut(&mut self) -> &mut Out {
+        self.out
     }
 }
 

@@ -12,7 +12,7 @@ use super::super::types::{Fetch, FetchAttr, Partial, Section, SectionText};
 use super::super::wire;
 use super::commands::{enable_condstore, refuse};
 use super::reply;
-use super::{sets, Flow, Session, Sink};
+use super::{sets, Flow, Session, Sink, STREAM_AT};
 use crate::mime;
 
 /// A range of a message's bytes, kept alive by the backend's handle until the shell writes it.
@@ -344,6 +344,11 @@ pub(super) async fn fetch<B: Backend>(
             }
         }
         out.buf().extend_from_slice(b")\r\n");
+        // Stream: what this FETCH wrote so far goes out before the next message (memory per
+        // session stays bounded by STREAM_AT plus one message's items, whatever the set).
+        if out.pending() >= STREAM_AT && !out.drain().await {
+            return Flow::Close;
+        }
     }
     s.report(f.uid, &seen_now, f.uid, out);
     if unreadable > 0 {

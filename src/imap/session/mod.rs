@@ -80,11 +80,28 @@ impl Default for Config {
     }
 }
 
+/// A long reply (FETCH of a whole mailbox) is sent whenever this much of it waits (RFC-free: a
+/// memory bound, issue 10): what one session holds for a reply is this plus one message's items.
+pub const STREAM_AT: usize = 64 << 10;
+
+/// What [`Sink::drain`] returns: true once the output was sent, false if the connection is gone.
+pub type Drained<'a> = std::pin::Pin<Box<dyn std::future::Future<Output = bool> + 'a>>;
+
 /// Where the session writes: reply bytes, and message bytes written from where they are.
 pub trait Sink {
     fn buf(&mut self) -> &mut Vec<u8>;
     /// Appends `bytes` after what `buf` holds now (the shell writes them from the mmap).
     fn splice(&mut self, bytes: Box<dyn AsRef<[u8]>>);
+    /// Bytes written and not yet sent (spliced ones included). A sink that cannot send before
+    /// the command ends says 0, and holds everything.
+    fn pending(&self) -> usize {
+        0
+    }
+    /// Sends what was written so far, in the middle of a command (FETCH streams its responses once
+    /// [`STREAM_AT`] bytes wait). False: the connection is gone; the command stops.
+    fn drain(&mut self) -> Drained<'_> {
+        Box::pin(std::future::ready(true))
+    }
 }
 
 /// A plain buffer copies spliced bytes (tests, small outputs).

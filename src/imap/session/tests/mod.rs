@@ -9,6 +9,7 @@ mod random;
 mod scale;
 mod search;
 mod special;
+mod stream;
 mod sync;
 mod wire;
 
