@@ -616,18 +616,10 @@ impl Protocol for Imap<'_> {
                         skip,
                     } => {
                         m.bad_commands.fetch_add(1, Relaxed);
-                        let reason = match error.code() {
-                            Some(code) => format!("[{}] {}", code.as_str(), error.reason()),
-                            None => error.reason().to_string(),
-                        };
-                        let flow = if no {
-                            // A synchronizing literal refused before it is sent (RFC 7888 4).
-                            let t = tag.unwrap_or("*");
-                            out.extend_from_slice(format!("{t} NO {reason}\r\n").as_bytes());
-                            Flow::Ready
-                        } else {
-                            self.session.bad_command(tag, &reason, out)
-                        };
+                        // `tag BAD [code] reason`, or NO for a synchronizing literal refused before
+                        // it is sent (RFC 7888 4); the code goes out as a code, not as text.
+                        let code = error.code().map(|c| c.as_str());
+                        let flow = self.session.rejected(tag, code, error.reason(), no, out);
                         used += skip;
                         if flow == Flow::Close {
                             m.too_many_errors.fetch_add(1, Relaxed);

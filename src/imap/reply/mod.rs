@@ -260,25 +260,69 @@ fn push_text(out: &mut Vec<u8>, text: &[u8], empty: &[u8], in_code: bool) {
     }));
 }
 
+/// Human-readable text as UTF-8 (RFC 9051 9: `text = 1*(TEXT-CHAR / UTF8-2 / UTF8-3 / UTF8-4)`,
+/// "non-ASCII text can only be returned after ENABLE IMAP4rev2"; RFC 6855 3 likewise after ENABLE
+/// UTF8=ACCEPT). Controls (C0, DEL and C1) still become `?`.
+fn push_utf8_text(out: &mut Vec<u8>, text: &str, empty: &[u8]) {
+    if text.is_empty() {
+        out.extend_from_slice(empty);
+        return;
+    }
+    let mut buf = [0u8; 4];
+    for c in text.chars() {
+        if c.is_control() {
+            out.push(b'?');
+        } else {
+            out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
+        }
+    }
+}
+
+/// How status text is written: 7-bit (IMAP4rev1) or UTF-8 (IMAP4rev2 or UTF8=ACCEPT enabled).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TextMode {
+    Ascii,
+    Utf8,
+}
+
+fn text_in(out: &mut Vec<u8>, mode: TextMode, text: &str, empty: &[u8]) {
+    match mode {
+        TextMode::Ascii => push_text(out, text.as_bytes(), empty, false),
+        TextMode::Utf8 => push_utf8_text(out, text, empty),
+    }
+}
+
 /// `resp-text`: `[CODE] text`. Without a code, a text that starts with `[` would be read as a code,
 /// so that bracket becomes `(`.
-fn resp_text(out: &mut Vec<u8>, code: Option<&Code<'_>>, text: &str) {
+fn resp_text(out: &mut Vec<u8>, code: Option<&Code<'_>>, text: &str, mode: TextMode) {
     if let Some(code) = code {
         out.push(b'[');
         code.write(out);
         out.extend_from_slice(b"] ");
-        push_text(out, text.as_bytes(), b"done", false);
+        text_in(out, mode, text, b"done");
     } else if let Some(rest) = text.strip_prefix('[') {
         out.push(b'(');
-        push_text(out, rest.as_bytes(), b"", false);
+        text_in(out, mode, rest, b"");
     } else {
-        push_text(out, text.as_bytes(), b"done", false);
+        text_in(out, mode, text, b"done");
     }
     out.extend_from_slice(b"\r\n");
 }
 
 /// `tag OK [code] text` (and NO, BAD): the completion of a command.
 pub fn tagged(out: &mut Vec<u8>, tag: &str, cond: Cond, code: Option<&Code<'_>>, text: &str) {
+    tagged_in(out, TextMode::Ascii, tag, cond, code, text);
+}
+
+/// [`tagged`] with its text written as `mode` allows.
+pub fn tagged_in(
+    out: &mut Vec<u8>,
+    mode: TextMode,
+    tag: &str,
+    cond: Cond,
+    code: Option<&Code<'_>>,
+    text: &str,
+) {
     // Tags come from the parser (astring characters but `+`); guard anyway so a bad one cannot break
     // the line.
     if tag.is_empty() || !tag.bytes().all(|b| (0x21..0x7f).contains(&b)) {
@@ -289,27 +333,38 @@ pub fn tagged(out: &mut Vec<u8>, tag: &str, cond: Cond, code: Option<&Code<'_>>,
     out.push(b' ');
     out.extend_from_slice(cond.word());
     out.push(b' ');
-    resp_text(out, code, text);
+    resp_text(out, code, text, mode);
 }
 
 /// `* OK [code] text` (and NO, BAD): untagged status (warnings, the greeting, SELECT's codes).
 pub fn untagged(out: &mut Vec<u8>, cond: Cond, code: Option<&Code<'_>>, text: &str) {
+    untagged_in(out, TextMode::Ascii, cond, code, text);
+}
+
+/// [`untagged`] with its text written as `mode` allows.
+pub fn untagged_in(
+    out: &mut Vec<u8>,
+    mode: TextMode,
+    cond: Cond,
+    code: Option<&Code<'_>>,
+    text: &str,
+) {
     out.extend_from_slice(b"* ");
     out.extend_from_slice(cond.word());
     out.push(b' ');
-    resp_text(out, code, text);
+    resp_text(out, code, text, mode);
 }
 
 /// `* PREAUTH [code] text` (RFC 9051 7.1.4): a greeting for an already authenticated connection.
 pub fn preauth(out: &mut Vec<u8>, code: Option<&Code<'_>>, text: &str) {
     out.extend_from_slice(b"* PREAUTH ");
-    resp_text(out, code, text);
+    resp_text(out, code, text, TextMode::Ascii);
 }
 
 /// `* BYE [code] text` (RFC 9051 7.1.5): the server is closing the connection.
 pub fn bye(out: &mut Vec<u8>, code: Option<&Code<'_>>, text: &str) {
     out.extend_from_slice(b"* BYE ");
-    resp_text(out, code, text);
+    resp_text(out, code, text, TextMode::Ascii);
 }
 
 /// `+ text` (RFC 9051 7.5): go on with the literal or the command.

@@ -309,7 +309,7 @@ impl<B: Backend> Session<B> {
         let status = if no { Status::No } else { Status::Bad };
         let code = code.unwrap_or("");
         match tag {
-            Some(t) => reply::tagged(out.buf(), t, status, code, reason),
+            Some(t) => reply::tagged_text(out.buf(), self.utf8_text(), t, status, code, reason),
             None => reply::untagged(out.buf(), status, code, reason),
         }
         if no {
@@ -328,9 +328,14 @@ impl<B: Backend> Session<B> {
         Flow::Ready
     }
 
+    /// Status text may be UTF-8 (RFC 9051 9 `text`: after ENABLE IMAP4rev2; RFC 6855 3: UTF8=ACCEPT).
+    fn utf8_text(&self) -> bool {
+        self.enabled.rev2 || self.enabled.utf8
+    }
+
     /// Writes a tagged BAD and counts it.
     fn bad(&mut self, tag: &str, text: &str, out: &mut dyn Sink) -> Flow {
-        reply::tagged(out.buf(), tag, Status::Bad, "", text);
+        reply::tagged_text(out.buf(), self.utf8_text(), tag, Status::Bad, "", text);
         self.count_bad(out)
     }
 
@@ -417,13 +422,13 @@ impl<B: Backend> Session<B> {
 
     fn ok(&mut self, tag: &str, code: &str, text: &str, out: &mut dyn Sink) -> Flow {
         self.bad = 0;
-        reply::tagged(out.buf(), tag, Status::Ok, code, text);
+        reply::tagged_text(out.buf(), self.utf8_text(), tag, Status::Ok, code, text);
         Flow::Ready
     }
 
     fn no(&mut self, tag: &str, code: &str, text: &str, out: &mut dyn Sink) -> Flow {
         self.bad = 0;
-        reply::tagged(out.buf(), tag, Status::No, code, text);
+        reply::tagged_text(out.buf(), self.utf8_text(), tag, Status::No, code, text);
         Flow::Ready
     }
 

@@ -1,148 +1,83 @@
-//! The few response shapes the session writes (RFC 9051 7): tagged status with an optional response
-//! code, untagged data, flags and dates. Strings go through `imap::wire`.
+//! The session's response shapes, as a thin adapter over the response encoder [`crate::imap::reply`]
+//! (one writer per thing): the session names response codes as strings (`"TRYCREATE"`,
+//! `"COPYUID 7 1:3 10:12"`), which go out as the encoder's codes; text goes through the encoder's
+//! sanitizing (RFC 9051 9 `text`: one line; 7-bit unless the client enabled IMAP4rev2 or
+//! UTF8=ACCEPT), dates through its clamped `date-time`.
 
 use super::super::backend::{self, Message};
+use super::super::reply::{self as enc, fetch, Code, TextMode};
 use super::super::wire;
 
-/// Tagged or untagged status (RFC 9051 7.1).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Status {
-    Ok,
-    No,
-    Bad,
-}
+/// Tagged or untagged status (RFC 9051 7.1): the encoder's condition.
+pub(crate) type Status = enc::Cond;
 
-impl Status {
-    fn word(self) -> &'static str {
-        match self {
-            Status::Ok => "OK",
-            Status::No => "NO",
-            Status::Bad => "BAD",
-        }
+/// `"ATOM rest"` as the encoder's code: the atom, and what follows it as the code's text.
+fn code(code: &str) -> Option<Code<'_>> {
+    if code.is_empty() {
+        return None;
     }
+    Some(match code.split_once(' ') {
+        Some((atom, rest)) => Code::Other(atom, Some(rest)),
+        None => Code::Other(code, None),
+    })
 }
 
-/// `tag OK [code] text\r\n`; `code` is written as given (without brackets), empty for none.
-pub(crate) fn tagged(out: &mut Vec<u8>, tag: &str, status: Status, code: &str, text: &str) {
-    out.extend_from_slice(tag.as_bytes());
-    out.push(b' ');
-    status_line(out, status, code, text);
+/// `tag OK [code] text\r\n`; `code` is written as given (without brackets), empty for none. Text
+/// is 7-bit: right for every client.
+pub(crate) fn tagged(out: &mut Vec<u8>, tag: &str, status: Status, c: &str, text: &str) {
+    enc::tagged(out, tag, status, code(c).as_ref(), text);
+}
+
+/// [`tagged`], with UTF-8 text when `utf8` (IMAP4rev2 or UTF8=ACCEPT enabled).
+pub(crate) fn tagged_text(
+    out: &mut Vec<u8>,
+    utf8: bool,
+    tag: &str,
+    status: Status,
+    c: &str,
+    text: &str,
+) {
+    enc::tagged_in(out, mode(utf8), tag, status, code(c).as_ref(), text);
 }
 
 /// `* OK [code] text\r\n`
-pub(crate) fn untagged(out: &mut Vec<u8>, status: Status, code: &str, text: &str) {
-    out.extend_from_slice(b"* ");
-    status_line(out, status, code, text);
+pub(crate) fn untagged(out: &mut Vec<u8>, status: Status, c: &str, text: &str) {
+    enc::untagged(out, status, code(c).as_ref(), text);
 }
 
-fn status_line(out: &mut Vec<u8>, status: Status, code: &str, text: &str) {
-    out.extend_from_slice(status.word().as_bytes());
-    out.push(b' ');
-    if !code.is_empty() {
-        out.push(b'[');
-        out.extend_from_slice(code.as_bytes());
-        out.extend_from_slice(b"] ");
+fn mode(utf8: bool) -> TextMode {
+    if utf8 {
+        TextMode::Utf8
+    } else {
+        TextMode::Ascii
     }
-    // Text is `1*TEXT-CHAR`: never empty, never a CR or LF (RFC 9051 9 `text`).
-    let text = if text.is_empty() { "done" } else { text };
-    out.extend(
-        text.bytes()
-            .map(|b| if b == b'\r' || b == b'\n' { b' ' } else { b }),
-    );
-    out.extend_from_slice(b"\r\n");
 }
 
 /// `* BYE text\r\n` (RFC 9051 7.1.5).
 pub(crate) fn bye(out: &mut Vec<u8>, text: &str) {
-    out.extend_from_slice(b"* BYE ");
-    out.extend_from_slice(text.as_bytes());
-    out.extend_from_slice(b"\r\n");
+    enc::bye(out, None, text);
 }
 
-/// `(\Seen \Answered kw ...)`, with `\Recent` when `recent` (IMAP4rev1 only).
-pub(crate) fn flag_list(out: &mut Vec<u8>, system: u8, keywords: &[&str], recent: bool) {
-    out.push(b'(');
-    let mut first = true;
-    let mut put = |out: &mut Vec<u8>, s: &str| {
-        if !first {
-            out.push(b' ');
-        }
-        first = false;
-        out.extend_from_slice(s.as_bytes());
-    };
-    for (bit, name) in SYSTEM_FLAGS {
-        if system & bit != 0 {
-            put(out, name);
-        }
-    }
-    if recent {
-        put(out, "\\Recent");
-    }
-    for k in keywords {
-        put(out, k);
-    }
-    out.push(b')');
-}
-
-/// The five system flags in the order clients see them.
-pub(crate) const SYSTEM_FLAGS: [(u8, &str); 5] = [
-    (backend::SEEN, "\\Seen"),
-    (backend::ANSWERED, "\\Answered"),
-    (backend::FLAGGED, "\\Flagged"),
-    (backend::DELETED, "\\Deleted"),
-    (backend::DRAFT, "\\Draft"),
-];
-
-const MONTHS: [&str; 12] = [
-    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-];
-
-/// (year, month 1-12, day) of a day count since 1970-01-01 (the proleptic Gregorian calendar).
-pub(crate) fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (if m <= 2 { y + 1 } else { y }, m, d)
+/// `(\Seen \Answered \Recent kw ...)`: `\Recent` (IMAP4rev1 only) after the system flags.
+pub(crate) fn flag_list<'k>(out: &mut Vec<u8>, system: u8, keywords: &[&'k str], recent: bool) {
+    let system = fetch::system_flags(system).map(|f| -> &'k str { f });
+    fetch::flag_list(
+        out,
+        system
+            .chain(recent.then_some("\\Recent"))
+            .chain(keywords.iter().copied()),
+    );
 }
 
 /// Days since 1970-01-01 of a civil date.
 pub(crate) fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let m = i64::from(month);
-    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(day) - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
+    fetch::days_from_civil(year, month, day)
 }
 
 /// INTERNALDATE as `"17-Jul-1996 02:44:25 -0700"` (RFC 9051 9 `date-time`), in the zone the
-/// message arrived with.
+/// message arrived with; instants and zones beyond what the syntax can show are clamped.
 pub(crate) fn date_time(out: &mut Vec<u8>, unix: i64, zone_minutes: i16) {
-    let local = unix + i64::from(zone_minutes) * 60;
-    let (y, m, d) = civil_from_days(local.div_euclid(86_400));
-    let secs = local.rem_euclid(86_400);
-    let sign = if zone_minutes < 0 { '-' } else { '+' };
-    let z = zone_minutes.unsigned_abs();
-    let s = format!(
-        "\"{:02}-{}-{:04} {:02}:{:02}:{:02} {}{:02}{:02}\"",
-        d,
-        MONTHS[(m as usize).saturating_sub(1) % 12],
-        y.clamp(0, 9999),
-        secs / 3600,
-        secs / 60 % 60,
-        secs % 60,
-        sign,
-        z / 60,
-        z % 60
-    );
-    out.extend_from_slice(s.as_bytes());
+    fetch::date_time(out, unix, zone_minutes);
 }
 
 /// The keyword names of `m` in `view` as a FLAGS list.
@@ -167,24 +102,53 @@ mod tests {
     use super::*;
 
     #[test]
-    fn dates_round_trip_and_print_in_their_zone() {
-        for days in [-800_000i64, -1, 0, 1, 10_957, 20_000, 2_932_896] {
-            let (y, m, d) = civil_from_days(days);
-            assert_eq!(days_from_civil(y, m, d), days);
-        }
+    fn dates_print_in_their_zone_and_extremes_do_not_overflow() {
         let mut out = Vec::new();
         // 1996-07-17 09:44:25 UTC at -0700.
         date_time(&mut out, 837_596_665, -420);
         assert_eq!(out, b"\"17-Jul-1996 02:44:25 -0700\"");
         out.clear();
         date_time(&mut out, 0, 0);
-        assert_eq!(out, b"\"01-Jan-1970 00:00:00 +0000\"");
+        assert_eq!(out, b"\" 1-Jan-1970 00:00:00 +0000\"");
+        // The stopgap computed `unix + zone * 60` and overflowed here (a panic in debug builds).
+        for (unix, zone) in [(i64::MAX, i16::MAX), (i64::MIN, i16::MIN), (i64::MAX, 0)] {
+            out.clear();
+            date_time(&mut out, unix, zone);
+            assert_eq!(out.len(), 28, "{}", String::from_utf8_lossy(&out));
+        }
+        assert_eq!(days_from_civil(1970, 1, 1), 0);
+        assert_eq!(days_from_civil(2000, 3, 1), 11_017);
     }
 
     #[test]
-    fn status_text_never_breaks_the_line() {
+    fn status_text_never_breaks_the_line_and_is_7bit_unless_utf8_is_on() {
         let mut out = Vec::new();
         tagged(&mut out, "a1", Status::No, "TRYCREATE", "no\r\nsuch");
-        assert_eq!(out, b"a1 NO [TRYCREATE] no  such\r\n");
+        assert_eq!(out, b"a1 NO [TRYCREATE] no??such\r\n");
+        out.clear();
+        tagged(&mut out, "a2", Status::No, "", "Mailbox Entwürfe not found");
+        assert_eq!(out, b"a2 NO Mailbox Entw??rfe not found\r\n");
+        out.clear();
+        tagged_text(&mut out, true, "a3", Status::No, "", "Mailbox Entwürfe\r\n");
+        assert_eq!(out, "a3 NO Mailbox Entwürfe??\r\n".as_bytes());
+        out.clear();
+        untagged(&mut out, Status::Ok, "COPYUID 7 1:3 10:12", "done");
+        assert_eq!(out, b"* OK [COPYUID 7 1:3 10:12] done\r\n");
+        out.clear();
+        // A code's text cannot close the code early.
+        untagged(&mut out, Status::Ok, "X-ODD a]b", "t");
+        assert_eq!(out, b"* OK [X-ODD a?b] t\r\n");
+    }
+
+    #[test]
+    fn flags_keep_the_sessions_order() {
+        let mut out = Vec::new();
+        flag_list(
+            &mut out,
+            backend::SEEN | backend::FLAGGED,
+            &["$Label1"],
+            true,
+        );
+        assert_eq!(out, b"(\\Seen \\Flagged \\Recent $Label1)");
     }
 }
