@@ -662,3 +662,27 @@ fn fetch_of_the_fixtures_matches_the_reference_server_where_the_rfcs_agree() {
     }
     assert_eq!(checked, 20, "{out}");
 }
+
+/// AUTHENTICATE PLAIN through imaplib, with a continuation and with SASL-IR (RFC 4959), for
+/// accounts on both shards (the session moves to its owner as after LOGIN); a wrong password, a
+/// cancel and an authzid naming another account are refused and the session goes on.
+#[test]
+fn authenticate_plain_with_a_continuation_and_with_sasl_ir() {
+    let accounts: Vec<String> = (0..6).map(|i| format!("auth{i}@example.test")).collect();
+    let refs: Vec<&str> = accounts.iter().map(String::as_str).collect();
+    let s = server(&refs, "");
+    let out = py(&s, "imap_auth.py", &refs);
+    for a in &accounts {
+        for step in ["continuation", "sasl-ir"] {
+            assert!(
+                out.contains(&format!("OK {step} {a}\n")),
+                "{step} {a}:\n{out}"
+            );
+        }
+    }
+    for step in ["wrong-password", "cancelled", "authzid", "after-refusals"] {
+        assert!(out.contains(&format!("OK {step}\n")), "{step}:\n{out}");
+    }
+    assert!(s.metric_sum("shardmail_imap_logins_total") >= 12);
+    assert!(s.metric_sum("shardmail_imap_handoffs_total") >= 1);
+}
