@@ -121,13 +121,15 @@ pub(super) fn run<B: Backend>(
         _ => return s.bad(tag, "not a search", out),
     };
     let save = matches!(what, What::Search(Some(r)) if r.contains(&SearchReturn::Save));
-    if save {
-        // RFC 5182 2.1: a SEARCH with SAVE that fails (NO or BAD) leaves the variable empty.
-        if let Some(sel) = s.selected.as_mut() {
+    // RFC 5182 2.1: a SEARCH with SAVE that fails (NO or BAD) leaves the variable empty. (One that
+    // succeeds may use `$` itself, refining the saved result: it is replaced only at the end.)
+    let forget = |s: &mut Session<B>| {
+        if let (true, Some(sel)) = (save, s.selected.as_mut()) {
             sel.saved = None;
         }
-    }
+    };
     if search::check_charset(ask.charset.map(|c| c.as_ref())).is_err() {
+        forget(s);
         return s.no(tag, BADCHARSET, "Unsupported charset", out);
     }
     if uses_modseq(ask.key) {
@@ -147,9 +149,13 @@ pub(super) fn run<B: Backend>(
         match Query::compile_with_saved(ask.key, &scope, &Limits::default(), sel.saved.as_ref()) {
             Ok(q) => q,
             Err(SearchError::BadCharset(_)) => {
-                return s.no(tag, BADCHARSET, "Unsupported charset", out)
+                forget(s);
+                return s.no(tag, BADCHARSET, "Unsupported charset", out);
             }
-            Err(e) => return s.bad(tag, &e.to_string(), out),
+            Err(e) => {
+                forget(s);
+                return s.bad(tag, &e.to_string(), out);
+            }
         };
     let read = |m: &Message| b.body(m).ok();
     let all: Vec<(u32, u32)> = vec![(1, sel.view.len())];

@@ -116,6 +116,13 @@ fn searchres_saves_results_for_dollar_in_later_commands() {
              * SEARCH 3\r\nf OK SEARCH completed\r\n",
             "$ as a search key"
         );
+        // A SEARCH that saves may use `$` itself: the old result is refined, then replaced.
+        assert_eq!(
+            w.read(b"r SEARCH RETURN (SAVE) $ 2:4\r\nq FETCH $ (UID)\r\n")
+                .await,
+            "r OK SEARCH completed\r\n* 3 FETCH (UID 3)\r\nq OK FETCH completed\r\n"
+        );
+        w.read(b"e SEARCH RETURN (SAVE) NOT FLAGGED\r\n").await;
         // Expunging message 1 renumbers 3 as 2: `$` follows the message.
         assert_eq!(
             w.read(b"g STORE 1 +FLAGS.SILENT (\\Deleted)\r\nh EXPUNGE\r\ni FETCH $ (UID)\r\n")
