@@ -1,7 +1,8 @@
 //! FETCH of message structure through the real session and store: loadtest's "headers" request
 //! (`UID FETCH 1:* (UID FLAGS INTERNALDATE RFC822.SIZE ENVELOPE BODY.PEEK[HEADER.FIELDS (...)])`) over
 //! a mailbox of 100 x 10 KB messages, parsing every message (no summary cache) and from the shard's
-//! summary cache once filled (messages/s); and `wire::string` on ENVELOPE-like text (bytes/s).
+//! summary cache once filled (messages/s); what filling one entry costs; and `wire::string` on
+//! ENVELOPE-like text (bytes/s).
 
 use std::hint::black_box;
 use std::rc::Rc;
@@ -117,6 +118,18 @@ fn bench_headers(c: &mut Criterion, store: &Rc<Store>) {
     g.finish();
 }
 
+/// What filling one entry costs: the parse and the summary of a 10 KB message. Filling at delivery
+/// instead of at the first FETCH would add this to every delivery (issue 9's hot path).
+fn bench_fill(c: &mut Criterion) {
+    let m = message(7);
+    let mut g = c.benchmark_group("imap_summary_fill_10KB");
+    g.throughput(Throughput::Elements(1));
+    g.bench_function("parse_and_summarise", |b| {
+        b.iter(|| black_box(shardmail::mime::Message::parse(black_box(&m)).summary()))
+    });
+    g.finish();
+}
+
 fn bench_wire(c: &mut Criterion) {
     let texts: Vec<&[u8]> = vec![
         b"Fri, 27 Nov 2026 10:00:00 +0000",
@@ -165,6 +178,7 @@ fn main() {
             }
             let mut c = Criterion::default().configure_from_args();
             bench_headers(&mut c, &store);
+            bench_fill(&mut c);
             bench_wire(&mut c);
             c.final_summary();
         })

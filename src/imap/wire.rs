@@ -55,14 +55,20 @@ pub fn string(out: &mut Vec<u8>, s: &[u8]) {
         out.extend_from_slice(rest);
         out.push(b'"');
     } else {
-        literal_header(out, s.len());
-        let at = out.len();
-        out.extend_from_slice(s);
-        let mut from = at;
-        while let Some(i) = memchr(0, &out[from..]) {
-            out[from + i] = NUL_STAND_IN;
-            from += i + 1;
-        }
+        literal_text(out, s);
+    }
+}
+
+/// `{n}\r\n` and the bytes with each NUL replaced (see the module comment): a literal that can hold
+/// any stored bytes (BODY[] of a message appended with NUL through literal8, RFC 3516).
+pub fn literal_text(out: &mut Vec<u8>, s: &[u8]) {
+    literal_header(out, s.len());
+    let at = out.len();
+    out.extend_from_slice(s);
+    let mut from = at;
+    while let Some(i) = memchr(0, &out[from..]) {
+        out[from + i] = NUL_STAND_IN;
+        from += i + 1;
     }
 }
 

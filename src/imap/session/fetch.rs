@@ -370,7 +370,9 @@ fn header_data(sum: &mime::Summary, t: &SectionText<'_>, raw: &[u8]) -> mime::Se
 }
 
 /// A section's bytes as a literal: spliced from the backend's handle when it is a long range of
-/// the stored message, copied otherwise.
+/// the stored message, copied otherwise. RFC 3501 9 (rule 3) and RFC 9051 9 (`CHAR8`): no NUL in a
+/// literal, so a section holding NUL (a message APPENDed as literal8) is copied with each NUL as
+/// 0x80, like `wire::string` (BINARY[] is where a client gets such bytes as they are).
 fn write_data<T: AsRef<[u8]> + Clone + 'static>(
     out: &mut dyn Sink,
     body: Option<&T>,
@@ -380,7 +382,10 @@ fn write_data<T: AsRef<[u8]> + Clone + 'static>(
 ) {
     match (data, body) {
         (mime::SectionData::Range(r), Some(body))
-            if r.len() >= splice_min && r.end <= raw.len() =>
+            if r.len() >= splice_min
+                && raw
+                    .get(r.clone())
+                    .is_some_and(|b| memchr::memchr(0, b).is_none()) =>
         {
             wire::literal_header(out.buf(), r.len());
             out.splice(Box::new(Slice {
@@ -388,7 +393,7 @@ fn write_data<T: AsRef<[u8]> + Clone + 'static>(
                 range: r,
             }));
         }
-        (data, _) => wire::literal(out.buf(), data.bytes(raw)),
+        (data, _) => wire::literal_text(out.buf(), data.bytes(raw)),
     }
 }
 

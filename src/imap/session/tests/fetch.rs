@@ -70,3 +70,43 @@ fn envelope_bodystructure_sections_and_binary_come_from_the_stored_bytes() {
         );
     });
 }
+
+/// RFC 3501 9 rule 3 / RFC 9051 9 `CHAR8`: a literal never carries NUL. A stored message holding NUL
+/// (APPENDed as literal8) is sent in BODY[] with 0x80 in its place, the length unchanged, whether
+/// small (copied) or long (it would be spliced from the mmap); BINARY[] sends it as is in `~{n}`.
+#[test]
+fn nul_in_a_stored_message_never_reaches_a_literal() {
+    on_executor(|| async {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = open_store(dir.path()).await;
+        let small = b"Subject: nul\r\n\r\na\0b\r\n".to_vec();
+        let mut long = b"Subject: long nul\r\n\r\n".to_vec();
+        long.resize(40 << 10, b'x');
+        long.extend_from_slice(b"\0end\r\n");
+        deliver(&store, USER, &small).await;
+        deliver(&store, USER, &long).await;
+        let mut w = Wire::new(Client::logged_in(&store).await);
+        w.read(b"a EXAMINE INBOX\r\n").await;
+        let r = w.read(b"b FETCH 1 (BODY.PEEK[] BODY.PEEK[TEXT])\r\n").await;
+        assert_eq!(
+            r,
+            format!(
+                "* 1 FETCH (BODY[] {{{}}}\r\nSubject: nul\r\n\r\na\u{fffd}b\r\n BODY[TEXT] {{5}}\r\n\
+                 a\u{fffd}b\r\n)\r\nb OK FETCH completed\r\n",
+                small.len()
+            )
+        );
+        let r = w.read(b"c FETCH 2 (BODY.PEEK[])\r\n").await;
+        assert!(
+            r.starts_with(&format!("* 2 FETCH (BODY[] {{{}}}\r\n", long.len())),
+            "{}",
+            &r[..60]
+        );
+        assert!(!r.contains('\0') && r.ends_with("\u{fffd}end\r\n)\r\nc OK FETCH completed\r\n"));
+        let r = w.read(b"d FETCH 1 (BINARY.PEEK[1])\r\n").await;
+        assert_eq!(
+            r,
+            "* 1 FETCH (BINARY[1] ~{5}\r\na\0b\r\n)\r\nd OK FETCH completed\r\n"
+        );
+    });
+}
