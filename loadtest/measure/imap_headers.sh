@@ -4,9 +4,10 @@
 # directory filled once, so each build reads the same mail. Not a timed test: numbers for issue notes.
 # Run it under the heavy lock: flock /work/heavy.lock loadtest/measure/imap_headers.sh ...
 #   usage: loadtest/measure/imap_headers.sh LOADTEST SECONDS ROUNDS SHARDMAIL...
-#   env: USERS (20), MESSAGES (2000, 10 KB each), CONNECTIONS (16), SHARDS (2), PORT_BASE (5600)
-# Prints, per round, ops/s of each build in turn (the first op of a connection fills the cache; the
-# rest of a run hits it); the last line is each build's median.
+#   env: USERS (20), MESSAGES (2000, 10 KB each), CONNECTIONS (16), SHARDS (2), PORT_BASE (5600),
+#        DOVECOT=1 to measure the private Dovecot (loadtest/peers, filled through its Postfix with the
+#        same mail) in each round too; its users' mail is removed afterwards.
+# Prints, per round, ops/s and errors of each build in turn; the last line is each one's median.
 set -euo pipefail
 LT=$1; D=$2; ROUNDS=$3; shift 3
 BUILDS=("$@")
@@ -14,7 +15,15 @@ USERS=${USERS:-20}; MESSAGES=${MESSAGES:-2000}; C=${CONNECTIONS:-16}; SHARDS=${S
 P=${PORT_BASE:-5600}
 WORK=$(mktemp -d /tmp/imap-headers.XXXXXX)
 PID=
-cleanup() { [ -n "$PID" ] && kill -TERM "$PID" 2>/dev/null; wait 2>/dev/null || true; rm -rf "$WORK"; }
+PEERS=$(cd "$(dirname "$0")/../peers" && pwd)
+. "$PEERS/env.sh"
+cleanup() {
+  [ -n "$PID" ] && kill -TERM "$PID" 2>/dev/null; wait 2>/dev/null || true; rm -rf "$WORK"
+  if [ -n "${DOVECOT:-}" ]; then
+    "$PEERS/stop.sh" > /dev/null 2>&1 || true
+    for i in $(seq 0 $((USERS - 1))); do rm -rf "$PEERS_DIR/mail/user$i"; done
+  fi
+}
 trap cleanup EXIT
 cat > "$WORK/c.toml" <<CONF
 data_dir = "$WORK/data"
@@ -44,6 +53,15 @@ start "${BUILDS[0]}"
 "$LT" smtp --target "127.0.0.1:$((P + 25))" --connections "$C" --messages "$MESSAGES" --size 10k \
   --to "$users" --quiet > /dev/null
 stop
+if [ -n "${DOVECOT:-}" ]; then
+  "$PEERS/start.sh" > /dev/null
+  "$LT" smtp --target "127.0.0.1:$POSTFIX_SMTP_PORT" --connections "$C" --messages "$MESSAGES" --size 10k \
+    --to "$users" --quiet > /dev/null
+  for _ in $(seq 1 300); do
+    [ -z "$(find "$PEERS_DIR/postfix/queue/"{incoming,active,deferred} -type f 2>/dev/null | head -1)" ] && break
+    sleep 1
+  done
+fi
 declare -A all=()
 for r in $(seq 1 "$ROUNDS"); do
   line="round $r:"
@@ -56,10 +74,19 @@ for r in $(seq 1 "$ROUNDS"); do
     line+=" $(basename "$b")=$ops"
     all[$b]+="${ops%% *} "
   done
+  if [ -n "${DOVECOT:-}" ]; then
+    "$LT" imap --target "127.0.0.1:$DOVECOT_IMAP_PORT" --connections "$C" --duration "$D" --quiet \
+      --json "$WORK/out.json" --password "$BENCH_PASSWORD" --user-pattern "$users" --scenario headers > /dev/null
+    ops=$(python3 -c "import json; s=json.load(open('$WORK/out.json')); print(f\"{s['ops_per_s']:.0f}\", s['errors_total'])")
+    line+=" dovecot=$ops"
+    all[dovecot]+="${ops%% *} "
+  fi
   echo "$line"
 done
 med="median:"
-for b in "${BUILDS[@]}"; do
+NAMES=("${BUILDS[@]}")
+[ -n "${DOVECOT:-}" ] && NAMES+=(dovecot)
+for b in "${NAMES[@]}"; do
   med+=" $(basename "$b")=$(python3 -c "import statistics,sys; print(statistics.median(map(float, sys.argv[1:])))" ${all[$b]})"
 done
 echo "$med"

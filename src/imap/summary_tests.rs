@@ -17,6 +17,7 @@ fn summary(size: usize, len: usize) -> Summary {
         body_structure: Box::new([]),
         header: Span::default(),
         header_copy: None,
+        header_index: Box::default(),
     }
 }
 
@@ -30,6 +31,8 @@ fn a_parse_summary_weighs_what_it_holds() {
     let s = Message::parse(raw).summary();
     assert_eq!(s.size, raw.len());
     assert_eq!(s.header_copy.as_deref(), Some(&raw[..37]));
+    // Two fields: (start, end of name, end of field).
+    assert_eq!(&*s.header_index, &[[0, 4, 22], [22, 29, 35]]);
     assert_eq!(
         s.weight(),
         std::mem::size_of::<Summary>()
@@ -37,6 +40,7 @@ fn a_parse_summary_weighs_what_it_holds() {
             + s.body.len()
             + s.body_structure.len()
             + 37
+            + 2 * 6
     );
 }
 

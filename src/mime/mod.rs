@@ -141,6 +141,9 @@ pub struct Summary {
     /// A copy of those bytes when the header is at most [`Summary::HEADER_COPY_MAX`] long, so HEADER
     /// and HEADER.FIELDS need not read the message; `None` for longer headers.
     pub header_copy: Option<Box<[u8]>>,
+    /// The fields of the copy as (start, end of name, end of field with its line break) offsets,
+    /// so HEADER.FIELDS picks fields without scanning lines again (empty without a copy).
+    pub header_index: Box<[[u16; 3]]>,
 }
 
 impl Summary {
@@ -155,6 +158,23 @@ impl Summary {
             + self.body.len()
             + self.body_structure.len()
             + self.header_copy.as_ref().map_or(0, |h| h.len())
+            + std::mem::size_of_val(&*self.header_index)
+    }
+
+    /// The whole fields (lines and line breaks) of the copied header that HEADER.FIELDS (`not`:
+    /// HEADER.FIELDS.NOT) with `names` selects, in order; `None` when the header was not copied
+    /// (use [`header_fields`] on the message's bytes).
+    pub fn fields_matching<'s, N: AsRef<[u8]>>(
+        &'s self,
+        names: &'s [N],
+        not: bool,
+    ) -> Option<impl Iterator<Item = &'s [u8]> + 's> {
+        let h = self.header_copy.as_deref()?;
+        Some(self.header_index.iter().filter_map(move |&[s, n, e]| {
+            let name = h.get(usize::from(s)..usize::from(n))?;
+            let listed = names.iter().any(|x| x.as_ref().eq_ignore_ascii_case(name));
+            (listed != not).then(|| h.get(usize::from(s)..usize::from(e)))?
+        }))
     }
 
     /// The header block: the copy, or the range of `raw` (the message's bytes) when not copied.
@@ -224,6 +244,16 @@ impl<'a> Message<'a> {
         let header = self.node(0).header;
         let copy = (header.len() <= Summary::HEADER_COPY_MAX)
             .then(|| self.bytes(header).to_vec().into_boxed_slice());
+        let header_index = match &copy {
+            // Offsets fit u16: the copy is at most HEADER_COPY_MAX (4 KiB) long.
+            Some(h) => header::fields(h, Span::new(0, h.len()))
+                .filter_map(|f| {
+                    let at = |x: usize| u16::try_from(x).ok();
+                    Some([at(f.whole.start)?, at(f.name.end)?, at(f.whole.end)?])
+                })
+                .collect(),
+            None => Box::default(),
+        };
         Summary {
             size: self.raw.len(),
             envelope: self.envelope().into_boxed_slice(),
@@ -231,6 +261,7 @@ impl<'a> Message<'a> {
             body_structure: self.body_structure(true).into_boxed_slice(),
             header,
             header_copy: copy,
+            header_index,
         }
     }
 

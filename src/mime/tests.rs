@@ -377,3 +377,47 @@ proptest! {
         exercise(&raw);
     }
 }
+
+/// HEADER.FIELDS as rebuilt from a summary's field index (what a cached FETCH sends).
+fn from_index(s: &super::Summary, names: &[&[u8]], not: bool) -> Option<Vec<u8>> {
+    let mut out = Vec::new();
+    for f in s.fields_matching(names, not)? {
+        out.extend_from_slice(f);
+        if !f.ends_with(b"\n") {
+            out.extend_from_slice(b"\r\n");
+        }
+    }
+    out.extend_from_slice(b"\r\n");
+    Some(out)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    /// The summary's field index picks exactly the bytes `header_fields` scans out of the header, for
+    /// any header (folded lines, bare LF, lines without a colon, a missing blank line).
+    #[test]
+    fn the_field_index_answers_what_a_scan_does(
+        lines in prop::collection::vec(
+            prop_oneof![
+                "(Subject|From|TO|x-a|Date): [ -~]{0,20}\r\n",
+                "[ \t][ -~]{0,10}\r\n",
+                "[A-Za-z-]{1,6}:[ -~]{0,10}\n",
+                "no colon[ -~]{0,5}\r\n",
+            ],
+            0..12,
+        ),
+        blank in any::<bool>(),
+        not in any::<bool>(),
+    ) {
+        let mut raw = lines.concat().into_bytes();
+        if blank {
+            raw.extend_from_slice(b"\r\nbody\r\n");
+        }
+        let msg = Message::parse(&raw);
+        let s = msg.summary();
+        let names: [&[u8]; 3] = [b"subject", b"to", b"X-A"];
+        let scanned = super::header_fields(s.header_bytes(&raw), &names, not);
+        prop_assert_eq!(from_index(&s, &names, not), Some(scanned));
+    }
+}
