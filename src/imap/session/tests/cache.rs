@@ -201,3 +201,66 @@ fn expunge_and_delete_free_the_entries() {
         assert_eq!(cached.summaries.stats().bytes, 0);
     });
 }
+
+/// The point of the cache: once a FETCH filled it, the next FETCH of ENVELOPE, BODYSTRUCTURE and
+/// header fields, from another session, reads no message at all (no mmap read, no CRC, no parse).
+#[test]
+fn a_second_fetch_reads_no_message() {
+    on_executor(|| async {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = open_store(dir.path()).await;
+        for i in 1..=5 {
+            deliver(&store, USER, &msg(&format!("m{i}"))).await;
+        }
+        let cached = Rc::new(WithSummaries {
+            inner: store.clone(),
+            summaries: SummaryCache::default(),
+        });
+        let fetch = b"f FETCH 1:* (UID FLAGS RFC822.SIZE ENVELOPE BODYSTRUCTURE \
+            BODY.PEEK[HEADER.FIELDS (FROM SUBJECT)] BODY.PEEK[HEADER])\r\n";
+        let mut answers = Vec::new();
+        let mut reads = Vec::new();
+        for _session in 0..2 {
+            let bodies = Rc::new(std::cell::Cell::new(0));
+            let mut out = Vec::new();
+            let mut s: Session<super::special::Counting<WithSummaries<Rc<Store>>>> =
+                Session::new(Arc::new(Config::default()), &mut out);
+            let login = t(
+                "l",
+                Command::Login {
+                    user: name(USER),
+                    password: name("x"),
+                },
+            );
+            assert!(matches!(
+                s.handle(login, NOW, &mut out).await,
+                Flow::Login(_)
+            ));
+            let inner = StoreBackend::open(cached.clone(), USER, NOW)
+                .await
+                .expect("backend");
+            let b = super::special::Counting {
+                inner,
+                bodies: bodies.clone(),
+            };
+            s.login_ok(USER, b, &mut out);
+            let mut rx = Receiver::new(Default::default());
+            for line in [&b"e EXAMINE INBOX\r\n"[..], fetch] {
+                out.clear();
+                let Step::Command { command, .. } = rx.receive(line) else {
+                    panic!("{line:?} does not parse");
+                };
+                s.handle(command, NOW, &mut out).await;
+            }
+            answers.push(String::from_utf8_lossy(&out).into_owned());
+            reads.push(bodies.get());
+        }
+        assert!(answers[0].contains("f OK"), "{}", answers[0]);
+        assert_eq!(answers[0], answers[1]);
+        assert_eq!(
+            reads,
+            [5, 0],
+            "the first session reads each message once, the second none"
+        );
+    });
+}

@@ -168,16 +168,17 @@ fn trash_uidvalidity(store: &Store) -> u32 {
         .uidvalidity
 }
 
-/// The real backend, counting the message bodies the session asks for.
-struct Counting {
-    inner: StoreBackend<Store>,
-    bodies: Rc<std::cell::Cell<u32>>,
+/// The real backend, counting the message bodies the session asks for (over any partition holder:
+/// cache.rs counts reads with the shard's summary cache in front).
+pub(super) struct Counting<P: crate::imap::store::PartitionOf = Store> {
+    pub inner: StoreBackend<P>,
+    pub bodies: Rc<std::cell::Cell<u32>>,
 }
 
-impl super::super::super::backend::Backend for Counting {
-    type View = <StoreBackend<Store> as Backend>::View;
-    type Body = <StoreBackend<Store> as Backend>::Body;
-    type Feed = <StoreBackend<Store> as Backend>::Feed;
+impl<P: crate::imap::store::PartitionOf> super::super::super::backend::Backend for Counting<P> {
+    type View = <StoreBackend<P> as Backend>::View;
+    type Body = <StoreBackend<P> as Backend>::Body;
+    type Feed = <StoreBackend<P> as Backend>::Feed;
     fn folders(&self) -> Result<Vec<FolderEntry>, BackendError> {
         self.inner.folders()
     }
@@ -211,6 +212,12 @@ impl super::super::super::backend::Backend for Counting {
     fn body(&self, m: &Message) -> Result<Self::Body, BackendError> {
         self.bodies.set(self.bodies.get() + 1);
         self.inner.body(m)
+    }
+    fn summary(&self, m: &Message) -> Option<Rc<crate::mime::Summary>> {
+        self.inner.summary(m)
+    }
+    fn keep_summary(&self, m: &Message, s: crate::mime::Summary) -> Rc<crate::mime::Summary> {
+        self.inner.keep_summary(m, s)
     }
     async fn store(
         &self,
