@@ -141,5 +141,43 @@ fn lookups(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, lookups);
+/// What 10-recipient ingest asks of an owner: 16 messages planned (one batch each, filing into 10 of
+/// 100 accounts) share one group commit, then become durable in order.
+fn ingest(c: &mut Criterion) {
+    let mut g = c.benchmark_group("index-ingest");
+    g.sample_size(20).measurement_time(Duration::from_secs(4));
+    g.throughput(Throughput::Elements(16 * 10));
+    let mut ix = Index::default();
+    let users: Vec<String> = (0..100).map(|i| format!("user{i}@example.test")).collect();
+    for u in &users {
+        for e in ix.create_account(u, 0).expect("create") {
+            ix.apply(&e).expect("apply");
+        }
+    }
+    let mut mb = Mailboxes::new(ix);
+    let mut n = 0usize;
+    g.bench_function("16-messages-x-10-rcpts", |b| {
+        b.iter(|| {
+            let mut tickets = Vec::with_capacity(16);
+            for _ in 0..16 {
+                let targets: Vec<(String, String)> = (0..10)
+                    .map(|k| (users[(n * 7 + k * 13) % 100].clone(), "INBOX".to_string()))
+                    .collect();
+                n += 1;
+                let pos = Position::new(0, 0, 16 + (n % 1_000_000) as u32 * 64);
+                let (t, ()) = mb
+                    .plan(|ix| Ok((ix.deliver(&targets, pos, 10_000, 0, Flags::default())?, ())))
+                    .expect("plan");
+                tickets.push(t.expect("a delivery makes events"));
+            }
+            for t in tickets {
+                mb.durable(t);
+                black_box(mb.take_outcome(t));
+            }
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, lookups, ingest);
 criterion_main!(benches);

@@ -10,7 +10,7 @@
 //! Invariant: set id 0 is the empty set and is never freed; every other live set has `refs > 0` once
 //! the event that made it is applied; `uses[slot]` is the number of messages whose set holds `slot`.
 
-use std::collections::HashMap;
+use foldhash::{HashMap, HashMapExt};
 
 use super::MailboxError;
 

@@ -377,3 +377,58 @@ fn a_failed_append_is_dropped_and_what_stood_on_it_is_refused_like_replay() {
         .plan(|ix| Ok((ix.delete_folder("a@x.test", "Work")?, ())))
         .is_err());
 }
+
+/// A batch that stood on a failed one and no longer applies when `planned` is rebuilt is marked so:
+/// once durable it is validated (and refused like replay refuses it) instead of being moved into the
+/// applied state unchecked, while batches planned after the rebuild take the unchecked path again.
+#[test]
+fn a_batch_refused_by_the_rebuild_is_validated_when_durable() {
+    let mut mb = Mailboxes::new(Index::default());
+    let mut log = Log::default();
+    let (t, ()) = mb
+        .plan(|ix| Ok((ix.create_account("a@x.test", NOW)?, ())))
+        .unwrap();
+    log.queued.push(t.unwrap());
+    log.flush(&mb, true);
+    log.notify(&mut mb, 0);
+    let (t, ()) = mb
+        .plan(|ix| Ok((ix.create_folder("a@x.test", "Work", NOW)?, ())))
+        .unwrap();
+    log.queued.push(t.unwrap());
+    log.flush(&mb, false); // the folder's creation fails...
+    let work = [("a@x.test".to_string(), "Work".to_string())];
+    let inbox = [("a@x.test".to_string(), "INBOX".to_string())];
+    let deliver = |mb: &mut Mailboxes, target: &[(String, String)], at: u32| {
+        let (t, ()) = mb
+            .plan(|ix| {
+                Ok((
+                    ix.deliver(target, Position::new(0, 1, at), 10, NOW, Flags::default())?,
+                    (),
+                ))
+            })
+            .unwrap();
+        t.unwrap()
+    };
+    let on_work = deliver(&mut mb, &work, 16);
+    log.queued.push(on_work);
+    log.notify(&mut mb, 0);
+    // ...before the delivery's append completes: the next plan rebuilds `planned` without Work.
+    let later = deliver(&mut mb, &inbox, 80);
+    assert_eq!(mb.stats().rebuilds, 1);
+    log.queued.push(later);
+    log.flush(&mb, true);
+    log.notify(&mut mb, 0);
+    log.notify(&mut mb, 0);
+    assert!(matches!(
+        mb.take_outcome(on_work),
+        Some(Outcome::Rejected(MailboxError::NoFolder(_)))
+    ));
+    assert_eq!(mb.take_outcome(later), Some(Outcome::Applied));
+    let mut replay = Index::default();
+    for b in &log.durable {
+        let _ = replay.apply_batch(b);
+    }
+    assert_eq!(state(&replay), state(mb.applied()));
+    assert_eq!(state(&replay), state(mb.planned()));
+    assert_eq!(mb.applied().status("a@x.test", "INBOX").unwrap().exists, 1);
+}
