@@ -220,14 +220,12 @@ fn plan_filing(
 ) -> Result<Vec<Event>, MailboxError> {
     let (have, new): (Vec<&String>, Vec<&String>) =
         accounts.iter().partition(|a| ix.has_account(a));
-    let targets: Vec<(String, String)> = have
-        .iter()
-        .map(|a| (a.to_string(), "INBOX".to_string()))
-        .collect();
+    // Borrowed names: two allocations fewer per recipient than owned pairs.
+    let targets: Vec<(&str, &str)> = have.iter().map(|a| (a.as_str(), "INBOX")).collect();
     let mut events = if targets.is_empty() {
         Vec::new()
     } else {
-        ix.deliver(&targets, id, size, received, Flags::default())?
+        ix.deliver_to(&targets, id, size, received, Flags::default())?
     };
     for a in new {
         let mut scratch = Index::default();
@@ -235,8 +233,8 @@ fn plan_filing(
         for ev in &create {
             scratch.apply(ev)?;
         }
-        let deliver = scratch.deliver(
-            &[(a.to_string(), "INBOX".to_string())],
+        let deliver = scratch.deliver_to(
+            &[(a.as_str(), "INBOX")],
             id,
             size,
             received,
@@ -306,7 +304,7 @@ pub async fn accept(
             env.message = pos;
             let (_, w) = writer.append_deferred(
                 Kind::QUEUE,
-                &[&QueueRecord::Enqueue(env.clone()).encode()],
+                &[&QueueRecord::encode_enqueue(&env)],
             )?;
             queued = Some(w);
             // From here on the entry exists: a planning failure leaves the filing to the consumer.

@@ -98,15 +98,28 @@ impl Index {
         internal_date: impl Into<InternalDate>,
         flags: Flags,
     ) -> Result<Vec<Event>, MailboxError> {
+        self.deliver_to(targets, pos, size, internal_date, flags)
+    }
+
+    /// [`Index::deliver`] with borrowed names (the queue files without allocating the pairs).
+    pub fn deliver_to<A: AsRef<str>, F: AsRef<str>>(
+        &mut self,
+        targets: &[(A, F)],
+        pos: Position,
+        size: u32,
+        internal_date: impl Into<InternalDate>,
+        flags: Flags,
+    ) -> Result<Vec<Event>, MailboxError> {
         let internal_date = internal_date.into();
         // Validate every target before reserving anything.
         for (account, folder) in targets {
-            let a = self.account(account)?;
-            a.folder(folder)?;
+            let a = self.account(account.as_ref())?;
+            a.folder(folder.as_ref())?;
             check_keywords(a, &flags)?;
         }
         let mut events = Vec::with_capacity(targets.len());
         for (account, folder) in targets {
+            let (account, folder) = (account.as_ref(), folder.as_ref());
             let f = self.account_mut(account)?.folder_mut(folder)?;
             let (uid, modseq) = (f.reserve_uid(), f.reserve_modseq());
             events.push(Event::Deliver {

@@ -99,13 +99,17 @@ impl Envelope {
 }
 
 impl QueueRecord {
+    /// The encoding of `Enqueue(env)` without building the record (no copy of the envelope).
+    pub fn encode_enqueue(env: &Envelope) -> Vec<u8> {
+        let mut out = vec![VERSION, TAG_ENQUEUE];
+        env.encode_fields(&mut out);
+        out
+    }
+
     pub fn encode(&self) -> Vec<u8> {
         let mut out = vec![VERSION];
         match self {
-            QueueRecord::Enqueue(env) => {
-                out.push(TAG_ENQUEUE);
-                env.encode_fields(&mut out);
-            }
+            QueueRecord::Enqueue(env) => return QueueRecord::encode_enqueue(env),
             QueueRecord::Done { items } => {
                 out.push(TAG_DONE);
                 put_u(&mut out, items.len() as u64);

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::index::canonical_account;
+use crate::index::canonical_account_cow;
 use crate::{LogId, Position};
 
 use super::record::{Envelope, Route};
@@ -108,75 +108,112 @@ enum FiledState {
 }
 
 /// The filings an owner made, by (queue id, account): the memory that makes filing idempotent.
-/// Ordered, so that forgetting a log's finished ids is a range, not a scan of every filing (pruning
-/// runs on every filing request; the scan was 9% of a shard in 10-recipient ingest).
+/// Ordered by queue id, so that forgetting a log's finished ids is a range, not a scan of every filing
+/// (pruning runs on every filing request; the scan was 9% of a shard in 10-recipient ingest). The
+/// accounts of one id are a short list (its recipients here), looked up without allocating: keyed by
+/// (id, account) every claim, confirm and lookup lower-cased the address into a new string.
 #[derive(Default, Debug)]
 pub struct Filed {
-    keys: BTreeMap<(Position, String), FiledState>,
+    keys: BTreeMap<Position, Vec<(String, FiledState)>>,
+    len: usize,
 }
 
 impl Filed {
+    fn slot(&self, id: Position, account: &str) -> Option<FiledState> {
+        let a = canonical_account_cow(account);
+        self.keys
+            .get(&id)?
+            .iter()
+            .find(|(n, _)| *n == a)
+            .map(|(_, s)| *s)
+    }
+
+    fn set(&mut self, id: Position, account: &str, state: FiledState) {
+        let a = canonical_account_cow(account);
+        let v = self.keys.entry(id).or_default();
+        match v.iter_mut().find(|(n, _)| *n == a) {
+            Some((_, s)) => *s = state,
+            None => {
+                v.push((a.into_owned(), state));
+                self.len += 1;
+            }
+        }
+    }
+
     /// Claims the filing of `id` for `account`: false if it was filed or is being filed.
     pub fn claim(&mut self, id: Position, account: &str) -> bool {
-        let key = (id, canonical_account(account));
-        if self.keys.contains_key(&key) {
+        if self.slot(id, account).is_some() {
             return false;
         }
-        self.keys.insert(key, FiledState::InFlight);
+        self.set(id, account, FiledState::InFlight);
         true
     }
 
     /// The filing's events are durable.
     pub fn confirm(&mut self, id: Position, account: &str) {
-        self.keys
-            .insert((id, canonical_account(account)), FiledState::Durable);
+        self.set(id, account, FiledState::Durable);
     }
 
     /// The filing failed: nothing was written, it may be tried again.
     pub fn release(&mut self, id: Position, account: &str) {
-        self.keys.remove(&(id, canonical_account(account)));
+        let a = canonical_account_cow(account);
+        let Some(v) = self.keys.get_mut(&id) else {
+            return;
+        };
+        if let Some(i) = v.iter().position(|(n, _)| *n == a) {
+            v.swap_remove(i);
+            self.len -= 1;
+        }
+        if v.is_empty() {
+            self.keys.remove(&id);
+        }
     }
 
     /// `Some(true)` when the filing is durable, `Some(false)` while it is being written.
     pub fn status(&self, id: Position, account: &str) -> Option<bool> {
-        self.keys
-            .get(&(id, canonical_account(account)))
-            .map(|s| *s == FiledState::Durable)
+        self.slot(id, account).map(|s| s == FiledState::Durable)
     }
 
     pub fn contains(&self, id: Position, account: &str) -> bool {
-        self.keys.contains_key(&(id, canonical_account(account)))
+        self.slot(id, account).is_some()
     }
 
     /// Forgets the filings of queue ids of `log` below `below` (their entries are done).
     pub fn prune(&mut self, log: LogId, below: Position) {
-        let gone: Vec<(Position, String)> = self
+        let gone: Vec<Position> = self
             .keys
-            .range((Position::new(log, 0, 0), String::new())..)
-            .map(|(k, _)| k)
-            .take_while(|(p, _)| p.log == log && *p < below)
-            .cloned()
+            .range(Position::new(log, 0, 0)..)
+            .map(|(p, _)| *p)
+            .take_while(|p| p.log == log && *p < below)
             .collect();
-        for k in gone {
-            self.keys.remove(&k);
+        for p in gone {
+            if let Some(v) = self.keys.remove(&p) {
+                self.len -= v.len();
+            }
         }
     }
 
-    /// The durable filings (what a snapshot records).
+    /// The durable filings (what a snapshot records), ordered by (id, account).
     pub fn durable(&self) -> Vec<(Position, String)> {
-        self.keys
+        let mut out: Vec<(Position, String)> = self
+            .keys
             .iter()
-            .filter(|(_, s)| **s == FiledState::Durable)
-            .map(|(k, _)| k.clone())
-            .collect()
+            .flat_map(|(p, v)| {
+                v.iter()
+                    .filter(|(_, s)| *s == FiledState::Durable)
+                    .map(move |(n, _)| (*p, n.clone()))
+            })
+            .collect();
+        out.sort_unstable();
+        out
     }
 
     pub fn len(&self) -> usize {
-        self.keys.len()
+        self.len
     }
 
     pub fn is_empty(&self) -> bool {
-        self.keys.is_empty()
+        self.len == 0
     }
 }
 
@@ -248,7 +285,12 @@ mod tests {
 
     #[test]
     fn prune_forgets_exactly_one_logs_ids_below_the_mark() {
-        let ids = |f: &Filed| -> Vec<Position> { f.keys.keys().map(|(p, _)| *p).collect() };
+        let ids = |f: &Filed| -> Vec<Position> {
+            f.keys
+                .iter()
+                .flat_map(|(p, v)| v.iter().map(move |_| *p))
+                .collect()
+        };
         let mut f = Filed::default();
         for log in 0..3 {
             for seg in 0..3 {
