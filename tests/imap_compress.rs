@@ -3,7 +3,18 @@
 
 mod common;
 
+use std::sync::{Mutex, MutexGuard};
+
 use common::Server;
+
+/// One server at a time in this binary: `common::free_port` picks ports that a second server started
+/// at the same moment can pick too, and with SO_REUSEPORT both bind it (an SMTP client then met the
+/// other server's POP3 greeting).
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+fn serial() -> MutexGuard<'static, ()> {
+    ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner())
+}
 
 fn server(accounts: &[String]) -> Server {
     let mut s = Server::new("");
@@ -19,6 +30,7 @@ fn server(accounts: &[String]) -> Server {
 /// with the socket as unread input and are inflated on the owner.
 #[test]
 fn compressed_bytes_pipelined_behind_login_cross_the_handoff() {
+    let _one = serial();
     let accounts: Vec<String> = (0..16).map(|i| format!("user{i}@example.test")).collect();
     let s = server(&accounts);
     let imap = s.imap.to_string();
@@ -39,6 +51,7 @@ fn compressed_bytes_pipelined_behind_login_cross_the_handoff() {
 /// 301 messages come back byte-exact and compressed, IDLE is woken by a delivery, and LOGOUT ends it.
 #[test]
 fn a_compressed_session_fetches_a_large_message_and_a_mailbox_and_idles() {
+    let _one = serial();
     let s = server(&["alice@example.test".to_string()]);
     let imap = s.imap.to_string();
     let out = s.python("imap_compress.py", &[&imap, "full", "alice@example.test"]);
