@@ -11,12 +11,29 @@ use std::time::{Duration, Instant};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_shardmail");
 
-/// A free loopback port (bound then released; the server binds it right after).
+/// A free loopback port for a server to bind right after.
+///
+/// Not `bind(0)`: the kernel may hand the same ephemeral port to two calls close together, and the
+/// server binds with SO_REUSEPORT, so two servers started at once could share a port (a client once
+/// got another server's greeting). Ports come from below the ephemeral range (so no client socket
+/// holds them), each at most once per process, starting at an offset from the pid so concurrent test
+/// processes take different runs; a port is skipped unless a plain bind (no SO_REUSEPORT, which a
+/// running server's socket has) succeeds on it.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free loopback port")
+    use std::sync::atomic::{AtomicU32, Ordering};
+    const FIRST: u32 = 20_000;
+    const SPAN: u32 = 12_000; // 20000..32000; Linux's ephemeral range starts at 32768
+    static NEXT: AtomicU32 = AtomicU32::new(u32::MAX);
+    let start = (std::process::id().wrapping_mul(2_654_435_761) >> 8) % SPAN;
+    let _ = NEXT.compare_exchange(u32::MAX, start, Ordering::Relaxed, Ordering::Relaxed);
+    for _ in 0..SPAN {
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let port = (FIRST + n % SPAN) as u16;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free loopback port in 20000..32000")
 }
 
 pub struct Server {
