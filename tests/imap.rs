@@ -4,20 +4,15 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader};
 use std::net::TcpStream;
 use std::time::Duration;
 
-use common::Server;
+use common::{LineClient, Server};
 
 /// A server with two shards and the given accounts.
 fn server(accounts: &[&str], extra: &str) -> Server {
-    let mut s = Server::new(extra);
-    for a in accounts {
-        s.add_account(a);
-    }
-    s.start(2);
-    s
+    Server::with_accounts(accounts, extra, 2)
 }
 
 /// Runs tests/py/SCRIPT with the SMTP and IMAP addresses first.
@@ -29,33 +24,24 @@ fn py(s: &Server, script: &str, args: &[&str]) -> String {
 }
 
 /// A raw IMAP client for bad input and exact transcripts.
-struct Raw {
-    r: BufReader<TcpStream>,
-    w: TcpStream,
+struct Raw(LineClient);
+
+impl std::ops::Deref for Raw {
+    type Target = LineClient;
+    fn deref(&self) -> &LineClient {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Raw {
+    fn deref_mut(&mut self) -> &mut LineClient {
+        &mut self.0
+    }
 }
 
 impl Raw {
     fn connect(s: &Server) -> Raw {
-        let c = TcpStream::connect(s.imap).unwrap();
-        c.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-        let mut raw = Raw {
-            r: BufReader::new(c.try_clone().unwrap()),
-            w: c,
-        };
-        let g = raw.line();
-        assert!(g.starts_with("* OK"), "{g}");
-        raw
-    }
-
-    fn send(&mut self, b: &[u8]) {
-        self.w.write_all(b).unwrap();
-    }
-
-    /// One response line ("" at EOF).
-    fn line(&mut self) -> String {
-        let mut l = String::new();
-        let _ = self.r.read_line(&mut l);
-        l
+        Raw(LineClient::connect(s.imap, Duration::from_secs(20), "* OK"))
     }
 
     /// Lines up to and including the one starting with `tag ` (or EOF).

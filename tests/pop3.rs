@@ -4,20 +4,13 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Write};
-use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use common::Server;
+use common::{LineClient, Server};
 
 /// A server with two shards and the given accounts.
 fn server(accounts: &[&str], extra: &str) -> Server {
-    let mut s = Server::new(extra);
-    for a in accounts {
-        s.add_account(a);
-    }
-    s.start(2);
-    s
+    Server::with_accounts(accounts, extra, 2)
 }
 
 /// Runs tests/py/SCRIPT with the SMTP, IMAP and POP3 addresses first.
@@ -29,33 +22,24 @@ fn py(s: &Server, script: &str, args: &[&str]) -> String {
 }
 
 /// A raw POP3 client.
-struct Pop {
-    r: BufReader<TcpStream>,
-    w: TcpStream,
+struct Pop(LineClient);
+
+impl std::ops::Deref for Pop {
+    type Target = LineClient;
+    fn deref(&self) -> &LineClient {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Pop {
+    fn deref_mut(&mut self) -> &mut LineClient {
+        &mut self.0
+    }
 }
 
 impl Pop {
     fn connect(s: &Server) -> Pop {
-        let c = TcpStream::connect(s.pop3).unwrap();
-        c.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-        let mut p = Pop {
-            r: BufReader::new(c.try_clone().unwrap()),
-            w: c,
-        };
-        let g = p.line();
-        assert!(g.starts_with("+OK"), "{g}");
-        p
-    }
-
-    fn send(&mut self, b: &[u8]) {
-        self.w.write_all(b).unwrap();
-    }
-
-    /// One reply line ("" at EOF).
-    fn line(&mut self) -> String {
-        let mut l = String::new();
-        let _ = self.r.read_line(&mut l);
-        l
+        Pop(LineClient::connect(s.pop3, Duration::from_secs(30), "+OK"))
     }
 
     fn cmd(&mut self, line: &str) -> String {

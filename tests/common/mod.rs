@@ -36,6 +36,38 @@ pub fn free_port() -> u16 {
     panic!("no free loopback port in 20000..32000")
 }
 
+/// A raw line-oriented client (IMAP and POP3 transcripts, bad input no real client sends).
+pub struct LineClient {
+    r: BufReader<TcpStream>,
+    w: TcpStream,
+}
+
+impl LineClient {
+    /// Connects and reads the greeting, which must start with `greeting`.
+    pub fn connect(addr: SocketAddr, timeout: Duration, greeting: &str) -> LineClient {
+        let c = TcpStream::connect(addr).unwrap();
+        c.set_read_timeout(Some(timeout)).unwrap();
+        let mut l = LineClient {
+            r: BufReader::new(c.try_clone().unwrap()),
+            w: c,
+        };
+        let g = l.line();
+        assert!(g.starts_with(greeting), "{g}");
+        l
+    }
+
+    pub fn send(&mut self, b: &[u8]) {
+        self.w.write_all(b).unwrap();
+    }
+
+    /// One line with its CRLF ("" at EOF).
+    pub fn line(&mut self) -> String {
+        let mut l = String::new();
+        let _ = self.r.read_line(&mut l);
+        l
+    }
+}
+
 pub struct Server {
     pub dir: tempfile::TempDir,
     pub smtp: SocketAddr,
@@ -135,6 +167,16 @@ impl Server {
             .args(args)
             .output()
             .expect("running shardmail")
+    }
+
+    /// A started server with `shards` shards and the given accounts (password "secret").
+    pub fn with_accounts(accounts: &[&str], extra: &str, shards: usize) -> Server {
+        let mut s = Server::new(extra);
+        for a in accounts {
+            s.add_account(a);
+        }
+        s.start(shards);
+        s
     }
 
     pub fn add_account(&self, address: &str) {
