@@ -50,6 +50,7 @@ pub struct Config {
     pub pop3: Pop3Config,
     pub metrics: MetricsConfig,
     pub shutdown: ShutdownConfig,
+    pub auth: AuthConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -161,6 +162,23 @@ pub struct Pop3Config {
     pub max_connections_per_ip: usize,
 }
 
+/// Authentication policy for every protocol (issue 12; `net::auth`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthConfig {
+    /// Accept plaintext credentials (IMAP LOGIN and AUTHENTICATE PLAIN, POP3 USER/PASS and AUTH
+    /// PLAIN, SMTP AUTH) on connections without TLS from any address. Off: only after STARTTLS, on
+    /// an implicit-TLS port, or from a local client (RFC 9051 11.1, RFC 2595 2.3, RFC 4954 4).
+    pub allow_plaintext_auth: bool,
+    /// Loopback clients (127.0.0.0/8, ::1) count as local and may authenticate without TLS. Tests
+    /// set it false to see what a remote client sees.
+    pub plaintext_auth_loopback: bool,
+    /// Failed logins in a row from one address (IPv6: its /64), counted across shards, after which
+    /// the address is refused without a password check for `block_seconds`; 0: never.
+    pub block_after: u64,
+    pub block_seconds: u64,
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ShutdownConfig {
@@ -185,6 +203,18 @@ impl Default for Config {
             pop3: Pop3Config::default(),
             metrics: MetricsConfig::default(),
             shutdown: ShutdownConfig::default(),
+            auth: AuthConfig::default(),
+        }
+    }
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        AuthConfig {
+            allow_plaintext_auth: false,
+            plaintext_auth_loopback: true,
+            block_after: 10,
+            block_seconds: 300,
         }
     }
 }
@@ -418,6 +448,12 @@ impl Config {
                 format!("{} is below 255 (RFC 2449 4)", self.pop3.max_line),
             ));
         }
+        if self.auth.block_after > 0 && self.auth.block_seconds == 0 {
+            return Err(bad(
+                "auth.block_seconds",
+                "must be at least 1 when auth.block_after is set".into(),
+            ));
+        }
         if i.login_delay_max_ms < i.login_delay_ms {
             return Err(bad(
                 "imap.login_delay_max_ms",
@@ -569,5 +605,27 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("login_timeout"), "{e}");
+    }
+
+    #[test]
+    fn auth_policy_defaults_refuse_remote_plaintext_and_block_after_ten() {
+        let d = Config::default().auth;
+        assert!(!d.allow_plaintext_auth);
+        assert!(d.plaintext_auth_loopback);
+        assert_eq!((d.block_after, d.block_seconds), (10, 300));
+        let c =
+            parse("[auth]\nplaintext_auth_loopback = false\nblock_after = 3\nblock_seconds = 5\n")
+                .unwrap();
+        assert!(!c.auth.plaintext_auth_loopback);
+        assert_eq!((c.auth.block_after, c.auth.block_seconds), (3, 5));
+        let e = parse("[auth]\nblock_seconds = 0\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("auth.block_seconds"), "{e}");
+        assert!(parse("[auth]\nblock_after = 0\nblock_seconds = 0\n").is_ok());
+        let e = parse("[auth]\nallow_plain = true\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("allow_plain"), "{e}");
     }
 }

@@ -39,6 +39,8 @@ pub struct ShardMetrics {
     pub queue: crate::shard::queue::QueueMetrics,
     pub imap: ImapMetrics,
     pub pop3: crate::pop3::metrics::Pop3Metrics,
+    /// Login outcomes per protocol (issue 12, `net::auth`).
+    pub auth: crate::net::auth::AuthMetrics,
 }
 
 /// IMAP counters of one shard (issue 10). A session moved to its account's owner counts as open on
@@ -263,6 +265,7 @@ pub fn render(shards: &[ShardMetrics]) -> String {
     crate::shard::queue::render_metrics(&mut out, shards);
     render_imap(&mut out, shards);
     crate::pop3::metrics::render(&mut out, shards);
+    crate::net::auth::render(&mut out, shards);
     out
 }
 

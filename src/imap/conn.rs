@@ -22,10 +22,10 @@ use super::command::{self, Options, Receiver, Step as Frame};
 use super::compress::Deflate;
 use super::session::{Config as SessionConfig, Credentials, Drained, Flow, Handoff, Session, Sink};
 use super::store::{StoreBackend, StoreFeed};
+use crate::net::auth::{self, Link, Proto, Verdict};
 use crate::net::driver::{Driver, End, Output, Parts, Phase, Protocol, Step, Timeouts};
 use crate::net::ip_limit::Slot;
 use crate::net::out::{Bytes, Out};
-use crate::net::shutdown::Stage;
 use crate::shard::handoff::{self, Moving};
 use crate::shard::mesh::ShardMsg;
 use crate::shard::ShardCtx;
@@ -34,7 +34,9 @@ type Backend = StoreBackend<ShardCtx>;
 
 /// What the shard's IMAP sessions share, built once from the config.
 pub struct Settings {
-    pub session: Arc<SessionConfig>,
+    /// Session settings by [`Link`] (index [`Link::index`]): what is offered and accepted depends
+    /// on TLS and on whether the client may send a password in plaintext (issue 12).
+    sessions: [Arc<SessionConfig>; 8],
     pub options: Options,
 }
 
@@ -58,10 +60,21 @@ impl Settings {
             compress: true,
             ..SessionConfig::default()
         };
-        Settings {
-            session: Arc::new(session),
-            options,
-        }
+        let sessions = Link::ALL.map(|l| {
+            Arc::new(SessionConfig {
+                tls_active: l.tls_active,
+                // RFC 9051 6.2.1: STARTTLS only on a connection without TLS.
+                starttls: l.starttls && !l.tls_active,
+                plaintext_login: l.plaintext_ok,
+                ..session.clone()
+            })
+        });
+        Settings { sessions, options }
+    }
+
+    /// The session settings for a connection.
+    pub fn session(&self, link: Link) -> Arc<SessionConfig> {
+        self.sessions[link.index()].clone()
     }
 }
 
@@ -153,8 +166,10 @@ pub async fn serve(ctx: Rc<ShardCtx>, stream: TcpStream, peer: SocketAddr, slot:
         // Responses go out as soon as they are written: a client pipelining commands must not wait
         // for Nagle's algorithm to meet its delayed ACK (40 ms per exchange).
         let _ = stream.set_nodelay(true);
+        // Plaintext only until the TLS listeners land (issue 12): no STARTTLS offered yet.
+        let link = Link::new(&ctx.shared.config.auth, peer.ip(), false, false);
         let mut driver = Driver::new(stream, timeouts(&ctx, false), ctx.shutdown.clone());
-        let session = Session::<Backend>::new(ctx.imap.session.clone(), driver.out());
+        let session = Session::<Backend>::new(ctx.imap.session(link), driver.out());
         let mut imap = Imap::new(&ctx, session, peer);
         let end = driver.run(&mut imap).await;
         let Imap {
@@ -475,41 +490,28 @@ impl<'a> Imap<'a> {
         }
     }
 
-    /// Verifies a login off the shard; a failure is answered after the client address's delay.
+    /// Verifies a login off the shard (`net::auth::login`: the per-address block, the delay after
+    /// a failure, logs and metrics).
     async fn verify(&mut self, c: Credentials, out: &mut dyn Sink) {
-        let ip = self.peer.ip();
-        let shared = &self.ctx.shared;
-        let user = c.user.clone();
-        let t = Instant::now();
-        let verdict = shared
-            .verifier
-            .verify(self.ctx.accounts(), c.user, c.password)
-            .await;
+        let verdict = auth::login(self.ctx, Proto::Imap, self.peer.ip(), c.user, c.password).await;
         let m = &self.ctx.metrics().imap;
-        match verdict {
-            Some(account) => {
-                shared.login_delay.succeeded(ip);
+        let flow = match verdict {
+            Verdict::Ok { account } => {
                 m.logins_ok.fetch_add(1, Relaxed);
-                tracing::info!(%ip, %account, verify_ms = t.elapsed().as_millis() as u64, "IMAP login");
                 // The tagged OK goes out from here; the session goes on where the account lives.
                 let _ = self.session.logged_in(&account, out);
                 self.account = Some(account);
                 self.then = Some(Step::Release);
+                return;
             }
-            None => {
-                let delay = shared.login_delay.failed(ip, Instant::now());
+            Verdict::Failed => {
                 m.logins_failed.fetch_add(1, Relaxed);
-                tracing::warn!(%ip, %user, delay_ms = delay.as_millis() as u64, "IMAP login failed");
-                let shutdown = self.ctx.shutdown.clone();
-                future::or(glommio::timer::sleep(delay), async move {
-                    shutdown.reached(Stage::Draining).await;
-                })
-                .await;
-                let flow = self.session.login_failed(out);
-                if let Some(step) = self.flow(flow) {
-                    self.then = Some(step);
-                }
+                self.session.login_failed(out)
             }
+            Verdict::Blocked { .. } => self.session.login_blocked(out),
+        };
+        if let Some(step) = self.flow(flow) {
+            self.then = Some(step);
         }
     }
 
@@ -528,7 +530,13 @@ impl<'a> Imap<'a> {
         let m = &self.ctx.metrics().imap;
         m.commands.fetch_add(1, Relaxed);
         let flow = match command::parse(bytes, self.receiver.options()) {
-            Ok(cmd) => self.session.handle(cmd, now_secs(), out).await,
+            Ok(cmd) => {
+                let flow = self.session.handle(cmd, now_secs(), out).await;
+                if self.session.take_refused_plaintext() {
+                    auth::refused_plaintext(self.ctx, Proto::Imap, self.peer.ip());
+                }
+                flow
+            }
             // The receiver parsed it already; a second parse cannot differ.
             Err(f) => {
                 m.bad_commands.fetch_add(1, Relaxed);

@@ -1,7 +1,13 @@
 //! Failed logins per client address, across all shards without a lock: each failure makes the next
-//! failure's answer from that address wait longer (doubling from a base up to a cap), so password
-//! guessing is slow even when its connections land on different shards. Forgotten after a quiet
-//! period, and reset by a successful login from the address.
+//! failure's answer from that address wait longer (doubling from a base up to a cap), and after
+//! `block_after` failures in a row the address is refused without a password check for
+//! `block_for` (issue 12), so password guessing is slow even when its connections land on
+//! different shards. Forgotten after a quiet period, and reset by a successful login from the
+//! address.
+//!
+//! An attempt is counted when it starts ([`LoginDelay::attempt`]), in the same atomic step that
+//! checks the block: many connections from one address verifying at once cannot get more than
+//! `block_after` guesses past the block. A success takes the count back to zero.
 //!
 //! Like `ip_limit`, a fixed table of atomics indexed by a keyed hash: two addresses sharing a slot
 //! share a count (stricter for both, never looser). IPv6 clients are counted per /64, the block one
@@ -14,7 +20,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 const SLOTS: usize = 1 << 14;
-/// Failures are forgotten this long after an address's last one.
+/// Failures are forgotten this long after an address's last one (or after its block, if longer).
 const FORGET_AFTER: Duration = Duration::from_secs(15 * 60);
 /// Low bits of a slot: milliseconds since `epoch` of the last failure; high bits: the count.
 const TIME_BITS: u32 = 48;
@@ -26,16 +32,43 @@ pub struct LoginDelay {
     epoch: Instant,
     base: Duration,
     max: Duration,
+    /// Failures in a row that block the address; 0: never blocked.
+    block_after: u64,
+    block_for: Duration,
+    forget_after_ms: u64,
+}
+
+/// An address refused without a check ([`LoginDelay::attempt`]): too many failures in a row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Blocked {
+    /// When the block ends if no other attempt is counted meanwhile.
+    pub retry_after: Duration,
 }
 
 impl LoginDelay {
+    /// Growing delays only, never a block.
     pub fn new(base: Duration, max: Duration) -> LoginDelay {
+        LoginDelay::with_block(base, max, 0, Duration::ZERO)
+    }
+
+    /// Growing delays, and a block of `block_for` once `block_after` failures in a row were counted
+    /// (`block_after` 0: never).
+    pub fn with_block(
+        base: Duration,
+        max: Duration,
+        block_after: u64,
+        block_for: Duration,
+    ) -> LoginDelay {
+        let forget = FORGET_AFTER.max(block_for);
         LoginDelay {
             slots: (0..SLOTS).map(|_| AtomicU64::new(0)).collect(),
             keys: RandomState::new(),
             epoch: Instant::now(),
             base,
             max,
+            block_after,
+            block_for,
+            forget_after_ms: u64::try_from(forget.as_millis()).unwrap_or(u64::MAX),
         }
     }
 
@@ -63,14 +96,54 @@ impl LoginDelay {
     fn live(&self, v: u64, now: Instant) -> u64 {
         let last = v & TIME_MASK;
         let count = v >> TIME_BITS;
-        if count == 0 || self.millis(now).saturating_sub(last) > FORGET_AFTER.as_millis() as u64 {
+        if count == 0 || self.millis(now).saturating_sub(last) > self.forget_after_ms {
             0
         } else {
             count
         }
     }
 
-    /// Counts a failed login from `ip`; returns how long to wait before answering it.
+    /// The block a slot value means at `now`, if any.
+    fn block_of(&self, v: u64, now: Instant) -> Option<Blocked> {
+        if self.block_after == 0 || self.live(v, now) < self.block_after {
+            return None;
+        }
+        let since = Duration::from_millis(self.millis(now).saturating_sub(v & TIME_MASK));
+        let left = self.block_for.checked_sub(since)?;
+        (!left.is_zero()).then_some(Blocked { retry_after: left })
+    }
+
+    /// Whether `ip` is blocked at `now` (without counting anything).
+    pub fn blocked(&self, ip: IpAddr, now: Instant) -> Option<Blocked> {
+        self.block_of(self.slots[self.index(ip)].load(Ordering::Relaxed), now)
+    }
+
+    /// A login from `ip` is about to be verified: counts it as a failure until
+    /// [`LoginDelay::succeeded`] says otherwise, and returns its number in the current run of
+    /// failures (for [`LoginDelay::delay_for`]); or refuses it, uncounted, while the address is
+    /// blocked. Check and count are one atomic step.
+    pub fn attempt(&self, ip: IpAddr, now: Instant) -> Result<u64, Blocked> {
+        let slot = &self.slots[self.index(ip)];
+        let t = self.millis(now);
+        let mut n = 0;
+        let mut blocked = None;
+        let _ = slot.fetch_update(Ordering::AcqRel, Ordering::Acquire, |v| {
+            if let Some(b) = self.block_of(v, now) {
+                blocked = Some(b);
+                return None;
+            }
+            blocked = None;
+            n = (self.live(v, now) + 1).min(u16::MAX as u64);
+            Some((n << TIME_BITS) | t)
+        });
+        match blocked {
+            Some(b) => Err(b),
+            None => Ok(n),
+        }
+    }
+
+    /// Counts a failed login from `ip` that [`LoginDelay::attempt`] did not count; returns how long
+    /// to wait before answering it.
     pub fn failed(&self, ip: IpAddr, now: Instant) -> Duration {
         let slot = &self.slots[self.index(ip)];
         let t = self.millis(now);
@@ -168,5 +241,90 @@ mod tests {
             }
         });
         assert_eq!(d.failures(ip, now), 1000);
+    }
+
+    #[test]
+    fn attempts_count_until_success_and_block_after_the_configured_run() {
+        let d = LoginDelay::with_block(ms(100), ms(1000), 3, Duration::from_secs(60));
+        let ip: IpAddr = "192.0.2.1".parse().unwrap();
+        let other: IpAddr = "198.51.100.9".parse().unwrap();
+        let t0 = Instant::now();
+        assert_eq!(d.attempt(ip, t0), Ok(1));
+        d.succeeded(ip);
+        assert_eq!(d.attempt(ip, t0), Ok(1), "a success starts the count again");
+        assert_eq!(d.attempt(ip, t0), Ok(2));
+        assert_eq!(d.delay_for(2), ms(200));
+        assert_eq!(d.attempt(ip, t0 + ms(1000)), Ok(3));
+        // Three failures in a row: blocked for 60 s from the last one, uncounted meanwhile.
+        let b = d
+            .attempt(ip, t0 + ms(1500))
+            .expect_err("the 4th attempt is blocked");
+        assert_eq!(b.retry_after, Duration::from_secs(60) - ms(500));
+        assert_eq!(
+            d.failures(ip, t0 + ms(1500)),
+            3,
+            "a blocked attempt is not counted"
+        );
+        assert!(d.blocked(ip, t0 + ms(60_999)).is_some());
+        assert_eq!(
+            d.attempt(other, t0),
+            Ok(1),
+            "another address is not blocked"
+        );
+        // The block ends; the next attempt is checked (and one more failure blocks again).
+        let after = t0 + ms(61_000);
+        assert_eq!(d.blocked(ip, after), None);
+        assert_eq!(d.attempt(ip, after), Ok(4));
+        assert!(d.attempt(ip, after + ms(1)).is_err());
+        d.succeeded(ip);
+        assert_eq!(
+            d.attempt(ip, after + ms(2)),
+            Ok(1),
+            "a success lifts the block"
+        );
+    }
+
+    #[test]
+    fn without_block_after_nothing_is_blocked() {
+        let d = LoginDelay::new(ms(1), ms(1));
+        let ip: IpAddr = "192.0.2.1".parse().unwrap();
+        let now = Instant::now();
+        for i in 1..=100 {
+            assert_eq!(d.attempt(ip, now), Ok(i));
+        }
+    }
+
+    #[test]
+    fn a_block_longer_than_the_forget_period_is_kept_whole() {
+        let long = FORGET_AFTER * 2;
+        let d = LoginDelay::with_block(ms(1), ms(1), 1, long);
+        let ip: IpAddr = "192.0.2.1".parse().unwrap();
+        let t0 = Instant::now();
+        assert_eq!(d.attempt(ip, t0), Ok(1));
+        assert!(d.blocked(ip, t0 + FORGET_AFTER + ms(10)).is_some());
+        assert!(d.blocked(ip, t0 + long + ms(10)).is_none());
+    }
+
+    #[test]
+    fn parallel_attempts_cannot_pass_the_block() {
+        // Threads stand in for shards: 400 attempts from one address at once, a block after 5.
+        let d = Arc::new(LoginDelay::with_block(
+            ms(1),
+            ms(1),
+            5,
+            Duration::from_secs(60),
+        ));
+        let ip: IpAddr = "203.0.113.3".parse().unwrap();
+        let now = Instant::now();
+        let passed: usize = std::thread::scope(|s| {
+            let hs: Vec<_> = (0..4)
+                .map(|_| {
+                    let d = d.clone();
+                    s.spawn(move || (0..100).filter(|_| d.attempt(ip, now).is_ok()).count())
+                })
+                .collect();
+            hs.into_iter().map(|h| h.join().unwrap()).sum()
+        });
+        assert_eq!(passed, 5, "exactly block_after attempts were let through");
     }
 }

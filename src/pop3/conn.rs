@@ -20,10 +20,10 @@ use tracing::Instrument;
 
 use super::store::{Lock, Maildrop};
 use super::{Config as SessionConfig, Credentials, Flow, Handoff, MaildropError, Session};
+use crate::net::auth::{self, Link, Proto, Verdict};
 use crate::net::driver::{Driver, End, Parts, Phase, Protocol, Step, Timeouts};
 use crate::net::ip_limit::Slot;
 use crate::net::out::Out;
-use crate::net::shutdown::Stage;
 use crate::shard::handoff::{self, Moving};
 use crate::shard::mesh::ShardMsg;
 use crate::shard::ShardCtx;
@@ -32,7 +32,9 @@ type Drop = Maildrop<ShardCtx>;
 
 /// What the shard's POP3 sessions share, built once from the config.
 pub struct Settings {
-    pub session: Arc<SessionConfig>,
+    /// Session settings by [`Link`] (index [`Link::index`]): STLS, and whether USER/PASS and AUTH
+    /// PLAIN are accepted, depend on TLS and the client's address (issue 12).
+    sessions: [Arc<SessionConfig>; 8],
 }
 
 impl Settings {
@@ -42,9 +44,21 @@ impl Settings {
             max_line: c.pop3.max_line,
             ..SessionConfig::default()
         };
-        Settings {
-            session: Arc::new(session),
-        }
+        let sessions = Link::ALL.map(|l| {
+            Arc::new(SessionConfig {
+                tls_active: l.tls_active,
+                // RFC 2595 4: STLS only on a connection without TLS.
+                stls: l.starttls && !l.tls_active,
+                plaintext_login: l.plaintext_ok,
+                ..session.clone()
+            })
+        });
+        Settings { sessions }
+    }
+
+    /// The session settings for a connection.
+    pub fn session(&self, link: Link) -> Arc<SessionConfig> {
+        self.sessions[link.index()].clone()
     }
 }
 
@@ -108,8 +122,10 @@ pub async fn serve(ctx: Rc<ShardCtx>, stream: TcpStream, peer: SocketAddr, slot:
         // Pipelined commands (RFC 2449 6.6) are answered together; single ones must not wait for
         // Nagle's algorithm to meet the client's delayed ACK.
         let _ = stream.set_nodelay(true);
+        // Plaintext only until the TLS listeners land (issue 12): no STLS offered yet.
+        let link = Link::new(&ctx.shared.config.auth, peer.ip(), false, false);
         let mut driver = Driver::new(stream, timeouts(&ctx), ctx.shutdown.clone());
-        let session = Session::new(ctx.pop3.session.clone(), driver.out());
+        let session = Session::new(ctx.pop3.session(link), driver.out());
         let p = Pop3::new(&ctx, session, peer);
         run(&ctx, driver, p, slot, here).await;
     }
@@ -338,32 +354,24 @@ impl<'a> Pop3<'a> {
         }
     }
 
-    /// Verifies a login off the shard; a failure is answered after the client address's delay.
+    /// Verifies a login off the shard (`net::auth::login`: the per-address block, the delay after
+    /// a failure, logs and metrics).
     async fn verify(&mut self, c: Credentials, out: &mut Out) {
-        let ip = self.peer.ip();
-        let shared = &self.ctx.shared;
-        let user = c.user.clone();
-        let t = Instant::now();
-        let verdict = shared
-            .verifier
-            .verify(self.ctx.accounts(), c.user, c.password)
-            .await;
+        let verdict = auth::login(self.ctx, Proto::Pop3, self.peer.ip(), c.user, c.password).await;
         let m = &self.ctx.metrics().pop3;
-        let Some(account) = verdict else {
-            let delay = shared.login_delay.failed(ip, Instant::now());
-            m.logins_failed.fetch_add(1, Relaxed);
-            tracing::warn!(%ip, %user, delay_ms = delay.as_millis() as u64, "POP3 login failed");
-            let shutdown = self.ctx.shutdown.clone();
-            future::or(glommio::timer::sleep(delay), async move {
-                shutdown.reached(Stage::Draining).await;
-            })
-            .await;
-            self.session.login_failed(out);
-            return;
+        let account = match verdict {
+            Verdict::Ok { account } => account,
+            Verdict::Failed => {
+                m.logins_failed.fetch_add(1, Relaxed);
+                self.session.login_failed(out);
+                return;
+            }
+            Verdict::Blocked { .. } => {
+                self.session.login_blocked(out);
+                return;
+            }
         };
-        shared.login_delay.succeeded(ip);
         m.logins_ok.fetch_add(1, Relaxed);
-        tracing::info!(%ip, %account, verify_ms = t.elapsed().as_millis() as u64, "POP3 login");
         if self.ctx.owner(&account) == self.ctx.id {
             self.lock(account, out).await;
         } else {
@@ -428,6 +436,9 @@ impl Protocol for Pop3<'_> {
             return (0, step);
         }
         let (used, flow) = self.session.feed(input, out);
+        if self.session.take_refused_plaintext() {
+            auth::refused_plaintext(self.ctx, Proto::Pop3, self.peer.ip());
+        }
         (used, self.step(flow))
     }
 

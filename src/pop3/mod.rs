@@ -19,6 +19,10 @@
 //!   or none, durably, then calls [`Session::updated`] (`+OK` or `-ERR [SYS/TEMP]`) and closes. A
 //!   connection that ends any other way deletes nothing (RFC 1939 6).
 //! - UIDL values are `UIDVALIDITY.UID` of the maildrop (INBOX), the same pair IMAP reports.
+//! - Without TLS, USER/PASS and AUTH PLAIN are refused with `-ERR [AUTH]` unless
+//!   [`Config::plaintext_login`] allows them (issue 12); a blocked client address gets
+//!   [`Session::login_blocked`]. STLS (RFC 2595 4): [`Flow::StartTls`] stops at the command; the
+//!   shell discards the input behind it, runs the handshake and goes on with [`Session::after_stls`].
 
 pub mod command;
 pub mod conn;
@@ -49,11 +53,11 @@ pub struct Config {
     pub expire_days: Option<u32>,
     /// LOGIN-DELAY (RFC 2449 6.8): seconds between logins the server enforces (the shell's delay).
     pub login_delay: u32,
-    /// STLS (RFC 2595 4) is offered. TLS is issue 12: keep false until it exists.
+    /// STLS (RFC 2595 4) is offered (a certificate is configured and TLS is not on yet).
     pub stls: bool,
     /// The connection is protected by TLS.
     pub tls_active: bool,
-    /// USER/PASS and AUTH PLAIN are allowed without TLS (on until the server has TLS).
+    /// USER/PASS and AUTH PLAIN are allowed without TLS (`net::auth::plaintext_allowed`).
     pub plaintext_login: bool,
     /// Unchanged runs of a message at least this long are spliced, shorter ones copied.
     pub splice_min: usize,
@@ -118,7 +122,7 @@ pub enum Flow {
     /// QUIT in TRANSACTION (RFC 1939 6, UPDATE state): expunge these UIDs of the maildrop all or none,
     /// durably, then call [`Session::updated`] and close. Never empty.
     Update { delete: Vec<u32> },
-    /// `+OK` to STLS was written: flush, then start TLS (RFC 2595 4). Not offered yet.
+    /// `+OK` to STLS was written: flush, discard the input not used, then start TLS (RFC 2595 4).
     StartTls,
     /// The last reply was written: flush and close (QUIT without deletions, a failed UPDATE).
     Close,

@@ -113,6 +113,8 @@ pub struct Session<M: Maildrop> {
     /// Bytes spliced since the current `feed` began; with the buffer's length, the output waiting
     /// (against [`Config::send_budget`]).
     spliced: usize,
+    /// Plaintext credentials were refused since the shell last asked.
+    refused_plaintext: bool,
 }
 
 impl<M: Maildrop> Session<M> {
@@ -126,6 +128,7 @@ impl<M: Maildrop> Session<M> {
             updating: false,
             closed: false,
             spliced: 0,
+            refused_plaintext: false,
         }
     }
 
@@ -134,6 +137,18 @@ impl<M: Maildrop> Session<M> {
         let s = Session::blank(cfg);
         reply::ok(out.buf(), &s.cfg.greeting);
         s
+    }
+
+    /// The session once TLS is up after [`Flow::StartTls`]: AUTHORIZATION from the start with
+    /// nothing kept from before (RFC 2595 4: the client discards what it knew and asks CAPA again;
+    /// a USER said in plaintext is forgotten), and nothing written (no second greeting).
+    pub fn after_stls(cfg: Arc<Config>) -> Session<M> {
+        Session::blank(cfg)
+    }
+
+    /// True once after plaintext credentials were refused for want of TLS (the shell counts it).
+    pub fn take_refused_plaintext(&mut self) -> bool {
+        std::mem::take(&mut self.refused_plaintext)
     }
 
     /// The logged-in user (once the credentials were accepted).
@@ -333,7 +348,7 @@ impl<M: Maildrop> Session<M> {
     /// RFC 1939 7 USER.
     fn user_cmd(&mut self, name: &[u8], out: &mut dyn Sink) -> Flow {
         if !self.plaintext_ok() {
-            return self.err(out, "USER needs TLS");
+            return self.refuse_plaintext(out);
         }
         match std::str::from_utf8(name) {
             Ok(n) => {
@@ -344,8 +359,24 @@ impl<M: Maildrop> Session<M> {
         }
     }
 
+    /// Plaintext credentials on a connection without TLS where the policy forbids them (issue 12;
+    /// RFC 2595 2.3 and 4): `-ERR [AUTH]`, RFC 3206 5's code for a login refused by policy.
+    fn refuse_plaintext(&mut self, out: &mut dyn Sink) -> Flow {
+        self.auth = Auth::Start;
+        self.refused_plaintext = true;
+        let text = match self.cfg.stls {
+            true => "Plaintext authentication needs TLS: use STLS first",
+            false => "Plaintext authentication is not allowed on this connection",
+        };
+        reply::err(out.buf(), Some(Code::Auth), text);
+        Flow::Ready
+    }
+
     /// RFC 1939 7 PASS: only right after a USER that was accepted.
     fn pass(&mut self, pass: &[u8], out: &mut dyn Sink) -> Flow {
+        if !self.plaintext_ok() {
+            return self.refuse_plaintext(out);
+        }
         let Auth::User(user) = std::mem::replace(&mut self.auth, Auth::Start) else {
             return self.err(out, "PASS must follow USER");
         };
@@ -378,8 +409,11 @@ impl<M: Maildrop> Session<M> {
             reply::end(o);
             return Flow::Ready;
         };
-        if !mech.eq_ignore_ascii_case(b"PLAIN") || !self.plaintext_ok() {
+        if !mech.eq_ignore_ascii_case(b"PLAIN") {
             return self.err(out, "Unsupported authentication mechanism");
+        }
+        if !self.plaintext_ok() {
+            return self.refuse_plaintext(out);
         }
         match initial {
             Some(ir) => self.plain_response(ir, out),
@@ -645,6 +679,19 @@ impl<M: Maildrop> Session<M> {
     pub fn login_failed(&mut self, out: &mut dyn Sink) -> Flow {
         self.auth = Auth::Start;
         reply::err(out.buf(), Some(Code::Auth), "Invalid user name or password");
+        Flow::Ready
+    }
+
+    /// The shell refused to check the credentials: the client's address is blocked after too many
+    /// failed logins (issue 12). RFC 3206 5 `[AUTH]`: refused by policy ("from an invalid
+    /// location"), not a fault of the server.
+    pub fn login_blocked(&mut self, out: &mut dyn Sink) -> Flow {
+        self.auth = Auth::Start;
+        reply::err(
+            out.buf(),
+            Some(Code::Auth),
+            "Too many failed logins from your address, try again later",
+        );
         Flow::Ready
     }
 

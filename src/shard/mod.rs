@@ -274,9 +274,11 @@ pub fn run(config: Config, stop: Arc<AtomicBool>) -> anyhow::Result<()> {
         per_ip: IpLimit::new(config.smtp.max_connections_per_ip),
         imap_per_ip: IpLimit::new(config.imap.max_connections_per_ip),
         pop3_per_ip: IpLimit::new(config.pop3.max_connections_per_ip),
-        login_delay: LoginDelay::new(
+        login_delay: LoginDelay::with_block(
             Duration::from_millis(config.imap.login_delay_ms),
             Duration::from_millis(config.imap.login_delay_max_ms),
+            config.auth.block_after,
+            Duration::from_secs(config.auth.block_seconds),
         ),
         verifier: Verifier::new(config.imap.verify_threads)
             .context("starting the password verifier threads")?,

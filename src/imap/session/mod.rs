@@ -14,7 +14,13 @@
 //! - Login: [`Flow::Login`] hands the credentials to the shell, which verifies them off the hot path
 //!   and answers with [`Session::login_failed`], or [`Session::logged_in`] (the tagged OK) followed by
 //!   [`Session::into_handoff`] + [`Handoff::resume`] on the account's owner shard (or
-//!   [`Session::attach`] where it already is).
+//!   [`Session::attach`] where it already is). A shell that refuses to check (the client's address
+//!   is blocked after failed logins) answers [`Session::login_blocked`].
+//! - LOGIN and AUTHENTICATE PLAIN without TLS are refused (`NO [PRIVACYREQUIRED]`, LOGINDISABLED
+//!   advertised) unless [`Config::plaintext_login`] says the client may (issue 12's policy).
+//! - STARTTLS (RFC 9051 6.2.1): [`Flow::StartTls`]; the shell discards input read after the command,
+//!   runs the handshake and goes on with [`Session::after_starttls`], a session that knows nothing
+//!   of the plaintext one.
 //! - IDLE (RFC 2177): [`Flow::Idle`]; the shell waits for the client's `DONE` ([`Session::idle_done`])
 //!   or a change of the account ([`ChangeFeed`] from [`Backend::follow`], then
 //!   [`Session::idle_changed`]).
@@ -58,7 +64,8 @@ pub struct Config {
     /// The connection is protected by TLS (an implicit-TLS port, or after STARTTLS).
     pub tls_active: bool,
     /// LOGIN and AUTHENTICATE PLAIN are accepted without TLS (RFC 9051 11.1 asks servers to refuse
-    /// them: `LOGINDISABLED`). On by default until the server has TLS (loopback setups, tests).
+    /// them: `LOGINDISABLED`). The shell sets it per connection (`net::auth::plaintext_allowed`);
+    /// on in the default, which the session tests use.
     pub plaintext_login: bool,
     /// Message bodies at least this long are spliced into the output instead of copied.
     pub splice_min: usize,
@@ -195,6 +202,7 @@ impl Handoff {
             selected: None,
             logged_out: false,
             compressed: false,
+            refused_plaintext: false,
         }
     }
 }
@@ -212,12 +220,21 @@ pub struct Session<B: Backend> {
     logged_out: bool,
     /// COMPRESS DEFLATE is on (RFC 4978 3: no longer offered).
     compressed: bool,
+    /// Plaintext credentials were refused since the shell last asked.
+    refused_plaintext: bool,
 }
 
 impl<B: Backend> Session<B> {
     /// A new connection: writes the greeting (RFC 9051 7.1.1).
     pub fn new(cfg: Arc<Config>, out: &mut dyn Sink) -> Session<B> {
-        let s = Session {
+        let s = Session::blank(cfg);
+        let code = format!("CAPABILITY {}", s.capabilities());
+        reply::untagged(out.buf(), Status::Ok, &code, &s.cfg.greeting);
+        s
+    }
+
+    fn blank(cfg: Arc<Config>) -> Session<B> {
+        Session {
             cfg,
             enabled: Enabled::default(),
             bad: 0,
@@ -227,10 +244,22 @@ impl<B: Backend> Session<B> {
             selected: None,
             logged_out: false,
             compressed: false,
-        };
-        let code = format!("CAPABILITY {}", s.capabilities());
-        reply::untagged(out.buf(), Status::Ok, &code, &s.cfg.greeting);
-        s
+            refused_plaintext: false,
+        }
+    }
+
+    /// The session once TLS is up after [`Flow::StartTls`]: nothing of the session before is kept
+    /// (RFC 9051 6.2.1 and RFC 3207 4.2: what was said in plaintext may have been forged), `cfg`
+    /// says TLS is active, and nothing is written (no second greeting: the client asks for
+    /// CAPABILITY again, RFC 9051 6.2.1).
+    pub fn after_starttls(cfg: Arc<Config>) -> Session<B> {
+        Session::blank(cfg)
+    }
+
+    /// True once after a LOGIN or AUTHENTICATE PLAIN was refused for want of TLS (the shell counts
+    /// it).
+    pub fn take_refused_plaintext(&mut self) -> bool {
+        std::mem::take(&mut self.refused_plaintext)
     }
 
     pub fn enabled(&self) -> Enabled {
@@ -379,6 +408,8 @@ impl<B: Backend> Session<B> {
                     return self.bad(tag, "already authenticated", out);
                 }
                 if self.login_disabled() {
+                    // RFC 9051 6.2.3: LOGINDISABLED was advertised; RFC 5530 3 PRIVACYREQUIRED.
+                    self.refused_plaintext = true;
                     return self.no(
                         tag,
                         "PRIVACYREQUIRED",
@@ -496,6 +527,7 @@ impl<B: Backend> Session<B> {
             return self.no(tag, "", "Unsupported authentication mechanism", out);
         }
         if self.login_disabled() {
+            self.refused_plaintext = true;
             return self.no(tag, "PRIVACYREQUIRED", "AUTHENTICATE PLAIN needs TLS", out);
         }
         match initial {
@@ -567,6 +599,23 @@ impl<B: Backend> Session<B> {
             Status::No,
             "AUTHENTICATIONFAILED",
             "Invalid credentials",
+        );
+        Flow::Ready
+    }
+
+    /// The shell refused to check the credentials: the client's address is blocked after too many
+    /// failed logins (issue 12). RFC 5530 3 UNAVAILABLE: a temporary failure, so clients try again
+    /// later rather than ask their user for another password.
+    pub fn login_blocked(&mut self, out: &mut dyn Sink) -> Flow {
+        let Pending::Login { tag } = std::mem::replace(&mut self.pending, Pending::None) else {
+            return Flow::Ready;
+        };
+        reply::tagged(
+            out.buf(),
+            &tag,
+            Status::No,
+            "UNAVAILABLE",
+            "Too many failed logins from your address, try again later",
         );
         Flow::Ready
     }

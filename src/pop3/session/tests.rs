@@ -119,6 +119,8 @@ impl Shell {
                 Flow::Login(c) => {
                     if c.user == "bob" {
                         self.session.in_use(&mut self.out);
+                    } else if c.user == "mallory" {
+                        self.session.login_blocked(&mut self.out);
                     } else if c.user == "alice" && c.password == "secret" {
                         self.session.locked(self.maildrop.clone(), &mut self.out);
                     } else {
@@ -493,12 +495,89 @@ fn without_plaintext_logins_user_and_plain_are_refused() {
     };
     let mut s = Shell::new(cfg, Fake::new(&[]));
     assert!(!s.send("CAPA\r\n").contains("USER"));
-    assert_eq!(s.send("USER alice\r\n"), "-ERR USER needs TLS\r\n");
+    // RFC 3206 5: [AUTH], a login refused by policy.
+    let refused = "-ERR [AUTH] Plaintext authentication is not allowed on this connection\r\n";
+    assert_eq!(s.send("USER alice\r\n"), refused);
+    assert!(s.session.take_refused_plaintext());
+    assert!(!s.session.take_refused_plaintext(), "told once");
+    assert_eq!(s.send("PASS secret\r\n"), refused);
+    assert_eq!(s.send("AUTH PLAIN\r\n"), refused);
     assert_eq!(
-        s.send("AUTH PLAIN\r\n"),
+        s.send("AUTH PLAIN AGFsaWNlAHNlY3JldA==\r\n"),
+        refused,
+        "an initial response is not looked at"
+    );
+    assert_eq!(
+        s.send("AUTH CRAM-MD5\r\n"),
         "-ERR Unsupported authentication mechanism\r\n"
     );
     assert_eq!(s.send("AUTH\r\n"), "+OK Mechanisms follow\r\n.\r\n");
+    assert!(
+        s.flows.iter().all(|f| !matches!(f, Flow::Login(_))),
+        "no credentials reached the shell"
+    );
+}
+
+#[test]
+fn stls_stops_at_the_command_and_the_tls_session_starts_over() {
+    let plain = Config {
+        stls: true,
+        plaintext_login: false,
+        ..Config::default()
+    };
+    let mut s = Shell::new(plain.clone(), Fake::new(&[(3, M1)]));
+    let capa = s.send("CAPA\r\n");
+    assert!(!capa.contains("USER") && !capa.contains("SASL"), "{capa}");
+    assert_eq!(
+        s.send("USER alice\r\n"),
+        "-ERR [AUTH] Plaintext authentication needs TLS: use STLS first\r\n"
+    );
+    // An attacker's commands behind STLS in the same packet (RFC 3207 4.2's injection).
+    assert_eq!(
+        s.send("STLS\r\nUSER alice\r\nPASS secret\r\nDELE 1\r\nQUIT\r\n"),
+        "+OK Begin TLS negotiation\r\n",
+        "nothing after STLS ran"
+    );
+    assert_eq!(s.flows.last(), Some(&Flow::StartTls));
+    assert_eq!(
+        s.pending, b"USER alice\r\nPASS secret\r\nDELE 1\r\nQUIT\r\n",
+        "left unread for the shell to discard"
+    );
+    assert!(s.updates.is_empty() && s.session.user().is_none());
+
+    // TLS is up: the shell drops the plaintext input and starts a silent session.
+    s.pending.clear();
+    let tls = Config {
+        tls_active: true,
+        ..plain
+    };
+    s.session = Session::after_stls(Arc::new(tls));
+    let capa = s.send("CAPA\r\n");
+    assert!(
+        capa.contains("\r\nUSER\r\nSASL PLAIN\r\n") && !capa.contains("STLS"),
+        "{capa}"
+    );
+    assert_eq!(s.send("STLS\r\n"), "-ERR STLS is not available\r\n");
+    assert_eq!(s.send("PASS secret\r\n"), "-ERR PASS must follow USER\r\n");
+    assert_eq!(
+        s.send("USER alice\r\nPASS secret\r\n"),
+        "+OK Send PASS\r\n+OK Maildrop has 1 messages (34 octets)\r\n"
+    );
+}
+
+#[test]
+fn a_blocked_address_gets_auth_and_may_try_again() {
+    let mut s = Shell::with(&[(3, M1)]);
+    assert_eq!(
+        s.send("USER mallory\r\nPASS guess\r\nSTAT\r\n"),
+        "+OK Send PASS\r\n\
+         -ERR [AUTH] Too many failed logins from your address, try again later\r\n\
+         -ERR Not authenticated: USER and PASS, or AUTH, first\r\n"
+    );
+    assert_eq!(
+        s.send("USER alice\r\nPASS secret\r\n"),
+        "+OK Send PASS\r\n+OK Maildrop has 1 messages (34 octets)\r\n"
+    );
 }
 
 #[test]

@@ -11,6 +11,7 @@ mod search;
 mod special;
 mod stream;
 mod sync;
+mod tls;
 mod wire;
 
 use std::borrow::Cow;
