@@ -1,25 +1,22 @@
 //! `loadtest idle`: opens connections, reads each greeting, and holds them open and silent until the run
-//! ends: what a server's memory per idle connection is measured with.
+//! ends: what a server's memory per idle connection is measured with (with --tls, after the handshake).
 
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::connect::Endpoint;
 use crate::runner::Shared;
 use crate::stats::Stats;
-use crate::wire::{kind, Wire};
+use crate::wire::kind;
 
-pub async fn connection(
-    target: std::net::SocketAddr,
-    timeout: Duration,
-    shared: Arc<Shared>,
-) -> Stats {
+pub async fn connection(target: Endpoint, timeout: Duration, shared: Arc<Shared>) -> Stats {
     let mut st = Stats::default();
     if !shared.claim() {
         return st;
     }
     let t = Instant::now();
-    match Wire::connect(target, timeout).await {
+    match target.open(timeout).await {
         Ok(mut w) => match w.line().await {
             Ok(_) => {
                 st.record(shared.start.elapsed(), t.elapsed(), 0);

@@ -3,19 +3,20 @@
 //!
 //! Scenarios: `fetch-all` (UID FETCH 1:* BODY.PEEK[]), `headers` (envelope, flags, sizes: what a client
 //! does on opening a folder), `store` (+FLAGS/-FLAGS \Seen on a random message), `append` (a 10 KB
-//! message), or a weighted mix such as `headers:3,store:5,fetch-all:1,append:1`. `idle` stands alone
+//! message), `noop` (a NOOP round trip: a session's latency while something else loads the server), or a
+//! weighted mix such as `headers:3,store:5,fetch-all:1,append:1`. `idle` stands alone
 //! (clients in IDLE while SMTP delivers to them): see `notify.rs`.
 
-use std::net::SocketAddr;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Result};
 
+use crate::connect::Endpoint;
 use crate::message::{self, Corpus, Rng};
 use crate::pattern::Pattern;
-use crate::runner::{connect_counted, fail, Shared};
+use crate::runner::{connect_counted, fail, Pace, Shared};
 use crate::stats::Stats;
 use crate::wire::{kind, Wire};
 
@@ -25,6 +26,8 @@ pub enum Op {
     Headers,
     Store,
     Append,
+    /// RFC 9051 6.1.2 NOOP: the cheapest round trip, to measure a shard's responsiveness.
+    Noop,
     /// RFC 2177 IDLE while SMTP delivers; never mixed with the others.
     Idle,
 }
@@ -51,8 +54,9 @@ impl Scenario {
                 "headers" => Op::Headers,
                 "store" => Op::Store,
                 "append" => Op::Append,
+                "noop" => Op::Noop,
                 "idle" => Op::Idle,
-                other => bail!("unknown scenario {other:?} (fetch-all, headers, store, append, or a weighted mix)"),
+                other => bail!("unknown scenario {other:?} (fetch-all, headers, store, append, noop, or a weighted mix)"),
             };
             ops.push((op, weight));
         }
@@ -84,12 +88,15 @@ impl Scenario {
 
 #[derive(Clone)]
 pub struct ImapOpts {
-    pub target: SocketAddr,
+    pub target: Endpoint,
     pub connections: usize,
     pub users: Pattern,
     pub password: String,
     pub scenario: Scenario,
     pub timeout: Duration,
+    /// Open loop: this many operations per second over all connections (latency counts from each
+    /// operation's due time); None: each connection sends its next command when the last is answered.
+    pub rate: Option<f64>,
 }
 
 /// The tagged completion of a command: OK, NO or BAD (or something unexpected), with bytes received.
@@ -181,11 +188,14 @@ pub async fn connection(c: usize, opts: Arc<ImapOpts>, shared: Arc<Shared>) -> S
     let mut rng = Rng::new(c as u64 + 17);
     let corpus = Corpus::new(16 << 10, c as u64);
     let mut round = 0u64;
+    let mut pace = opts
+        .rate
+        .map(|r| Pace::new(shared.start, r, opts.connections, c));
     while !shared.stopped() {
         let user = opts.users.get(c as u64 + round * opts.connections as u64);
         round += 1;
         let Some(mut w) = connect_counted(
-            opts.target,
+            &opts.target,
             opts.timeout,
             &mut st,
             &shared,
@@ -195,7 +205,11 @@ pub async fn connection(c: usize, opts: Arc<ImapOpts>, shared: Arc<Shared>) -> S
         else {
             continue;
         };
-        if let Err(e) = session(&mut w, &user, &opts, &shared, &mut st, &mut rng, &corpus).await {
+        let r = session(
+            &mut w, &user, &opts, &shared, &mut st, &mut rng, &corpus, &mut pace,
+        )
+        .await;
+        if let Err(e) = r {
             fail(&mut st, &shared, kind(&e));
         }
         w.close().await;
@@ -236,6 +250,7 @@ pub(crate) async fn open_inbox(
     Ok(Some(done.exists.unwrap_or(0)))
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn session(
     w: &mut Wire,
     user: &str,
@@ -244,6 +259,7 @@ async fn session(
     st: &mut Stats,
     rng: &mut Rng,
     corpus: &Corpus,
+    pace: &mut Option<Pace>,
 ) -> std::io::Result<()> {
     let mut tags = Tags::default();
     if open_inbox(w, user, &opts.password, &mut tags, st, shared)
@@ -261,7 +277,10 @@ async fn session(
             break;
         }
         let op = opts.scenario.pick(rng);
-        let started = Instant::now();
+        let started = match pace {
+            Some(p) => p.wait().await,
+            None => Instant::now(),
+        };
         let t = tags.next();
         let done = match op {
             Op::FetchAll => {
@@ -286,6 +305,10 @@ async fn session(
                 let sign = if rng.next() % 2 == 0 { '+' } else { '-' };
                 w.send(format!("{t} UID STORE {uid} {sign}FLAGS (\\Seen)\r\n").as_bytes())
                     .await?;
+                response(w, &t, false).await?
+            }
+            Op::Noop => {
+                w.send(format!("{t} NOOP\r\n").as_bytes()).await?;
                 response(w, &t, false).await?
             }
             Op::Idle => unreachable!("idle scenarios run in notify.rs"),
@@ -346,6 +369,7 @@ mod tests {
             Scenario::parse("headers:3, store:5").unwrap().ops,
             vec![(Op::Headers, 3), (Op::Store, 5)]
         );
+        assert_eq!(Scenario::parse("noop").unwrap().ops, vec![(Op::Noop, 1)]);
         assert!(Scenario::parse("idle").unwrap().is_idle());
         for bad in [
             "",

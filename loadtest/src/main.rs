@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
+use shardmail_loadtest::connect::{Endpoint, Proto, TlsArgs};
 use shardmail_loadtest::message::SizeDist;
 use shardmail_loadtest::pattern::Pattern;
 use shardmail_loadtest::runner::{self, RunOpts, Shared};
@@ -65,6 +66,16 @@ struct Common {
     /// No progress bar.
     #[arg(long)]
     quiet: bool,
+    #[command(flatten)]
+    tls: TlsArgs,
+}
+
+impl Common {
+    /// --target, protected as --tls/--starttls say.
+    fn endpoint(&self, proto: Proto) -> Result<Endpoint> {
+        self.tls
+            .endpoint(&self.target, resolve(&self.target)?, proto)
+    }
 }
 
 #[derive(Subcommand)]
@@ -139,11 +150,27 @@ enum Cmd {
         /// idle: size of each delivered message.
         #[arg(long, default_value = "4k")]
         size: String,
+        /// Other scenarios: open loop, this many operations per second over all connections (latency
+        /// counts from each operation's due time); default: closed loop.
+        #[arg(long)]
+        op_rate: Option<f64>,
+    },
+    /// A storm of new connections: connect, TLS handshake (or STARTTLS and the handshake), greeting, one
+    /// command, close; one operation each (with --tls/--starttls: full handshakes per second).
+    Handshake {
+        #[command(flatten)]
+        common: Common,
+        /// The protocol spoken: its greeting, STARTTLS command and pre-login command.
+        #[arg(long, value_parser = ["smtp", "imap", "pop3"])]
+        proto: String,
     },
     /// Open connections, read the greeting, hold them idle until the duration ends (memory per connection).
     Idle {
         #[command(flatten)]
         common: Common,
+        /// The protocol (for --starttls: its STARTTLS command).
+        #[arg(long, value_parser = ["smtp", "imap", "pop3"], default_value = "smtp")]
+        proto: String,
     },
     /// A sink that speaks SMTP and POP3 and keeps nothing: the client's own ceiling.
     Sink {
@@ -189,6 +216,15 @@ fn tune_malloc() {
     }
 }
 
+/// One of the names clap allowed for --proto.
+fn proto_named(name: &str) -> Proto {
+    match name {
+        "imap" => Proto::Imap,
+        "pop3" => Proto::Pop3,
+        _ => Proto::Smtp,
+    }
+}
+
 fn resolve(target: &str) -> Result<SocketAddr> {
     target
         .to_socket_addrs()
@@ -224,7 +260,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             bdat,
             rate,
         } => {
-            let target = resolve(&common.target)?;
+            let target = common.endpoint(Proto::Smtp)?;
             if common.connections == 0 || rcpts == 0 {
                 bail!("--connections and --rcpts must be at least 1");
             }
@@ -246,7 +282,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 run_id: run_id(),
             });
             let label = format!(
-                "smtp {} {}x{} rcpt{}",
+                "smtp{} {} {}x{} rcpt{}",
+                opts.target.security.label(),
                 common.target,
                 size,
                 rcpts,
@@ -263,14 +300,18 @@ fn run(cli: Cli) -> Result<ExitCode> {
             dele,
         } => {
             let opts = Arc::new(shardmail_loadtest::pop3::Pop3Opts {
-                target: resolve(&common.target)?,
+                target: common.endpoint(Proto::Pop3)?,
                 connections: common.connections,
                 users: Pattern::parse(&user_pattern)?,
                 password,
                 dele,
                 timeout: Duration::from_secs_f64(common.timeout),
             });
-            let label = format!("pop3 {} retr", common.target);
+            let label = format!(
+                "pop3{} {} retr",
+                opts.target.security.label(),
+                common.target
+            );
             drive(&common, &label, common.connections, move |c, shared| {
                 shardmail_loadtest::pop3::connection(c, opts.clone(), shared)
             })
@@ -284,26 +325,48 @@ fn run(cli: Cli) -> Result<ExitCode> {
             smtp_connections,
             rate,
             size,
+            op_rate,
         } => {
+            if op_rate.is_some_and(|r| !r.is_finite() || r <= 0.0) {
+                bail!("--op-rate must be positive");
+            }
             let imap = shardmail_loadtest::imap::ImapOpts {
-                target: resolve(&common.target)?,
+                target: common.endpoint(Proto::Imap)?,
                 connections: common.connections,
                 users: Pattern::parse(&user_pattern)?,
                 password,
                 scenario: shardmail_loadtest::imap::Scenario::parse(&scenario)?,
                 timeout: Duration::from_secs_f64(common.timeout),
+                rate: op_rate,
             };
             if imap.scenario.is_idle() {
                 return idle_scenario(common, imap, smtp_target, smtp_connections, rate, &size);
             }
             let opts = Arc::new(imap);
-            let label = format!("imap {} {scenario}", common.target);
+            let label = format!(
+                "imap{} {} {scenario}",
+                opts.target.security.label(),
+                common.target
+            );
             drive(&common, &label, common.connections, move |c, shared| {
                 shardmail_loadtest::imap::connection(c, opts.clone(), shared)
             })
         }
-        Cmd::Idle { common } => {
-            let target = resolve(&common.target)?;
+        Cmd::Handshake { common, proto } => {
+            let proto = proto_named(&proto);
+            let target = Arc::new(common.endpoint(proto)?);
+            let timeout = Duration::from_secs_f64(common.timeout);
+            let label = format!(
+                "handshake{} {} {proto:?}",
+                target.security.label(),
+                common.target
+            );
+            drive(&common, &label, common.connections, move |_, shared| {
+                shardmail_loadtest::handshake::connection(target.clone(), timeout, shared)
+            })
+        }
+        Cmd::Idle { common, proto } => {
+            let target = common.endpoint(proto_named(&proto))?;
             if common.duration.is_none() {
                 bail!("idle needs --duration (how long to hold the connections)");
             }
@@ -312,7 +375,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let mut common = common;
             common.messages = None;
             drive(&common, &label, common.connections, move |_, shared| {
-                shardmail_loadtest::idle::connection(target, timeout, shared)
+                shardmail_loadtest::idle::connection(target.clone(), timeout, shared)
             })
         }
         Cmd::Sink {
@@ -375,7 +438,7 @@ fn idle_scenario(
         bail!("--smtp-connections and --rate must be positive");
     }
     let opts = Arc::new(shardmail_loadtest::notify::NotifyOpts {
-        smtp_target: resolve(&smtp_target)?,
+        smtp_target: Endpoint::plain(resolve(&smtp_target)?, Proto::Smtp),
         senders,
         rate,
         size: SizeDist::parse(size)?.mean(),

@@ -10,11 +10,11 @@
 //! (reported as "EXISTS without a sent message").
 
 use std::collections::VecDeque;
-use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use crate::connect::Endpoint;
 use crate::imap::{open_inbox, response, untagged_count, ImapOpts, Tags};
 use crate::message::{self, Corpus, Rng};
 use crate::runner::{connect_counted, fail, Pace, Shared};
@@ -25,7 +25,8 @@ use crate::wire::{kind, Wire};
 pub struct NotifyOpts {
     /// Watchers: `imap.connections` of them, watcher c logs in as `imap.users.get(c)`.
     pub imap: ImapOpts,
-    pub smtp_target: SocketAddr,
+    /// The SMTP server delivering to the watchers (in plaintext: the watchers' side is measured).
+    pub smtp_target: Endpoint,
     pub senders: usize,
     /// Messages per second over all senders.
     pub rate: f64,
@@ -129,7 +130,7 @@ async fn watcher(c: usize, opts: &NotifyOpts, board: &Board, shared: &Shared) ->
             break;
         }
         let Some(mut w) = connect_counted(
-            opts.imap.target,
+            &opts.imap.target,
             opts.imap.timeout,
             &mut st,
             shared,
@@ -290,7 +291,7 @@ async fn sender(k: usize, opts: &NotifyOpts, board: &Board, shared: &Shared) -> 
     let mut pace = Pace::new(Instant::now(), opts.rate, opts.senders, k);
     while !shared.stopped() {
         let Some(mut w) = connect_counted(
-            opts.smtp_target,
+            &opts.smtp_target,
             opts.imap.timeout,
             &mut st,
             shared,

@@ -2,11 +2,11 @@
 //! every message (optionally DELE), QUIT; then again as the next user until the run ends. An operation
 //! is one RETR; its bytes are the message's.
 
-use std::net::SocketAddr;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::connect::Endpoint;
 use crate::pattern::Pattern;
 use crate::runner::{connect_counted, fail, Shared};
 use crate::stats::Stats;
@@ -14,7 +14,7 @@ use crate::wire::{kind, Wire};
 
 #[derive(Clone)]
 pub struct Pop3Opts {
-    pub target: SocketAddr,
+    pub target: Endpoint,
     pub connections: usize,
     pub users: Pattern,
     pub password: String,
@@ -33,7 +33,7 @@ pub async fn connection(c: usize, opts: Arc<Pop3Opts>, shared: Arc<Shared>) -> S
         let user = opts.users.get(c as u64 + round * opts.connections as u64);
         round += 1;
         let Some(mut w) = connect_counted(
-            opts.target,
+            &opts.target,
             opts.timeout,
             &mut st,
             &shared,

@@ -215,16 +215,16 @@ pub fn fail(st: &mut Stats, shared: &Shared, what: impl Into<String>) {
     shared.errors.fetch_add(1, Relaxed);
 }
 
-/// Connects to `target`; on failure counts it, waits `backoff`, and returns None (the caller retries
+/// Connects to `target` (and makes its TLS handshake, if any); on failure counts it, waits `backoff`, and returns None (the caller retries
 /// while the run goes on).
 pub async fn connect_counted(
-    target: std::net::SocketAddr,
+    target: &crate::connect::Endpoint,
     timeout: Duration,
     st: &mut Stats,
     shared: &Shared,
     backoff: Duration,
 ) -> Option<crate::wire::Wire> {
-    match crate::wire::Wire::connect(target, timeout).await {
+    match target.open(timeout).await {
         Ok(w) => Some(w),
         Err(e) => {
             st.connections_failed += 1;

@@ -1,11 +1,11 @@
 //! The SMTP load: each connection sends messages back to back (closed loop) or at its share of a fixed
 //! rate (open loop), pipelined (RFC 2920) by default, with DATA or BDAT (RFC 3030).
 
-use std::net::SocketAddr;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::connect::Endpoint;
 use crate::message::{self, Corpus, Rng, SizeDist};
 use crate::pattern::Pattern;
 use crate::runner::{connect_counted, fail, Pace, Shared};
@@ -14,7 +14,7 @@ use crate::wire::{kind, Wire};
 
 #[derive(Clone)]
 pub struct SmtpOpts {
-    pub target: SocketAddr,
+    pub target: Endpoint,
     pub connections: usize,
     pub size: SizeDist,
     pub rcpts: usize,
@@ -48,7 +48,7 @@ pub async fn connection(c: usize, opts: Arc<SmtpOpts>, shared: Arc<Shared>) -> S
     let mut in_flight = 0u32;
     while !shared.stopped() {
         let Some(mut w) =
-            connect_counted(opts.target, opts.timeout, &mut st, &shared, backoff).await
+            connect_counted(&opts.target, opts.timeout, &mut st, &shared, backoff).await
         else {
             backoff = (backoff * 2).min(Duration::from_secs(1));
             continue;

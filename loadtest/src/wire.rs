@@ -1,16 +1,73 @@
-//! A client connection: one read buffer over a glommio TcpStream with read/write timeouts, and the line
-//! and reply readers the protocols need (SMTP replies, POP3 multi-line bodies, IMAP literals).
+//! A client connection: one read buffer over a glommio TcpStream (plain, or TLS over it) with read/write
+//! timeouts, and the line and reply readers the protocols need (SMTP replies, POP3 multi-line bodies,
+//! IMAP literals).
 
 use std::io::{Error, ErrorKind, Result};
 use std::net::SocketAddr;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
-use futures_lite::{AsyncReadExt, AsyncWriteExt};
+use futures_lite::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use glommio::net::TcpStream;
 use memchr::memmem;
 
+use crate::tls::{TlsClient, TlsStream};
+
+/// The socket, before or after a TLS handshake.
+enum Stream {
+    Plain(TcpStream),
+    Tls(Box<TlsStream>),
+}
+
+impl Stream {
+    fn tcp(&self) -> &TcpStream {
+        match self {
+            Stream::Plain(s) => s,
+            Stream::Tls(s) => s.get_ref().0,
+        }
+    }
+}
+
+impl AsyncRead for Stream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<Result<usize>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_read(cx, buf),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for Stream {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<Result<usize>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_write(cx, buf),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_flush(cx),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+        }
+    }
+
+    fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_close(cx),
+            // Sends close_notify (RFC 8446 6.1), then closes the socket.
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_close(cx),
+        }
+    }
+}
+
 pub struct Wire {
-    stream: TcpStream,
+    stream: Stream,
     buf: Vec<u8>,
     lo: usize,
     hi: usize,
@@ -22,6 +79,9 @@ pub fn kind(e: &Error) -> &'static str {
         ErrorKind::TimedOut | ErrorKind::WouldBlock => "timeout",
         ErrorKind::ConnectionRefused => "refused",
         ErrorKind::ConnectionReset | ErrorKind::BrokenPipe | ErrorKind::UnexpectedEof => "closed",
+        // A failed TLS handshake (rustls's errors arrive as InvalidData) or a malformed reply.
+        ErrorKind::InvalidData => "tls or protocol",
+        ErrorKind::Unsupported => "starttls refused",
         _ => "io",
     }
 }
@@ -38,7 +98,7 @@ impl Wire {
             .map_err(Error::from)?;
         let _ = stream.set_nodelay(true);
         Ok(Wire {
-            stream,
+            stream: Stream::Plain(stream),
             buf: vec![0; 64 << 10],
             lo: 0,
             hi: 0,
@@ -50,11 +110,55 @@ impl Wire {
         // Only a zero duration is refused, and callers never pass one.
         let _ = self
             .stream
+            .tcp()
             .set_read_timeout(Some(timeout.max(Duration::from_millis(1))));
     }
 
     pub async fn send(&mut self, bytes: &[u8]) -> Result<()> {
-        self.stream.write_all(bytes).await
+        self.stream.write_all(bytes).await?;
+        // TLS may keep records back until flushed; a plain socket has nothing to flush.
+        if let Stream::Tls(_) = self.stream {
+            self.stream.flush().await?;
+        }
+        Ok(())
+    }
+
+    pub fn is_tls(&self) -> bool {
+        matches!(self.stream, Stream::Tls(_))
+    }
+
+    /// Bytes received and not yet read.
+    pub fn buffered(&self) -> usize {
+        self.hi - self.lo
+    }
+
+    /// The TLS handshake over this connection (implicit TLS at once, or after a STARTTLS reply). Refused
+    /// when the server already sent more (RFC 3207 4.2, RFC 2595 3.1: bytes that arrived in plaintext
+    /// after the go-ahead cannot be trusted). `replay` is put back as unread input, so that a session
+    /// reads the greeting the server sent before STARTTLS just as it would without TLS.
+    pub async fn upgrade(self, tls: &TlsClient, replay: &[u8]) -> Result<Wire> {
+        if self.buffered() > 0 {
+            return Err(Error::new(
+                ErrorKind::InvalidData,
+                "the server sent data after its STARTTLS go-ahead, before the handshake",
+            ));
+        }
+        let Stream::Plain(tcp) = self.stream else {
+            return Err(Error::new(ErrorKind::InvalidInput, "TLS is already active"));
+        };
+        let tls = tls.handshake(tcp).await?;
+        let mut buf = self.buf;
+        let n = replay.len();
+        if buf.len() < n {
+            buf.resize(n, 0);
+        }
+        buf[..n].copy_from_slice(replay);
+        Ok(Wire {
+            stream: Stream::Tls(Box::new(tls)),
+            buf,
+            lo: 0,
+            hi: n,
+        })
     }
 
     async fn fill(&mut self) -> Result<()> {
