@@ -37,7 +37,8 @@ cleanup() {
 trap cleanup EXIT
 
 # Peers.
-[ -f "$PEERS_DIR/postfix/config/main.cf" ] || loadtest/peers/setup.sh
+# (Again when an older setup left them without TLS.)
+grep -qs '^smtpd_tls_cert_file' "$PEERS_DIR/postfix/config/main.cf" || loadtest/peers/setup.sh
 loadtest/peers/start.sh >/dev/null
 
 # shardmail with the same accounts, one instance per shard count (created once; each scenario starts on

@@ -18,4 +18,5 @@ wait_port() {
   echo "port $1 did not open; see $PEERS_DIR/*/ logs" >&2; return 1
 }
 wait_port "$POSTFIX_SMTP_PORT"; wait_port "$DOVECOT_IMAP_PORT"; wait_port "$DOVECOT_POP3_PORT"; wait_port "$DOVECOT_LMTP_PORT"
-echo "postfix smtp 127.0.0.1:$POSTFIX_SMTP_PORT, dovecot imap :$DOVECOT_IMAP_PORT pop3 :$DOVECOT_POP3_PORT"
+wait_port "$POSTFIX_SMTPS_PORT"; wait_port "$DOVECOT_IMAPS_PORT"; wait_port "$DOVECOT_POP3S_PORT"
+echo "postfix smtp 127.0.0.1:$POSTFIX_SMTP_PORT (STARTTLS) smtps :$POSTFIX_SMTPS_PORT, dovecot imap :$DOVECOT_IMAP_PORT imaps :$DOVECOT_IMAPS_PORT pop3 :$DOVECOT_POP3_PORT pop3s :$DOVECOT_POP3S_PORT; certificate $PEERS_TLS_DIR/cert.pem"

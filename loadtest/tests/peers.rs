@@ -3,7 +3,8 @@
 //! IMAP IDLE) runs against them, and its counts must equal what the servers stored: messages in the
 //! Maildirs. The test is `#[ignore]`d with its reason, so a plain `cargo test` lists it as ignored
 //! (not as a pass); `.ci/run` runs it with `--ignored` after starting the peers, and it fails loudly if
-//! run without them. Uses users 80..99 only, so runs of bench.sh on users 0..79 are left alone.
+//! run without them. Uses users 60..69 (TLS) and 80..99 only, so that the two tests, which run at once,
+//! count their own deliveries, and runs of bench.sh's mailbox rows (users 0..59) are left alone.
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -20,6 +21,11 @@ struct Peers {
     smtp: String,
     imap: String,
     pop3: String,
+    smtps: String,
+    imaps: String,
+    pop3s: String,
+    /// The certificate every peer presents (its own CA).
+    ca: String,
     domain: String,
     password: String,
 }
@@ -37,6 +43,13 @@ impl Peers {
             smtp: format!("127.0.0.1:{}", env("POSTFIX_SMTP_PORT", "3525")),
             imap: format!("127.0.0.1:{}", env("DOVECOT_IMAP_PORT", "3143")),
             pop3: format!("127.0.0.1:{}", env("DOVECOT_POP3_PORT", "3110")),
+            smtps: format!("127.0.0.1:{}", env("POSTFIX_SMTPS_PORT", "3465")),
+            imaps: format!("127.0.0.1:{}", env("DOVECOT_IMAPS_PORT", "3993")),
+            pop3s: format!("127.0.0.1:{}", env("DOVECOT_POP3S_PORT", "3995")),
+            ca: env(
+                "PEERS_TLS_DIR",
+                &format!("{}/tls", env("PEERS_DIR", "/tmp/shardmail-peers")),
+            ) + "/cert.pem",
             domain: env("BENCH_DOMAIN", "bench.test"),
             password: env("BENCH_PASSWORD", "benchpass"),
         }
@@ -192,4 +205,109 @@ fn every_client_against_postfix_and_dovecot() {
     assert_eq!(v["ops"], 30, "{v}");
     assert!(v["latency_ms"]["p50"].as_f64().unwrap() > 0.0, "{v}");
     assert_eq!(p.wait_stored(80, 89, before + 30), before + 30);
+}
+
+#[test]
+#[ignore = "needs the Postfix/Dovecot peers: loadtest/peers/setup.sh && loadtest/peers/start.sh, then LOADTEST_PEERS=1 cargo test -p shardmail-loadtest --test peers -- --ignored (.ci/run does this)"]
+fn tls_clients_against_postfix_and_dovecot() {
+    let p = Peers::from_env();
+    // The peers' certificate verified as its own CA, under the name it was made for.
+    let tls = |mode: &'static str| [mode, "--ca", p.ca.as_str(), "--server-name", "localhost"];
+
+    // SMTP with STARTTLS on Postfix's MX port and with implicit TLS on its smtps port: every message
+    // acknowledged is delivered.
+    for (target, mode) in [(&p.smtp, "--starttls"), (&p.smtps, "--tls")] {
+        let before = p.stored(60, 69);
+        let mut args = vec![
+            "smtp",
+            "--target",
+            target,
+            "--connections",
+            "4",
+            "--messages",
+            "40",
+            "--size",
+            "8k",
+            "--to",
+        ];
+        let to = p.users(60, 69);
+        args.push(&to);
+        args.extend_from_slice(&tls(mode));
+        let (out, v, _) = loadtest(&args);
+        ok(&out, &v);
+        assert_eq!(v["ops"], 40, "{mode}: {v}");
+        assert_eq!(p.wait_stored(60, 69, before + 40), before + 40, "{mode}");
+    }
+
+    // POP3 over pop3s and STLS; IMAP over imaps and STARTTLS.
+    let users = p.users(60, 69);
+    for (target, mode) in [(&p.pop3s, "--tls"), (&p.pop3, "--starttls")] {
+        let mut args = vec![
+            "pop3",
+            "--target",
+            target,
+            "--connections",
+            "5",
+            "--messages",
+            "30",
+            "--user-pattern",
+            &users,
+            "--password",
+            &p.password,
+        ];
+        args.extend_from_slice(&tls(mode));
+        let (out, v, _) = loadtest(&args);
+        ok(&out, &v);
+        assert_eq!(v["ops"], 30, "pop3 {mode}: {v}");
+    }
+    for (target, mode, scenario) in [
+        (&p.imaps, "--tls", "fetch-all"),
+        (&p.imap, "--starttls", "headers"),
+    ] {
+        let mut args = vec![
+            "imap",
+            "--target",
+            target,
+            "--connections",
+            "5",
+            "--messages",
+            "20",
+            "--user-pattern",
+            &users,
+            "--password",
+            &p.password,
+            "--scenario",
+            scenario,
+        ];
+        args.extend_from_slice(&tls(mode));
+        let (out, v, _) = loadtest(&args);
+        ok(&out, &v);
+        assert_eq!(v["ops"], 20, "imap {mode}: {v}");
+    }
+
+    // Handshake storms, short: each operation a new connection with a full handshake.
+    for (target, proto, mode) in [
+        (&p.smtps, "smtp", "--tls"),
+        (&p.smtp, "smtp", "--starttls"),
+        (&p.imaps, "imap", "--tls"),
+        (&p.imap, "imap", "--starttls"),
+        (&p.pop3s, "pop3", "--tls"),
+        (&p.pop3, "pop3", "--starttls"),
+    ] {
+        let mut args = vec![
+            "handshake",
+            "--proto",
+            proto,
+            "--target",
+            target,
+            "--connections",
+            "4",
+            "--messages",
+            "40",
+        ];
+        args.extend_from_slice(&tls(mode));
+        let (out, v, _) = loadtest(&args);
+        ok(&out, &v);
+        assert_eq!(v["ops"], 40, "{proto} {mode}: {v}");
+    }
 }
