@@ -75,7 +75,7 @@ impl Scenario {
 
     pub fn pick(&self, rng: &mut Rng) -> Op {
         let total: u64 = self.ops.iter().map(|o| o.1 as u64).sum();
-        let mut x = rng.next() % total;
+        let mut x = rng.next_u64() % total;
         for (op, w) in &self.ops {
             if x < *w as u64 {
                 return *op;
@@ -297,12 +297,17 @@ async fn session(
                 response(w, &t, false).await?
             }
             Op::Store => {
-                let Some(&uid) = uids.get((rng.next() % uids.len().max(1) as u64) as usize) else {
+                let Some(&uid) = uids.get((rng.next_u64() % uids.len().max(1) as u64) as usize)
+                else {
                     shared.unclaim();
                     // Nothing to flag yet: turn this op into an append.
                     continue;
                 };
-                let sign = if rng.next() % 2 == 0 { '+' } else { '-' };
+                let sign = if rng.next_u64().is_multiple_of(2) {
+                    '+'
+                } else {
+                    '-'
+                };
                 w.send(format!("{t} UID STORE {uid} {sign}FLAGS (\\Seen)\r\n").as_bytes())
                     .await?;
                 response(w, &t, false).await?
@@ -321,7 +326,7 @@ async fn session(
                     &[user.to_string()],
                     0,
                     0,
-                    rng.next(),
+                    rng.next_u64(),
                 );
                 w.send(format!("{t} APPEND INBOX {{{}}}\r\n", msg.len()).as_bytes())
                     .await?;
@@ -346,7 +351,7 @@ async fn session(
             st.record(shared.start.elapsed(), started.elapsed(), done.bytes);
             shared.done.fetch_add(1, Relaxed);
         } else {
-            fail(st, shared, &format!("{op:?} {}", done.status));
+            fail(st, shared, format!("{op:?} {}", done.status));
         }
     }
     let t = tags.next();

@@ -264,7 +264,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             if common.connections == 0 || rcpts == 0 {
                 bail!("--connections and --rcpts must be at least 1");
             }
-            if rate.is_some_and(|r| !(r > 0.0)) {
+            if rate.is_some_and(|r| !r.is_finite() || r <= 0.0) {
                 bail!("--rate must be positive");
             }
             let opts = Arc::new(SmtpOpts {
@@ -434,7 +434,7 @@ fn idle_scenario(
             imap.connections
         );
     }
-    if senders == 0 || !(rate > 0.0) {
+    if senders == 0 || !rate.is_finite() || rate <= 0.0 {
         bail!("--smtp-connections and --rate must be positive");
     }
     let opts = Arc::new(shardmail_loadtest::notify::NotifyOpts {

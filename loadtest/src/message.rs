@@ -46,9 +46,9 @@ impl SizeDist {
     pub fn sample(&self, rng: &mut Rng) -> usize {
         match *self {
             SizeDist::Fixed(n) => n,
-            SizeDist::Uniform(n) => n / 2 + (rng.next() % (n as u64 + 1)) as usize,
+            SizeDist::Uniform(n) => n / 2 + (rng.next_u64() % (n as u64 + 1)) as usize,
             SizeDist::Exp(n) => {
-                let u = (rng.next() >> 11) as f64 / (1u64 << 53) as f64;
+                let u = (rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64;
                 let x = -(1.0 - u).ln() * n as f64;
                 (x as usize).clamp(200, n * 20)
             }
@@ -82,7 +82,7 @@ impl Rng {
         Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
     }
 
-    pub fn next(&mut self) -> u64 {
+    pub fn next_u64(&mut self) -> u64 {
         self.0 ^= self.0 >> 12;
         self.0 ^= self.0 << 25;
         self.0 ^= self.0 >> 27;
@@ -138,11 +138,11 @@ impl Corpus {
                 if !line.is_empty() {
                     line.push(' ');
                 }
-                line.push_str(WORDS[(rng.next() % WORDS.len() as u64) as usize]);
+                line.push_str(WORDS[(rng.next_u64() % WORDS.len() as u64) as usize]);
             }
             text.extend_from_slice(line.as_bytes());
             text.extend_from_slice(b"\r\n");
-            if rng.next() % 12 == 0 {
+            if rng.next_u64().is_multiple_of(12) {
                 text.extend_from_slice(b"\r\n");
             }
         }
@@ -161,6 +161,7 @@ impl Corpus {
 }
 
 /// Builds message `seq` of connection `conn` in run `run`, about `size` bytes, into `out` (cleared).
+#[allow(clippy::too_many_arguments)]
 pub fn build(
     out: &mut Vec<u8>,
     corpus: &Corpus,

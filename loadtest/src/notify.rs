@@ -350,7 +350,7 @@ async fn send_loop(
         if !shared.claim() {
             return Ok(());
         }
-        let Some(u) = board.take_user((rng.next() % board.slots.len() as u64) as usize) else {
+        let Some(u) = board.take_user((rng.next_u64() % board.slots.len() as u64) as usize) else {
             fail(
                 st,
                 shared,

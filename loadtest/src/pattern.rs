@@ -47,7 +47,7 @@ impl Pattern {
             bail!("empty pattern");
         }
         let p = Pattern { parts };
-        if p.len() == 0 {
+        if p.is_empty() {
             bail!("pattern {s:?} expands to too many addresses");
         }
         Ok(p)

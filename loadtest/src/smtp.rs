@@ -120,7 +120,7 @@ impl Prepared {
     ) {
         let size = opts.size.sample(rng);
         // Consecutive addresses from a random start: distinct as long as the pattern has enough.
-        let base = rng.next() % opts.to.len().max(1);
+        let base = rng.next_u64() % opts.to.len().max(1);
         let to: Vec<String> = (0..opts.rcpts as u64)
             .map(|r| opts.to.get(base + r))
             .collect();

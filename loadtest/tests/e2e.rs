@@ -31,10 +31,12 @@ struct Server {
 
 impl Server {
     fn start(dir: &Path, accounts: &[&str]) -> Server {
-        let mut config = Config::default();
-        config.data_dir = dir.join("data");
-        config.shards = 2;
-        config.pin = false;
+        let mut config = Config {
+            data_dir: dir.join("data"),
+            shards: 2,
+            pin: false,
+            ..Config::default()
+        };
         let smtp = format!("127.0.0.1:{}", free_port());
         config.smtp.listen = vec![smtp.clone()];
         for l in [
