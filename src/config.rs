@@ -139,6 +139,12 @@ pub struct ImapConfig {
     pub login_delay_max_ms: u64,
     /// Threads that verify passwords (argon2id), off the shards.
     pub verify_threads: usize,
+    /// Seconds a verified login (user name and password) is remembered, so the same login again
+    /// needs no argon2id check (`net::auth_cache`; IMAP, POP3 and SMTP AUTH alike); 0 turns it off.
+    /// Failures are never remembered; a password change takes effect at once.
+    pub verify_cache_ttl: u64,
+    /// Most logins remembered.
+    pub verify_cache_size: usize,
     pub max_connections_per_shard: usize,
     pub max_connections_per_ip: usize,
 }
@@ -276,6 +282,8 @@ impl Default for ImapConfig {
             login_delay_ms: 500,
             login_delay_max_ms: 15_000,
             verify_threads: 2,
+            verify_cache_ttl: 600,
+            verify_cache_size: 10_000,
             max_connections_per_shard: 10_000,
             max_connections_per_ip: 1_000,
         }

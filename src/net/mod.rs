@@ -4,6 +4,7 @@
 //! authentication policy every protocol follows.
 
 pub mod auth;
+pub mod auth_cache;
 pub mod driver;
 pub mod ip_limit;
 pub mod login_delay;

@@ -10,12 +10,17 @@
 //! stayed in the allocator's per-thread heaps (the server's malloc keeps freed memory, `crate::mem`),
 //! and a few dozen logins grew the server by ~400 MB. A name without an account is checked against a
 //! fixed hash, so the answer takes as long as for a wrong password (no account-existence oracle).
+//!
+//! A success is remembered for a while ([`AuthCache`]): the same user name and password again answer
+//! on the shard at once, without a check (see `net::auth_cache` for what is kept and the trade-off).
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use argon2::password_hash::PasswordHash;
 use argon2::{Algorithm, Argon2, Block, Params, Version};
 
+use super::auth_cache::{AuthCache, Tag};
 use crate::accounts::{normalize, Accounts};
 
 /// A hash of a random password with the default parameters, for names without an account.
@@ -25,6 +30,8 @@ struct Job {
     accounts: Arc<Accounts>,
     user: String,
     password: String,
+    /// The login's cache tag, when the cache is on: a success is put there.
+    tag: Option<Tag>,
     reply: async_channel::Sender<Option<String>>,
 }
 
@@ -73,14 +80,17 @@ fn check(hash: &str, password: &[u8], memory: &mut Vec<Block>) -> bool {
 
 pub struct Verifier {
     jobs: async_channel::Sender<Job>,
+    cache: Arc<AuthCache>,
 }
 
 impl Verifier {
-    /// Starts `threads` verifying threads (at least one).
-    pub fn new(threads: usize) -> std::io::Result<Verifier> {
+    /// Starts `threads` verifying threads (at least one), remembering successes in `cache`.
+    pub fn new(threads: usize, cache: AuthCache) -> std::io::Result<Verifier> {
         let (jobs, queue) = async_channel::unbounded::<Job>();
+        let cache = Arc::new(cache);
         for i in 0..threads.max(1) {
             let queue = queue.clone();
+            let cache = cache.clone();
             std::thread::Builder::new()
                 .name(format!("verify-{i}"))
                 .spawn(move || {
@@ -90,26 +100,37 @@ impl Verifier {
                         let hash = account.as_deref().and_then(|a| job.accounts.hash_of(a));
                         let ok = check(hash.unwrap_or(DUMMY), job.password.as_bytes(), &mut memory);
                         let verdict = (ok && hash.is_some()).then_some(account).flatten();
+                        if let (Some(tag), Some(a), Some(h)) = (job.tag, &verdict, hash) {
+                            cache.put(tag, a.clone(), h, Instant::now());
+                        }
                         let _ = job.reply.try_send(verdict);
                     }
                 })?;
         }
-        Ok(Verifier { jobs })
+        Ok(Verifier { jobs, cache })
     }
 
     /// The account `user` names when `password` is its password; `None` otherwise (no such account,
-    /// a wrong password, or the verifier stopped).
+    /// a wrong password, or the verifier stopped). A recent success answers from the cache, here.
     pub async fn verify(
         &self,
         accounts: Arc<Accounts>,
         user: String,
         password: String,
     ) -> Option<String> {
+        let tag = self
+            .cache
+            .enabled()
+            .then(|| self.cache.tag(&user, &password));
+        if let Some(account) = tag.and_then(|t| self.cache.get(&t, &accounts, Instant::now())) {
+            return Some(account);
+        }
         let (reply, answer) = async_channel::bounded(1);
         let job = Job {
             accounts,
             user,
             password,
+            tag,
             reply,
         };
         self.jobs.send(job).await.ok()?;
@@ -151,7 +172,7 @@ mod tests {
         crate::accounts::create_data_dir(dir.path()).unwrap();
         Accounts::add(dir.path(), "Alice@Example.Test", "s3cret").unwrap();
         let accounts = Arc::new(Accounts::load(dir.path()).unwrap());
-        let v = Arc::new(Verifier::new(2).unwrap());
+        let v = Arc::new(Verifier::new(2, AuthCache::off()).unwrap());
         let (answers, ticks_in_flight, checks) = glommio::LocalExecutorBuilder::default()
             .spawn(move || async move {
                 // A timer task counts the 1 ms ticks the executor serves while a check is in
@@ -202,5 +223,45 @@ mod tests {
             ticks_in_flight > 0,
             "the executor served no timer while checks ran"
         );
+    }
+
+    #[test]
+    fn a_success_answers_from_the_cache_and_a_failure_is_never_cached() {
+        let dir = tempfile::tempdir().unwrap();
+        crate::accounts::create_data_dir(dir.path()).unwrap();
+        Accounts::add(dir.path(), "alice@example.test", "s3cret").unwrap();
+        let accounts = Arc::new(Accounts::load(dir.path()).unwrap());
+        let cache = AuthCache::new(Duration::from_secs(60), 100);
+        let v = Verifier::new(1, cache).unwrap();
+        let (first, wrong, after_stop, wrong_after_stop, entries) =
+            glommio::LocalExecutorBuilder::default()
+                .spawn(move || async move {
+                    let a = || accounts.clone();
+                    let first = v
+                        .verify(a(), "alice@example.test".into(), "s3cret".into())
+                        .await;
+                    let wrong = v
+                        .verify(a(), "alice@example.test".into(), "nope".into())
+                        .await;
+                    let entries = v.cache.len();
+                    // With the checking threads gone, only the cache can answer.
+                    v.jobs.close();
+                    let after_stop = v
+                        .verify(a(), "alice@example.test".into(), "s3cret".into())
+                        .await;
+                    let wrong_after_stop = v
+                        .verify(a(), "alice@example.test".into(), "nope".into())
+                        .await;
+                    (first, wrong, after_stop, wrong_after_stop, entries)
+                })
+                .unwrap()
+                .join()
+                .unwrap();
+        let alice = Some("alice@example.test".to_string());
+        assert_eq!(first, alice);
+        assert_eq!(wrong, None);
+        assert_eq!(entries, 1, "only the success was kept");
+        assert_eq!(after_stop, alice, "the second login came from the cache");
+        assert_eq!(wrong_after_stop, None);
     }
 }

@@ -280,8 +280,14 @@ pub fn run(config: Config, stop: Arc<AtomicBool>) -> anyhow::Result<()> {
             config.auth.block_after,
             Duration::from_secs(config.auth.block_seconds),
         ),
-        verifier: Verifier::new(config.imap.verify_threads)
-            .context("starting the password verifier threads")?,
+        verifier: Verifier::new(
+            config.imap.verify_threads,
+            crate::net::auth_cache::AuthCache::new(
+                Duration::from_secs(config.imap.verify_cache_ttl),
+                config.imap.verify_cache_size,
+            ),
+        )
+        .context("starting the password verifier threads")?,
         config,
     });
     let generation = rec.generation;
