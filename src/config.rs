@@ -164,6 +164,9 @@ pub struct Pop3Config {
     /// Longest command line in octets with its CRLF (RFC 2449 4 allows clients 255; an AUTH PLAIN
     /// response line, RFC 5034 4, can be longer).
     pub max_line: usize,
+    /// LOGIN-DELAY (RFC 2449 6.8): seconds an account must wait after a login before the next one
+    /// is accepted (`-ERR [LOGIN-DELAY]`, 8.1.1); advertised in CAPA. 0: no delay.
+    pub login_delay: u64,
     pub max_connections_per_shard: usize,
     pub max_connections_per_ip: usize,
 }
@@ -297,6 +300,7 @@ impl Default for Pop3Config {
             idle_timeout: 600,
             write_timeout: 120,
             max_line: 2048,
+            login_delay: 0,
             max_connections_per_shard: 10_000,
             max_connections_per_ip: 1_000,
         }

@@ -269,9 +269,41 @@ pub fn render(shards: &[ShardMetrics]) -> String {
     out
 }
 
+/// One counter family of a protocol: its name after `shardmail_{protocol}_`, Prometheus type, help
+/// text, and where each shard keeps it.
+pub type Row<M> = (
+    &'static str,
+    &'static str,
+    &'static str,
+    fn(&M) -> &AtomicU64,
+);
+
+/// Writes the counter families `rows` of one protocol, a line per shard: IMAP's and POP3's counters
+/// go out through this one function.
+pub fn render_rows<M>(
+    out: &mut String,
+    protocol: &str,
+    shards: &[ShardMetrics],
+    of: fn(&ShardMetrics) -> &M,
+    rows: &[Row<M>],
+) {
+    for (name, kind, help, get) in rows {
+        let _ = writeln!(
+            out,
+            "# HELP shardmail_{protocol}_{name} {help}\n# TYPE shardmail_{protocol}_{name} {kind}"
+        );
+        for (i, s) in shards.iter().enumerate() {
+            let _ = writeln!(
+                out,
+                "shardmail_{protocol}_{name}{{shard=\"{i}\"}} {}",
+                get(of(s)).load(Relaxed)
+            );
+        }
+    }
+}
+
 fn render_imap(out: &mut String, shards: &[ShardMetrics]) {
-    type Get = fn(&ImapMetrics) -> &AtomicU64;
-    let rows: [(&str, &str, &str, Get); 13] = [
+    let rows: [Row<ImapMetrics>; 13] = [
         (
             "connections_open",
             "gauge",
@@ -345,19 +377,7 @@ fn render_imap(out: &mut String, shards: &[ShardMetrics]) {
             |m| &m.timeouts,
         ),
     ];
-    for (name, kind, help, get) in rows {
-        let _ = writeln!(
-            out,
-            "# HELP shardmail_imap_{name} {help}\n# TYPE shardmail_imap_{name} {kind}"
-        );
-        for (i, s) in shards.iter().enumerate() {
-            let _ = writeln!(
-                out,
-                "shardmail_imap_{name}{{shard=\"{i}\"}} {}",
-                get(&s.imap).load(Relaxed)
-            );
-        }
-    }
+    render_rows(out, "imap", shards, |s| &s.imap, &rows);
 }
 
 #[cfg(test)]

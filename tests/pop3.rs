@@ -4,6 +4,8 @@
 
 mod common;
 
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 use common::{LineClient, Server};
@@ -469,5 +471,129 @@ fn fetchmail_downloads_with_keep_then_without() {
         String::from_utf8_lossy(&again[mbox.len()..]),
         String::from_utf8_lossy(&mbox),
         "the second download is the same five messages"
+    );
+}
+
+/// An over-long line trickled in a byte at a time is one line: its whole time counts against the
+/// command limit (`pop3.idle_timeout`), however often a byte arrives. The refused line and the
+/// commands are counted in the metrics.
+#[test]
+fn a_trickled_over_long_line_is_cut_at_the_command_limit() {
+    let s = server(&[], "pop3.idle_timeout = 1\n");
+    let mut w = TcpStream::connect(s.pop3).unwrap();
+    w.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let mut r = BufReader::new(w.try_clone().unwrap());
+    let mut line = || {
+        let mut l = String::new();
+        r.read_line(&mut l).map(|_| l)
+    };
+    assert!(line().unwrap().starts_with("+OK"));
+    w.write_all(b"BOGUS\r\n").unwrap();
+    assert!(line().unwrap().starts_with("-ERR"));
+    // Past `max_line` (2048): refused at once, then skipped up to its end, which never comes.
+    w.write_all(format!("NOOP {}", "x".repeat(3000)).as_bytes())
+        .unwrap();
+    assert_eq!(line().unwrap(), "-ERR Line too long\r\n");
+    w.set_read_timeout(Some(Duration::from_millis(100)))
+        .unwrap();
+    let t = Instant::now();
+    let closed = loop {
+        assert!(
+            t.elapsed() < Duration::from_secs(10),
+            "still open after 10 s of trickling"
+        );
+        // A byte every 100 ms: far inside the limit, were each read to restart it.
+        if w.write_all(b"x").is_err() {
+            break t.elapsed();
+        }
+        match line() {
+            Ok(l) if l.is_empty() => break t.elapsed(),
+            Ok(l) => panic!("unexpected reply {l:?}"),
+            Err(_) => {}
+        }
+    };
+    assert!(closed < Duration::from_secs(4), "closed after {closed:?}");
+    assert!(s.metric_sum("shardmail_pop3_timeouts_total") >= 1);
+    assert_eq!(s.metric_sum("shardmail_pop3_bad_commands_total"), 2);
+    assert_eq!(s.metric_sum("shardmail_pop3_commands_total"), 2);
+}
+
+/// RFC 2449 6.8 / 8.1.1: with `pop3.login_delay`, CAPA advertises it and a login within that many
+/// seconds of the account's last one gets `-ERR [LOGIN-DELAY]` (only with the right password: a
+/// wrong one is just `[AUTH]`); once the delay is over the login is accepted.
+#[test]
+fn a_login_within_the_login_delay_is_refused_with_its_code() {
+    let user = "lena@example.test";
+    let s = server(&[user], "pop3.login_delay = 4\n");
+    let mut c = Pop::connect(&s);
+    assert!(c.cmd("CAPA").starts_with("+OK"));
+    assert!(c.body().contains(&"LOGIN-DELAY 4\r\n".to_string()));
+    c.login(user);
+    let first = Instant::now();
+    c.quit();
+    let mut c = Pop::connect(&s);
+    assert!(c.cmd(&format!("USER {user}")).starts_with("+OK"));
+    let r = c.cmd("PASS wrong");
+    assert!(r.starts_with("-ERR [AUTH]"), "{r}");
+    assert!(c.cmd(&format!("USER {user}")).starts_with("+OK"));
+    let r = c.cmd("PASS secret");
+    assert!(first.elapsed() < Duration::from_secs(4), "too slow to test");
+    assert!(r.starts_with("-ERR [LOGIN-DELAY]"), "{r}");
+    // Still in AUTHORIZATION; after the delay the same connection gets in.
+    assert!(c.cmd("STAT").starts_with("-ERR"));
+    std::thread::sleep(Duration::from_secs(4).saturating_sub(first.elapsed()));
+    c.login(user);
+    assert_eq!(c.stat(), (0, 0));
+    c.quit();
+    assert_eq!(s.metric_sum("shardmail_pop3_login_delayed_total"), 1);
+    // Without the key, CAPA says 0 and nothing is refused.
+    let s = server(&[user], "");
+    let mut c = Pop::connect(&s);
+    assert!(c.cmd("CAPA").starts_with("+OK"));
+    assert!(c.body().contains(&"LOGIN-DELAY 0\r\n".to_string()));
+    for _ in 0..2 {
+        let mut c = Pop::connect(&s);
+        c.login(user);
+        c.quit();
+    }
+}
+
+/// Verified logins are remembered (`net::auth_cache`), but never past a password change: after
+/// `account del` and `account add` with a new password, the old one is refused at once although it
+/// was just accepted, and the new one works.
+#[test]
+fn a_password_change_takes_effect_despite_the_login_cache() {
+    let user = "max@example.test";
+    let s = server(&[user], "");
+    for _ in 0..3 {
+        let mut c = Pop::connect(&s);
+        c.login(user);
+        c.quit();
+    }
+    let o = s.cli(&["account", "del", user]);
+    assert!(o.status.success());
+    let o = s.cli(&["account", "add", user, "--password", "changed"]);
+    assert!(o.status.success());
+    // The running server reloads the accounts file within a second or so.
+    let t = Instant::now();
+    loop {
+        let mut c = Pop::connect(&s);
+        assert!(c.cmd(&format!("USER {user}")).starts_with("+OK"));
+        if c.cmd("PASS changed").starts_with("+OK") {
+            c.quit();
+            break;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(20),
+            "the new password never worked"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let mut c = Pop::connect(&s);
+    assert!(c.cmd(&format!("USER {user}")).starts_with("+OK"));
+    let r = c.cmd("PASS secret");
+    assert!(
+        r.starts_with("-ERR [AUTH]"),
+        "the old password still works: {r}"
     );
 }

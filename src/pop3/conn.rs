@@ -42,6 +42,8 @@ impl Settings {
         let session = SessionConfig {
             greeting: format!("{} shardmail POP3 ready", c.hostname),
             max_line: c.pop3.max_line,
+            // RFC 2449 6.8: what CAPA says is what `Pop3::lock` enforces.
+            login_delay: u32::try_from(c.pop3.login_delay).unwrap_or(u32::MAX),
             ..SessionConfig::default()
         };
         let sessions = Link::ALL.map(|l| {
@@ -335,15 +337,26 @@ impl<'a> Pop3<'a> {
     /// On the account's owner: locks the maildrop and opens it (TRANSACTION), or says why not.
     async fn lock(&mut self, account: String, out: &mut Out) {
         let m = &self.ctx.metrics().pop3;
+        let locks = &self.ctx.pop3_locks;
         // The lock is taken before the maildrop is read, so two logins cannot both get in.
-        let Some(lock) = self.ctx.pop3_locks.try_lock(&account) else {
+        let Some(lock) = locks.try_lock(&account) else {
             m.in_use.fetch_add(1, Relaxed);
             tracing::info!(%account, "maildrop in use by another POP3 session");
             self.session.in_use(out);
             return;
         };
+        // RFC 2449 6.8: logins of one account at least LOGIN-DELAY seconds apart, counted from the
+        // last +OK to a login. Checked after the password, so it tells a guesser nothing.
+        let delay = Duration::from_secs(self.ctx.shared.config.pop3.login_delay);
+        if locks.too_soon(&account, Instant::now(), delay) {
+            m.login_delayed.fetch_add(1, Relaxed);
+            tracing::info!(%account, "POP3 login within the login delay");
+            self.session.login_delayed(out);
+            return;
+        }
         match Maildrop::open(self.ctx.clone(), &account, now_secs()).await {
             Ok(maildrop) => {
+                locks.logged_in(&account, Instant::now(), delay);
                 self.lock = Some(lock);
                 self.session.locked(maildrop, out);
             }
@@ -439,6 +452,10 @@ impl Protocol for Pop3<'_> {
         if self.session.take_refused_plaintext() {
             auth::refused_plaintext(self.ctx, Proto::Pop3, self.peer.ip());
         }
+        let counts = self.session.take_counts();
+        let m = &self.ctx.metrics().pop3;
+        m.commands.fetch_add(counts.commands, Relaxed);
+        m.bad_commands.fetch_add(counts.bad, Relaxed);
         (used, self.step(flow))
     }
 
@@ -456,7 +473,9 @@ impl Protocol for Pop3<'_> {
     }
 
     fn at_command_start(&self) -> bool {
-        true
+        // The skipped head of an over-long line was taken from the buffer, but the line goes on: its
+        // whole time counts against the command limit, however slowly it trickles in.
+        !self.session.mid_line()
     }
 
     fn in_transaction(&self) -> bool {

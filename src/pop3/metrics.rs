@@ -1,10 +1,9 @@
 //! POP3 counters of one shard (issue 11), rendered beside the others at `GET /metrics`. A session moved
 //! to its account's owner counts as open on the owner from the move on.
 
-use std::fmt::Write;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::AtomicU64;
 
-use crate::metrics::ShardMetrics;
+use crate::metrics::{render_rows, Row, ShardMetrics};
 
 #[derive(Default)]
 pub struct Pop3Metrics {
@@ -23,12 +22,18 @@ pub struct Pop3Metrics {
     /// UPDATE states that could not remove their messages (storage errors): nothing was removed.
     pub update_failures: AtomicU64,
     pub timeouts: AtomicU64,
+    /// Command lines handled (an over-long line counts as one).
+    pub commands: AtomicU64,
+    /// Commands answered `-ERR` because they were malformed, too long, or not valid in the session's
+    /// state (not: a message number out of range, a wrong password).
+    pub bad_commands: AtomicU64,
+    /// Logins refused with `-ERR [LOGIN-DELAY]` (RFC 2449 8.1.1).
+    pub login_delayed: AtomicU64,
 }
 
 /// Writes the POP3 rows of every shard.
 pub fn render(out: &mut String, shards: &[ShardMetrics]) {
-    type Get = fn(&Pop3Metrics) -> &AtomicU64;
-    let rows: [(&str, &str, &str, Get); 11] = [
+    let rows: [Row<Pop3Metrics>; 14] = [
         (
             "connections_open",
             "gauge",
@@ -92,25 +97,32 @@ pub fn render(out: &mut String, shards: &[ShardMetrics]) {
             "POP3 sessions closed by the autologout timer.",
             |m| &m.timeouts,
         ),
+        (
+            "commands_total",
+            "counter",
+            "POP3 command lines handled.",
+            |m| &m.commands,
+        ),
+        (
+            "bad_commands_total",
+            "counter",
+            "POP3 commands refused as malformed, too long or out of state.",
+            |m| &m.bad_commands,
+        ),
+        (
+            "login_delayed_total",
+            "counter",
+            "POP3 logins refused within the LOGIN-DELAY of the account's last login.",
+            |m| &m.login_delayed,
+        ),
     ];
-    for (name, kind, help, get) in rows {
-        let _ = writeln!(
-            out,
-            "# HELP shardmail_pop3_{name} {help}\n# TYPE shardmail_pop3_{name} {kind}"
-        );
-        for (i, s) in shards.iter().enumerate() {
-            let _ = writeln!(
-                out,
-                "shardmail_pop3_{name}{{shard=\"{i}\"}} {}",
-                get(&s.pop3).load(Relaxed)
-            );
-        }
-    }
+    render_rows(out, "pop3", shards, |s| &s.pop3, &rows);
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::atomic::Ordering::Relaxed;
 
     #[test]
     fn every_shard_has_its_row() {
@@ -129,6 +141,18 @@ mod tests {
         assert!(
             out.contains("# TYPE shardmail_pop3_connections_open gauge"),
             "{out}"
+        );
+        shards[0].pop3.bad_commands.fetch_add(3, Relaxed);
+        let mut out = String::new();
+        render(&mut out, &shards);
+        assert!(
+            out.contains("shardmail_pop3_bad_commands_total{shard=\"0\"} 3"),
+            "{out}"
+        );
+        assert_eq!(
+            out.matches("# TYPE shardmail_pop3_commands_total counter")
+                .count(),
+            1
         );
     }
 }

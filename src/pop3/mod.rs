@@ -33,7 +33,7 @@ mod session;
 pub mod store;
 pub mod stuff;
 
-pub use session::{Handoff, Session};
+pub use session::{Counts, Handoff, Session};
 
 use crate::net::out::{Bytes, Out};
 

@@ -115,6 +115,16 @@ pub struct Session<M: Maildrop> {
     spliced: usize,
     /// Plaintext credentials were refused since the shell last asked.
     refused_plaintext: bool,
+    /// Commands since the shell last took the counts ([`Session::take_counts`]).
+    counts: Counts,
+}
+
+/// Command lines a session handled, and how many of them were refused as malformed, too long or out
+/// of state (the shell's metrics).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counts {
+    pub commands: u64,
+    pub bad: u64,
 }
 
 impl<M: Maildrop> Session<M> {
@@ -129,6 +139,7 @@ impl<M: Maildrop> Session<M> {
             closed: false,
             spliced: 0,
             refused_plaintext: false,
+            counts: Counts::default(),
         }
     }
 
@@ -214,6 +225,8 @@ impl<M: Maildrop> Session<M> {
                 }
                 Framed::TooLong { used: n } => {
                     used += n;
+                    self.counts.commands += 1;
+                    self.counts.bad += 1;
                     if self.auth == Auth::PlainLine {
                         // The SASL exchange ends with it (RFC 5034 4: the server may reject).
                         self.auth = Auth::Start;
@@ -251,8 +264,10 @@ impl<M: Maildrop> Session<M> {
             // after Flow::Continue gets the rest of the message at once.
             self.send(out, usize::MAX);
         }
+        self.counts.commands += 1;
         if matches!(self.auth, Auth::Verifying(_)) || self.updating {
             // The shell feeds no line while it owes the session a verdict.
+            self.counts.bad += 1;
             reply::err(out.buf(), None, "Another command is in progress");
             return Flow::Ready;
         }
@@ -263,6 +278,7 @@ impl<M: Maildrop> Session<M> {
         let cmd = match command::parse(line) {
             Ok(c) => c,
             Err(e) => {
+                self.counts.bad += 1;
                 let text = format!("Invalid command: {e}");
                 reply::err(out.buf(), None, &text);
                 return Flow::Ready;
@@ -279,6 +295,7 @@ impl<M: Maildrop> Session<M> {
             Command::User(_) | Command::Pass(_) | Command::Apop | Command::Auth { .. }
                 if self.drop.is_some() =>
             {
+                self.counts.bad += 1;
                 self.err(out, "Already authenticated")
             }
             Command::User(name) => self.user_cmd(name, out),
@@ -287,7 +304,10 @@ impl<M: Maildrop> Session<M> {
             Command::Auth { mechanism, initial } => self.auth_cmd(mechanism, initial, out),
             other => match self.drop.is_some() {
                 true => self.transaction(other, out),
-                false => self.err(out, "Not authenticated: USER and PASS, or AUTH, first"),
+                false => {
+                    self.counts.bad += 1;
+                    self.err(out, "Not authenticated: USER and PASS, or AUTH, first")
+                }
             },
         }
     }
@@ -378,6 +398,7 @@ impl<M: Maildrop> Session<M> {
             return self.refuse_plaintext(out);
         }
         let Auth::User(user) = std::mem::replace(&mut self.auth, Auth::Start) else {
+            self.counts.bad += 1;
             return self.err(out, "PASS must follow USER");
         };
         match std::str::from_utf8(pass) {
@@ -704,6 +725,30 @@ impl<M: Maildrop> Session<M> {
             "Maildrop is locked by another session",
         );
         Flow::Ready
+    }
+
+    /// The credentials were right but the account logged in less than `LOGIN-DELAY` seconds ago
+    /// (RFC 2449 6.8 and 8.1.1 `[LOGIN-DELAY]`). Answered only after a right password, so it says
+    /// nothing about accounts to someone guessing.
+    pub fn login_delayed(&mut self, out: &mut dyn Sink) -> Flow {
+        self.auth = Auth::Start;
+        reply::err(
+            out.buf(),
+            Some(Code::LoginDelay),
+            "Logged in too recently, try again later",
+        );
+        Flow::Ready
+    }
+
+    /// The framer is skipping the rest of an over-long line: input it took is not a whole command,
+    /// so the shell's clock for the current line must keep running.
+    pub fn mid_line(&self) -> bool {
+        self.framer.is_skipping()
+    }
+
+    /// The command counts since the last call.
+    pub fn take_counts(&mut self) -> Counts {
+        std::mem::take(&mut self.counts)
     }
 
     /// The maildrop could not be opened (RFC 3206 4 `[SYS/TEMP]`).

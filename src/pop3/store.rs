@@ -13,16 +13,22 @@
 //!   (RFC 9051 2.3.1.1); both are kept by the index, so they survive restarts and shard-count changes.
 //!
 //! The lock set lives on the owner shard (sessions run where their account lives), so a plain
-//! `RefCell<HashSet>` is a lock across every shard.
+//! `RefCell<HashSet>` is a lock across every shard. The same goes for the time of each account's last
+//! login, which `[LOGIN-DELAY]` (RFC 2449 6.8, 8.1.1) is measured from.
+//!
+//! UPDATE also drops the deleted messages' parsed summaries from the shard's cache (`imap::summary`)
+//! at once, rather than leaving them to be evicted unread.
 
 use std::cell::RefCell;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
+use std::time::{Duration, Instant};
 
 use shardmail_storage::index::{self, FolderView, MailboxError};
 use shardmail_storage::{Error as StoreError, Kind, RecordRef};
 
 use super::{Entry, MaildropError};
+use crate::imap::backend::Locator;
 use crate::imap::store::PartitionOf;
 
 /// The maildrop is the INBOX (issue 11).
@@ -72,8 +78,19 @@ impl<P: PartitionOf> Maildrop<P> {
             return Ok(0);
         }
         let account = &self.account;
-        self.owner
-            .partition(account)
+        let part = self.owner.partition(account);
+        // Where the messages are, for the summary cache, read before they leave the index.
+        let positions: Vec<_> = match (self.owner.summaries(), part.view(account, MAILDROP)) {
+            (Some(_), Ok(now)) => uids
+                .iter()
+                .filter_map(|&u| {
+                    now.by_uid(u)
+                        .map(|(_, m)| Locator([m.log, m.segment, m.offset]))
+                })
+                .collect(),
+            _ => Vec::new(),
+        };
+        let removed = part
             .execute(|ix| {
                 let ev = ix.expunge(account, MAILDROP, uids)?;
                 let n = ev
@@ -86,7 +103,13 @@ impl<P: PartitionOf> Maildrop<P> {
                 Ok((ev, n))
             })
             .await
-            .map_err(from_store)
+            .map_err(from_store)?;
+        // Durable: their summaries will not be asked for again. (A copy of a message in another
+        // folder shares its position; it is just parsed again at its next FETCH.)
+        if let Some(cache) = self.owner.summaries() {
+            cache.forget(positions);
+        }
+        Ok(removed)
     }
 }
 
@@ -123,10 +146,19 @@ impl<P: PartitionOf> super::Maildrop for Maildrop<P> {
     }
 }
 
-/// The maildrops with a POP3 session on this shard (the owner of each).
+/// The maildrops with a POP3 session on this shard (the owner of each), and when each account last
+/// logged in.
 #[derive(Default)]
 pub struct Locks {
     held: RefCell<HashSet<String>>,
+    logins: RefCell<LastLogins>,
+}
+
+#[derive(Default)]
+struct LastLogins {
+    at: HashMap<String, Instant>,
+    /// The map is pruned of logins older than the delay when it grows to this.
+    prune_at: usize,
 }
 
 impl Locks {
@@ -146,6 +178,39 @@ impl Locks {
         self.held
             .borrow()
             .contains(&index::canonical_account(account))
+    }
+
+    /// RFC 2449 6.8: `account` logged in (had `+OK` to its PASS or AUTH) less than `delay` ago.
+    pub fn too_soon(&self, account: &str, now: Instant, delay: Duration) -> bool {
+        if delay.is_zero() {
+            return false;
+        }
+        let logins = self.logins.borrow();
+        logins
+            .at
+            .get(&index::canonical_account(account))
+            .is_some_and(|&t| now.saturating_duration_since(t) < delay)
+    }
+
+    /// Records a login of `account` at `now`. Memory stays bounded by the accounts that logged in
+    /// within the last `delay`: older entries are dropped whenever the map has doubled.
+    pub fn logged_in(&self, account: &str, now: Instant, delay: Duration) {
+        if delay.is_zero() {
+            return;
+        }
+        let mut logins = self.logins.borrow_mut();
+        logins.at.insert(index::canonical_account(account), now);
+        if logins.at.len() >= logins.prune_at {
+            logins
+                .at
+                .retain(|_, t| now.saturating_duration_since(*t) < delay);
+            logins.prune_at = (logins.at.len() * 2).max(1024);
+        }
+    }
+
+    /// Accounts whose last login is remembered now.
+    pub fn logins_remembered(&self) -> usize {
+        self.logins.borrow().at.len()
     }
 }
 
@@ -287,5 +352,74 @@ mod tests {
         assert!(!locks.is_locked(USER));
         assert!(locks.try_lock(USER).is_some(), "free again");
         assert_eq!(b.account(), "bob@example.test");
+    }
+
+    /// UPDATE frees the deleted messages' summaries from the shard's cache (those IMAP parsed), and
+    /// only theirs.
+    #[test]
+    fn an_update_forgets_the_summaries_of_what_it_deleted() {
+        use crate::imap::store::WithSummaries;
+        use crate::imap::summary::SummaryCache;
+        on_executor(|| async {
+            let dir = tempfile::tempdir().expect("tempdir");
+            let (store, _) = Store::open(dir.path(), StoreOptions::default())
+                .await
+                .expect("store");
+            for i in 1..=3 {
+                deliver(&store, &msg(i)).await;
+            }
+            let owner = Rc::new(WithSummaries {
+                inner: store,
+                summaries: SummaryCache::default(),
+            });
+            let view = owner.inner.owner(USER).view(USER, "INBOX").expect("view");
+            let at: Vec<(Locator, usize)> = view
+                .iter()
+                .map(|m| (Locator([m.log, m.segment, m.offset]), m.size as usize))
+                .collect();
+            for (i, (loc, _)) in at.iter().enumerate() {
+                let raw = msg(i + 1);
+                owner
+                    .summaries
+                    .insert(*loc, crate::mime::Message::parse(&raw).summary());
+            }
+            assert_eq!(owner.summaries.stats().entries, 3);
+            let md = Maildrop::open(owner.clone(), USER, NOW)
+                .await
+                .expect("open");
+            assert_eq!(md.expunge_uids(&[1, 3]).await, Ok(2));
+            assert_eq!(owner.summaries.stats().entries, 1, "two were forgotten");
+            let (loc, size) = at[1];
+            assert!(owner.summaries.get(loc, size).is_some(), "uid 2's stays");
+        });
+    }
+
+    #[test]
+    fn login_delay_counts_from_the_last_login_and_forgets_old_ones() {
+        let locks = Locks::default();
+        let t0 = Instant::now();
+        let d = Duration::from_secs(60);
+        assert!(!locks.too_soon(USER, t0, d));
+        locks.logged_in(USER, t0, d);
+        assert!(locks.too_soon("Alice@Example.TEST", t0 + Duration::from_secs(59), d));
+        assert!(!locks.too_soon(USER, t0 + d, d), "the delay is over");
+        assert!(!locks.too_soon("bob@example.test", t0, d), "per account");
+        // No delay: nothing is checked or kept.
+        assert!(!locks.too_soon(USER, t0, Duration::ZERO));
+        locks.logged_in("carol@example.test", t0, Duration::ZERO);
+        assert_eq!(locks.logins_remembered(), 1);
+        // Thousands of logins long past are dropped as the map grows.
+        for i in 0..5000 {
+            locks.logged_in(
+                &format!("u{i}@example.test"),
+                t0 + Duration::from_secs(i),
+                d,
+            );
+        }
+        assert!(
+            locks.logins_remembered() < 1200,
+            "{} remembered",
+            locks.logins_remembered()
+        );
     }
 }

@@ -929,3 +929,67 @@ fn a_closed_session_takes_no_more_input() {
     assert_eq!(s.session.line(b"NOOP", &mut out), Flow::Close);
     assert!(out.is_empty());
 }
+
+#[test]
+fn a_login_within_the_login_delay_gets_its_code_and_the_session_goes_on() {
+    let mut out = Vec::new();
+    let mut s: Session<Fake> = Session::new(Arc::new(Config::default()), &mut out);
+    out.clear();
+    let input = b"USER alice\r\nPASS secret\r\n";
+    let (used, flow) = s.feed(input, &mut out);
+    assert_eq!(used, input.len());
+    assert!(matches!(flow, Flow::Login(_)), "{flow:?}");
+    assert_eq!(s.login_delayed(&mut out), Flow::Ready);
+    assert_eq!(s.feed(b"STAT\r\n", &mut out), (6, Flow::Ready));
+    assert_eq!(
+        String::from_utf8_lossy(&out),
+        "+OK Send PASS\r\n-ERR [LOGIN-DELAY] Logged in too recently, try again later\r\n\
+         -ERR Not authenticated: USER and PASS, or AUTH, first\r\n"
+    );
+}
+
+#[test]
+fn commands_and_refused_ones_are_counted_for_the_shell() {
+    let cfg = Config {
+        max_line: 64,
+        ..Config::default()
+    };
+    let mut out = Vec::new();
+    let mut s: Session<Fake> = Session::new(Arc::new(cfg), &mut out);
+    let long = format!("NOOP {}\r\n", "x".repeat(100));
+    let input = format!("CAPA\r\nBOGUS\r\nSTAT\r\n{long}PASS x\r\nUSER alice\r\n");
+    let (used, flow) = s.feed(input.as_bytes(), &mut out);
+    assert_eq!((used, flow), (input.len(), Flow::Ready));
+    // CAPA and USER are fine; BOGUS (malformed), STAT (before login), the long line and PASS
+    // without USER are refused.
+    assert_eq!(
+        s.take_counts(),
+        Counts {
+            commands: 6,
+            bad: 4
+        }
+    );
+    assert_eq!(s.take_counts(), Counts::default(), "taken");
+}
+
+#[test]
+fn the_shell_sees_when_an_over_long_line_is_still_being_skipped() {
+    let cfg = Config {
+        max_line: 64,
+        ..Config::default()
+    };
+    let mut out = Vec::new();
+    let mut s: Session<Fake> = Session::new(Arc::new(cfg), &mut out);
+    assert!(!s.mid_line());
+    let (used, _) = s.feed(&[b'x'; 100], &mut out);
+    assert_eq!(used, 100);
+    assert!(s.mid_line(), "the line has not ended");
+    let (used, _) = s.feed(&[b'x'; 10], &mut out);
+    assert_eq!(used, 10);
+    assert!(s.mid_line());
+    s.feed(b"x\r\n", &mut out);
+    assert!(!s.mid_line(), "the line ended");
+    // A short partial line is not taken at all, so the shell's buffer says it is mid-line.
+    assert_eq!(s.feed(b"NOO", &mut out).0, 0);
+    assert!(!s.mid_line());
+}
