@@ -7,7 +7,9 @@
 #
 # usage: loadtest/bench.sh [SECONDS_PER_RUN]
 #   env: CONNECTIONS (16), SHARDS ("2 1"), REPEAT (3), SCENARIOS ("10k:1 100k:1 10k:10 100k:10"),
-#        MBOX_USERS (20), MBOX_MESSAGES (2000), IDLE_RATE (100), BIG_USERS (20), BIG_MESSAGES (400)
+#        MBOX_USERS (20), MBOX_MESSAGES (2000), IDLE_RATE (100), BIG_USERS (20), BIG_MESSAGES (400),
+#        TLS_ROWS (1: then the TLS rows of loadtest/measure/tls_bench.sh: SMTP 10k/1 and IMAP fetch-all,
+#        plaintext beside TLS, shardmail beside Postfix/Dovecot; 0: skip them)
 # Each figure is the median over REPEAT interleaved rounds; ratios are medians of per-round ratios.
 # SHARDS lists shard counts: one shardmail per count runs beside the others (its own data directory and
 # ports), each is measured in every round, and the first is the one compared with Postfix, the ceiling
@@ -266,3 +268,8 @@ PY
 echo
 echo "machine: $(nproc) CPUs ($(lscpu | sed -n 's/^Model name: *//p')), $(free -g | awk '/Mem:/{print $2}') GiB; client and servers share the CPUs; shardmail --shards ${SHARDS[*]} (the first is compared with the peers)"
 echo "json: $WORK"
+if [ "${TLS_ROWS:-1}" = 1 ]; then
+  echo
+  BUILD=0 CONNECTIONS=$C SHARDS=${SHARDS[0]} REPEAT=$REPEAT MBOX_USERS=$MBOX_USERS MBOX_MESSAGES=$MBOX_MESSAGES \
+    loadtest/measure/tls_bench.sh "$D"
+fi
