@@ -395,39 +395,41 @@ async fn consume(ctx: &Rc<ShardCtx>, id: Position, accepted: Option<Instant>) {
         return;
     }
     loop {
-        let (env, todo) = match q.state.borrow().get(id) {
-            Some(e) => (e.env.clone(), e.pending_local()),
-            None => return,
+        // Only the pending recipients' addresses are copied (each once, grouped by owner): the request
+        // to an owner crosses threads and must own them; the rest of the envelope stays in the queue.
+        let (size, received, by_owner) = {
+            let state = q.state.borrow();
+            let Some(e) = state.get(id) else {
+                return;
+            };
+            let mut by_owner: BTreeMap<usize, (Vec<u32>, Vec<String>)> = BTreeMap::new();
+            for i in e.pending_local() {
+                let Some(r) = e.env.recipients.get(i as usize) else {
+                    continue;
+                };
+                let slot = by_owner.entry(ctx.owner(&r.address)).or_default();
+                slot.0.push(i);
+                slot.1.push(r.address.clone());
+            }
+            (e.env.size, e.env.received, by_owner)
         };
-        if todo.is_empty() {
+        if by_owner.is_empty() {
             return;
         }
-        let mut by_owner: BTreeMap<usize, Vec<u32>> = BTreeMap::new();
-        for i in todo {
-            by_owner
-                .entry(ctx.owner(&env.recipients[i as usize].address))
-                .or_default()
-                .push(i);
-        }
-        let accounts_of = |idxs: &[u32]| -> Vec<String> {
-            idxs.iter()
-                .map(|&i| env.recipients[i as usize].address.clone())
-                .collect()
-        };
         // Ask every other owner first, so their commits overlap; then file here; then collect.
         let mut waits = Vec::new();
         let mut here = None;
-        for (owner, idxs) in by_owner {
+        for (owner, (idxs, accounts)) in by_owner {
             if owner == ctx.id {
-                here = Some(idxs);
+                here = Some((idxs, accounts));
                 continue;
             }
             let (tx, rx) = async_channel::bounded(1);
             let req = FileRequest {
                 id,
-                size: env.size,
-                received: env.received,
-                accounts: accounts_of(&idxs),
+                size,
+                received,
+                accounts,
                 done_below: done_below(ctx),
                 reply: tx,
             };
@@ -441,8 +443,8 @@ async fn consume(ctx: &Rc<ShardCtx>, id: Position, accepted: Option<Instant>) {
             waits.push((owner, idxs, sent.then_some(rx)));
         }
         let mut results = Vec::new();
-        if let Some(idxs) = here {
-            let r = file_here(ctx, id, env.size, env.received, &accounts_of(&idxs)).await;
+        if let Some((idxs, accounts)) = here {
+            let r = file_here(ctx, id, size, received, &accounts).await;
             results.push((idxs, r));
         }
         for (owner, idxs, rx) in waits {

@@ -215,7 +215,9 @@ async fn store(ctx: &Rc<ShardCtx>, session: &Session) -> Delivery {
             m.messages_accepted.fetch_add(1, Relaxed);
             m.bytes_accepted
                 .fetch_add((trace.len() + body.len()) as u64, Relaxed);
-            tracing::info!(id = %id, from = %env.from, rcpts = env.recipients.len(), size = body.len(), "accepted");
+            // Debug, not info: one line per message went through the log writer on every shard
+            // (issue 9: logging must never pace ingest); the counters above keep the totals.
+            tracing::debug!(id = %id, from = %env.from, rcpts = env.recipients.len(), size = body.len(), "accepted");
             Delivery::Stored { id }
         }
         Err(e) if e.is_disk_full() => {

@@ -274,6 +274,11 @@ pub struct LogWriter {
 /// (still covered by one sync).
 const MAX_BATCH_BYTES: usize = 8 << 20;
 
+/// The capacity a new batch starts with: a group commit under load gathers tens of records (a 10 KB
+/// message, its queue entry, its filing events, each), and a buffer grown by doubling from empty copied
+/// the batch once per doubling (realloc was ~1.5% of a shard in 10 KB x 10-recipient ingest).
+const BATCH_START_BYTES: usize = 128 << 10;
+
 impl LogWriter {
     /// Opens (creating if needed) the log of writer `log` under the data directory `root`: verifies the
     /// last segment from `scan_from` (a checkpoint; `None` scans it whole), zeroes a torn tail with a
@@ -437,7 +442,7 @@ impl LogWriter {
                 segment,
                 salt,
                 start: offset,
-                buf: Vec::new(),
+                buf: Vec::with_capacity(BATCH_START_BYTES.max(total as usize)),
                 done: Rc::default(),
             });
         }
