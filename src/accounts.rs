@@ -88,10 +88,16 @@ pub fn normalize(address: &str) -> Result<String, AccountError> {
     let bad = || AccountError::BadAddress(address.into());
     let (local, domain) = a.rsplit_once('@').ok_or_else(bad)?;
     let ok_part = |s: &str| {
+        // Runs for every RCPT: ASCII (nearly every address) is checked a byte at a time; the same
+        // rule as the char test below, as ASCII whitespace and controls are bytes <= 0x20 and 0x7f.
+        let bad_char = |c: char| c.is_whitespace() || c.is_control() || "<>,;\"\\".contains(c);
         !s.is_empty()
-            && !s
-                .chars()
-                .any(|c| c.is_whitespace() || c.is_control() || "<>,;\"\\".contains(c))
+            && if s.is_ascii() {
+                !s.bytes()
+                    .any(|b| b <= b' ' || b == 0x7f || b"<>,;\"\\".contains(&b))
+            } else {
+                !s.chars().any(bad_char)
+            }
     };
     if !ok_part(local)
         || !ok_part(domain)
@@ -640,6 +646,33 @@ mod tests {
             Accounts::add(dir.path(), "a@b.test", ""),
             Err(AccountError::EmptyPassword)
         ));
+    }
+
+    #[test]
+    fn the_ascii_fast_path_refuses_exactly_what_the_char_rule_does() {
+        // Every ASCII character in the local part and in the domain, against the rule as written
+        // for chars (whitespace, controls, and <>,;"\ are refused; the domain's other checks aside).
+        for b in 0u8..0x80 {
+            let c = b as char;
+            let refused = c.is_whitespace() || c.is_control() || "<>,;\"\\".contains(c);
+            let local = format!("a{c}b@example.test");
+            assert_eq!(
+                normalize(&local).is_err(),
+                refused,
+                "local part with {b:#04x}"
+            );
+            if !refused {
+                continue;
+            }
+            let domain = format!("ab@exa{c}mple.test");
+            assert!(normalize(&domain).is_err(), "domain with {b:#04x}");
+        }
+        assert!(normalize("d\u{e9}j\u{e0}@example.test").is_ok());
+        assert!(
+            normalize("a\u{2003}b@example.test").is_err(),
+            "Unicode whitespace"
+        );
+        assert!(normalize("a\u{85}b@example.test").is_err(), "C1 control");
     }
 
     #[test]
