@@ -172,7 +172,7 @@ fn swaks_plain_and_pipelined() {
     );
     assert!(!o.status.success());
     assert!(
-        String::from_utf8_lossy(&o.stdout).contains("554 5.7.1"),
+        String::from_utf8_lossy(&o.stdout).contains("550 5.7.1"),
         "{}",
         String::from_utf8_lossy(&o.stdout)
     );
@@ -253,7 +253,7 @@ fn bad_input_gets_replies_and_the_session_goes_on() {
     );
     assert_eq!(
         c.cmd("RCPT TO:<x@elsewhere.example>"),
-        "554 5.7.1 Relay access denied\r\n"
+        "550 5.7.1 Relay access denied\r\n"
     );
     assert_eq!(
         c.cmd("RCPT TO:<alice@example.test>"),
@@ -335,7 +335,7 @@ fn a_new_account_is_seen_within_a_second() {
     );
     assert_eq!(
         c.cmd("RCPT TO:<late@new.example>"),
-        "554 5.7.1 Relay access denied\r\n"
+        "550 5.7.1 Relay access denied\r\n"
     );
     s.add_account("late@new.example");
     let t = Instant::now();

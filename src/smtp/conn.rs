@@ -1,21 +1,66 @@
 //! The SMTP shell: connects the sans-io [`Session`] to the shard (account directory, admission of new
-//! transactions, durable delivery, metrics) and runs it on the connection driver, which owns the
-//! socket, buffers, time limits and shutdown.
+//! transactions, password checks, durable delivery, metrics) and runs it on the connection driver,
+//! which owns the socket, buffers, time limits and shutdown. Two listeners run it: MX (`[smtp]`) and
+//! message submission (`[submission]`, RFC 6409: AUTH required, relaying for the authenticated).
 
 use std::cell::Cell;
+use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::rc::Rc;
 use std::sync::atomic::Ordering::Relaxed;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use futures_lite::future;
 use glommio::net::TcpStream;
 use tracing::Instrument;
 
-use super::session::{rfc5322_date, Action, Admission, Delivery, Directory, Lookup, Session};
+use super::session::{
+    rfc5322_date, Action, Admission, AuthOutcome, Delivery, Directory, Link, Lookup, Session,
+    SessionConfig,
+};
 use crate::accounts::Accounts;
+use crate::config::Config;
 use crate::net::driver::{Driver, End, Phase, Protocol, Step, Timeouts};
 use crate::net::out::Out;
+use crate::net::shutdown::Stage;
 use crate::shard::{deliver, ShardCtx};
+
+/// The session settings of both SMTP listeners, built once per shard from the config.
+pub struct Settings {
+    pub mx: Arc<SessionConfig>,
+    pub submission: Arc<SessionConfig>,
+    /// Accounts that may use any MAIL FROM on submission (normalized).
+    pub any_sender: BTreeSet<String>,
+}
+
+impl Settings {
+    pub fn new(c: &Config) -> Settings {
+        let mx = SessionConfig {
+            hostname: c.hostname.clone(),
+            max_line: c.smtp.max_line,
+            max_message_size: c.smtp.max_message_size,
+            max_recipients: c.smtp.max_recipients,
+            max_errors: c.smtp.max_errors,
+            submission: false,
+        };
+        let submission = SessionConfig {
+            submission: true,
+            ..mx.clone()
+        };
+        Settings {
+            mx: Arc::new(mx),
+            submission: Arc::new(submission),
+            // Validated at load; an address that does not normalize names no account.
+            any_sender: c
+                .submission
+                .allow_any_sender
+                .iter()
+                .filter_map(|a| crate::accounts::normalize(a).ok())
+                .collect(),
+        }
+    }
+}
 
 /// The account directory as a session sees it, with the shard answering admission.
 struct ShellDirectory<'a> {
@@ -29,6 +74,10 @@ struct ShellDirectory<'a> {
 impl Directory for ShellDirectory<'_> {
     fn lookup(&self, address: &str) -> Lookup {
         self.accounts.lookup(address)
+    }
+
+    fn may_send_as(&self, account: &str, from: &str) -> bool {
+        self.ctx.smtp.any_sender.contains(account) || self.accounts.sends_as(account, from)
     }
 
     fn postmaster(&self) -> Option<String> {
@@ -56,50 +105,73 @@ pub fn timeouts(ctx: &ShardCtx) -> Timeouts {
     }
 }
 
-/// Serves one SMTP connection to its end.
+/// Serves one connection of the MX listener to its end.
 pub async fn serve(ctx: Rc<ShardCtx>, stream: TcpStream, peer: SocketAddr) {
     let span = tracing::debug_span!("smtp", shard = ctx.id, %peer);
-    async move {
-        let mut driver = Driver::new(stream, timeouts(&ctx), ctx.shutdown.clone());
-        let session = Session::new(ctx.smtp.clone(), peer.ip().to_string(), driver.out());
-        let mut smtp = Smtp {
-            ctx: &ctx,
-            session,
-            held: 0,
-            reserved: Cell::new(0),
-        };
-        let end = driver.run(&mut smtp).await;
-        smtp.settled();
-        smtp.release_memory();
-        let m = ctx.metrics();
-        match &end {
-            End::ReadTimeout => {
-                m.read_timeouts.fetch_add(1, Relaxed);
-            }
-            End::WriteTimeout => {
-                m.write_timeouts.fetch_add(1, Relaxed);
-                tracing::info!("peer did not read its replies within the write timeout; closed");
-            }
-            _ => {}
+    run(ctx, stream, peer, false).instrument(span).await
+}
+
+/// Serves one connection of the submission listener to its end: the client must authenticate.
+pub async fn serve_submission(ctx: Rc<ShardCtx>, stream: TcpStream, peer: SocketAddr) {
+    let span = tracing::debug_span!("submission", shard = ctx.id, %peer);
+    run(ctx, stream, peer, true).instrument(span).await
+}
+
+/// Whether plaintext passwords may be used from `peer` on a connection without TLS.
+fn plaintext_auth(peer: SocketAddr) -> bool {
+    peer.ip().is_loopback()
+}
+
+async fn run(ctx: Rc<ShardCtx>, stream: TcpStream, peer: SocketAddr, submission: bool) {
+    let link = Link {
+        tls: false,
+        starttls: false,
+        plaintext_auth: plaintext_auth(peer),
+    };
+    let cfg = if submission {
+        ctx.smtp.submission.clone()
+    } else {
+        ctx.smtp.mx.clone()
+    };
+    let mut driver = Driver::new(stream, timeouts(&ctx), ctx.shutdown.clone());
+    let session = Session::on_link(cfg, peer.ip().to_string(), link, driver.out());
+    let mut smtp = Smtp {
+        ctx: &ctx,
+        session,
+        peer,
+        held: 0,
+        reserved: Cell::new(0),
+    };
+    let end = driver.run(&mut smtp).await;
+    smtp.settled();
+    smtp.release_memory();
+    let m = ctx.metrics();
+    match &end {
+        End::ReadTimeout => {
+            m.read_timeouts.fetch_add(1, Relaxed);
         }
-        tracing::debug!(?end, "session ended");
-        let _ = futures_lite::future::or(
-            futures_lite::AsyncWriteExt::close(driver.stream_mut()),
-            async {
-                glommio::timer::sleep(Duration::from_secs(1)).await;
-                Ok(())
-            },
-        )
-        .await;
+        End::WriteTimeout => {
+            m.write_timeouts.fetch_add(1, Relaxed);
+            tracing::info!("peer did not read its replies within the write timeout; closed");
+        }
+        _ => {}
     }
-    .instrument(span)
-    .await
+    tracing::debug!(?end, "session ended");
+    let _ = futures_lite::future::or(
+        futures_lite::AsyncWriteExt::close(driver.stream_mut()),
+        async {
+            glommio::timer::sleep(Duration::from_secs(1)).await;
+            Ok(())
+        },
+    )
+    .await;
 }
 
 /// An SMTP session with its effects on the shard.
 struct Smtp<'a> {
     ctx: &'a Rc<ShardCtx>,
     session: Session,
+    peer: SocketAddr,
     /// Body bytes this session counts against the shard's in-flight budget.
     held: usize,
     /// The SIZE declared by the open transaction (RFC 1870), counted until the transaction ends.
@@ -126,6 +198,35 @@ impl Smtp<'_> {
         self.ctx.add_inflight(-(self.held as i64));
         self.held = 0;
     }
+
+    /// Checks a password off the shard (the verifier's threads); a failure is answered after the
+    /// client address's growing delay (across shards), so guessing is slow wherever it connects.
+    async fn authenticate(&mut self, user: String, password: String) -> AuthOutcome {
+        let ip = self.peer.ip();
+        let shared = &self.ctx.shared;
+        let t = Instant::now();
+        let verdict = shared
+            .verifier
+            .verify(self.ctx.accounts(), user.clone(), password)
+            .await;
+        match verdict {
+            Some(account) => {
+                shared.login_delay.succeeded(ip);
+                tracing::info!(%ip, %account, verify_ms = t.elapsed().as_millis() as u64, "SMTP login");
+                AuthOutcome::Ok(account)
+            }
+            None => {
+                let delay = shared.login_delay.failed(ip, Instant::now());
+                tracing::warn!(%ip, %user, delay_ms = delay.as_millis() as u64, "SMTP login failed");
+                let shutdown = self.ctx.shutdown.clone();
+                future::or(glommio::timer::sleep(delay), async move {
+                    shutdown.reached(Stage::Draining).await;
+                })
+                .await;
+                AuthOutcome::Failed
+            }
+        }
+    }
 }
 
 impl Protocol for Smtp<'_> {
@@ -140,13 +241,20 @@ impl Protocol for Smtp<'_> {
         self.account_memory();
         let step = match action {
             Action::NeedInput => Step::NeedInput,
-            Action::Deliver => Step::Work,
+            Action::Deliver | Action::Authenticate => Step::Work,
             Action::Close => Step::Close,
+            Action::StartTls => Step::Upgrade,
         };
         (used, step)
     }
 
     async fn work(&mut self, _input: &[u8], out: &mut Out) -> usize {
+        // Credentials waiting mean AUTH asked for the work; otherwise a message is complete.
+        if let Some(c) = self.session.take_credentials() {
+            let outcome = self.authenticate(c.user, c.password).await;
+            self.session.auth_done(outcome, out);
+            return 0;
+        }
         let outcome = store(self.ctx, &self.session).await;
         self.session.delivered(outcome, out);
         self.account_memory();
@@ -205,6 +313,7 @@ async fn store(ctx: &Rc<ShardCtx>, session: &Session) -> Delivery {
         &[trace.as_bytes(), body],
         &env.from,
         &env.recipients,
+        &env.remote,
         now,
     )
     .await
@@ -217,7 +326,7 @@ async fn store(ctx: &Rc<ShardCtx>, session: &Session) -> Delivery {
                 .fetch_add((trace.len() + body.len()) as u64, Relaxed);
             // Debug, not info: one line per message went through the log writer on every shard
             // (issue 9: logging must never pace ingest); the counters above keep the totals.
-            tracing::debug!(id = %id, from = %env.from, rcpts = env.recipients.len(), size = body.len(), "accepted");
+            tracing::debug!(id = %id, from = %env.from, rcpts = env.recipients.len(), remote = env.remote.len(), size = body.len(), "accepted");
             Delivery::Stored { id }
         }
         Err(e) if e.is_disk_full() => {

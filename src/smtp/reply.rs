@@ -109,6 +109,11 @@ pub mod r {
     pub fn not_implemented(what: &str) -> Reply {
         Reply::new(502, (5, 5, 1), format!("{what} not implemented"))
     }
+    /// A command this listener or connection does not offer (STARTTLS without a certificate, AUTH
+    /// on the MX listener).
+    pub fn not_available(what: &str) -> Reply {
+        Reply::new(502, (5, 5, 1), format!("{what} not available"))
+    }
     pub fn bad_sequence(text: &str) -> Reply {
         Reply::new(503, (5, 5, 1), text)
     }
@@ -129,7 +134,8 @@ pub mod r {
         Reply::new(550, (5, 1, 1), "No such user here")
     }
     pub fn relay_denied() -> Reply {
-        Reply::new(554, (5, 7, 1), "Relay access denied")
+        // RFC 5321 4.3.2: 550 is among RCPT's replies (554 is not); RFC 3463 5.7.1: not allowed.
+        Reply::new(550, (5, 7, 1), "Relay access denied")
     }
     pub fn bad_sender_syntax() -> Reply {
         Reply::new(501, (5, 1, 7), "Bad sender address syntax")
@@ -195,6 +201,7 @@ mod tests {
             r::line_too_long(512),
             r::syntax("x"),
             r::not_implemented("x"),
+            r::not_available("x"),
             r::bad_sequence("x"),
             r::param_not_recognized("x"),
             r::too_big(1),

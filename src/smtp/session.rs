@@ -4,16 +4,27 @@
 //!
 //! Extensions: PIPELINING (RFC 2920: commands are taken from the buffer one after another and replies
 //! are only appended, so the shell flushes when input runs dry), SIZE (RFC 1870), 8BITMIME (RFC 6152),
-//! ENHANCEDSTATUSCODES (RFC 2034), SMTPUTF8 (RFC 6531), CHUNKING (RFC 3030). STARTTLS, AUTH and DSN hook
-//! in at `Command::StartTls`, `Command::Auth` and the MAIL/RCPT parameter checks.
+//! ENHANCEDSTATUSCODES (RFC 2034), SMTPUTF8 (RFC 6531), CHUNKING (RFC 3030), STARTTLS (RFC 3207: the
+//! shell does the handshake when asked, then the session forgets what it knew) and, on a submission
+//! listener, AUTH PLAIN and LOGIN (RFC 4954; the shell checks the password when asked). An
+//! authenticated session may send as its own addresses only and to any domain (remote recipients
+//! are queued for the relay); the MX listener never relays. DSN would hook in at the MAIL/RCPT
+//! parameter checks.
+
+mod secure;
+mod transaction;
 
 use std::sync::Arc;
 
 use memchr::memchr;
 
-use super::command::{self, Command, Mailbox, Params, ParseError, Recipient};
+use super::auth::{self, Credentials, Exchange};
+use super::command::{self, Command, ParseError};
 use super::data::{ChunkReader, DataReader};
 use super::reply::{r, Reply};
+use super::trace::{self, Received};
+
+pub use super::trace::rfc5322_date;
 
 /// Body buffer capacity an idle session may keep for the next message; larger buffers are freed.
 pub const KEEP_BODY_CAPACITY: usize = 16 << 10;
@@ -28,6 +39,9 @@ pub struct SessionConfig {
     pub max_recipients: usize,
     /// Error replies (5xx) before the session is closed with 421.
     pub max_errors: usize,
+    /// A message submission listener (RFC 6409 with RFC 4954): AUTH is offered, MAIL needs it, and
+    /// authenticated senders may relay. Otherwise an MX listener: no AUTH, no relaying.
+    pub submission: bool,
 }
 
 impl Default for SessionConfig {
@@ -38,8 +52,30 @@ impl Default for SessionConfig {
             max_message_size: 50 << 20,
             max_recipients: 1000,
             max_errors: 10,
+            submission: false,
         }
     }
+}
+
+/// What the shell knows of the connection's security when the session starts.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Link {
+    /// TLS protects the connection (implicit TLS, RFC 8314; or after STARTTLS).
+    pub tls: bool,
+    /// STARTTLS can be offered: a certificate is configured (RFC 3207).
+    pub starttls: bool,
+    /// Passwords may be sent without TLS on this connection (a loopback client, or configured so).
+    pub plaintext_auth: bool,
+}
+
+/// How a password check ended, as the shell reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuthOutcome {
+    /// The credentials name this account.
+    Ok(String),
+    Failed,
+    /// The check could not be made (the verifier stopped): a temporary failure.
+    Unavailable,
 }
 
 /// Where recipients go.
@@ -47,6 +83,11 @@ pub trait Directory {
     fn lookup(&self, address: &str) -> Lookup;
     /// The account that receives mail for the bare `<Postmaster>` (RFC 5321 4.5.1), if any.
     fn postmaster(&self) -> Option<String>;
+    /// May the authenticated `account` use `from` as the reverse path (empty: the null sender)?
+    /// Default: only its own address.
+    fn may_send_as(&self, account: &str, from: &str) -> bool {
+        account.eq_ignore_ascii_case(from)
+    }
     /// Asked at MAIL: can the shell take a new transaction of `size` bytes (the SIZE parameter of
     /// RFC 1870, or 0 when not declared)?
     fn admit(&self, _size: u64) -> Admission {
@@ -84,6 +125,12 @@ pub enum Action {
     Deliver,
     /// Flush the output and close the connection.
     Close,
+    /// The 220 to STARTTLS is written: flush it, do the TLS handshake, then call
+    /// [`Session::tls_started`]. Input after the command arrived in plaintext before the handshake
+    /// and stays unconsumed: the shell discards it (RFC 3207 4.2; the command-injection attack).
+    StartTls,
+    /// Check [`Session::take_credentials`] (off the shard), then call [`Session::auth_done`].
+    Authenticate,
 }
 
 /// How a delivery ended, as the shell reports it.
@@ -101,13 +148,25 @@ pub struct Envelope {
     pub from: String,
     /// Accounts to deliver to, each once, in RCPT order.
     pub recipients: Vec<String>,
+    /// Addresses in other domains (an authenticated submission only), each once, in RCPT order:
+    /// queued for the relay.
+    pub remote: Vec<String>,
     pub smtputf8: bool,
     pub body_8bit: bool,
+}
+
+impl Envelope {
+    /// Recipients of either kind so far.
+    pub fn rcpt_count(&self) -> usize {
+        self.recipients.len() + self.remote.len()
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Mode {
     Command,
+    /// Reading a response line of an AUTH exchange (RFC 4954 4).
+    AuthLine,
     /// Discarding the rest of an over-long command line.
     SkipLine,
     Data,
@@ -120,6 +179,15 @@ enum Mode {
 pub struct Session {
     cfg: Arc<SessionConfig>,
     peer: String,
+    link: Link,
+    /// The account this session authenticated as (RFC 4954).
+    account: Option<String>,
+    /// The AUTH exchange waiting for a response line.
+    sasl: Option<Exchange>,
+    /// Credentials waiting for the shell's check.
+    verify: Option<Credentials>,
+    /// A reply made the session close, outside `feed` (a failed login past the error limit).
+    closing: bool,
     helo: Option<String>,
     esmtp: bool,
     tx: Option<Envelope>,
@@ -139,10 +207,25 @@ pub struct Session {
 }
 
 impl Session {
-    /// A new session; writes the 220 greeting into `out`.
+    /// A new session on a plaintext connection without STARTTLS; writes the 220 greeting into `out`.
     pub fn new(cfg: Arc<SessionConfig>, peer: impl Into<String>, out: &mut Vec<u8>) -> Session {
+        Session::on_link(cfg, peer, Link::default(), out)
+    }
+
+    /// A new session on a connection with `link`'s security; writes the 220 greeting into `out`.
+    pub fn on_link(
+        cfg: Arc<SessionConfig>,
+        peer: impl Into<String>,
+        link: Link,
+        out: &mut Vec<u8>,
+    ) -> Session {
         let mut s = Session {
             peer: peer.into(),
+            link,
+            account: None,
+            sasl: None,
+            verify: None,
+            closing: false,
             helo: None,
             esmtp: false,
             tx: None,
@@ -167,7 +250,27 @@ impl Session {
 
     /// True between commands (not inside DATA or a BDAT chunk): what an idle timeout applies to.
     pub fn between_commands(&self) -> bool {
-        matches!(self.mode, Mode::Command)
+        matches!(self.mode, Mode::Command | Mode::AuthLine)
+    }
+
+    /// The account the client authenticated as.
+    pub fn account(&self) -> Option<&str> {
+        self.account.as_deref()
+    }
+
+    pub fn link(&self) -> Link {
+        self.link
+    }
+
+    /// The line length limit for what `rest` starts: AUTH lines and SASL responses get more room.
+    fn line_limit(&self, rest: &[u8]) -> usize {
+        let auth = self.mode == Mode::AuthLine
+            || (self.cfg.submission && rest.len() >= 5 && rest[..5].eq_ignore_ascii_case(b"AUTH "));
+        if auth {
+            self.cfg.max_line.max(auth::MAX_AUTH_LINE)
+        } else {
+            self.cfg.max_line
+        }
     }
 
     /// A message body is flowing: inside DATA, inside a BDAT chunk or between the chunks of one BDAT
@@ -178,7 +281,7 @@ impl Session {
 
     /// A transaction is open (MAIL given, not yet ended): shutdown lets it finish.
     pub fn in_transaction(&self) -> bool {
-        self.tx.is_some() || !matches!(self.mode, Mode::Command | Mode::SkipLine)
+        self.tx.is_some() || !matches!(self.mode, Mode::Command | Mode::SkipLine | Mode::AuthLine)
     }
 
     pub fn envelope(&self) -> Option<&Envelope> {
@@ -206,15 +309,21 @@ impl Session {
         dir: &dyn Directory,
         out: &mut Vec<u8>,
     ) -> (usize, Action) {
+        if self.closing {
+            return (0, Action::Close);
+        }
         let mut used = 0;
         while used < input.len() || matches!(self.mode, Mode::Chunk { .. } if self.chunk.done()) {
             let rest = &input[used..];
             match self.mode {
-                Mode::Command | Mode::SkipLine => {
+                Mode::Command | Mode::SkipLine | Mode::AuthLine => {
+                    let limit = self.line_limit(rest);
                     let Some(lf) = memchr(b'\n', rest) else {
-                        if rest.len() >= self.cfg.max_line && self.mode == Mode::Command {
+                        if rest.len() >= limit && self.mode != Mode::SkipLine {
+                            // An over-long SASL response ends its exchange too.
+                            self.sasl = None;
                             self.mode = Mode::SkipLine;
-                            if let Some(a) = self.error(r::line_too_long(self.cfg.max_line), out) {
+                            if let Some(a) = self.error(r::line_too_long(limit), out) {
                                 return (input.len(), a);
                             }
                         }
@@ -225,17 +334,23 @@ impl Session {
                     };
                     let line = &rest[..=lf];
                     used += line.len();
-                    if self.mode == Mode::SkipLine {
-                        self.mode = Mode::Command;
+                    let mode = std::mem::replace(&mut self.mode, Mode::Command);
+                    if mode == Mode::SkipLine {
                         continue;
                     }
-                    if line.len() > self.cfg.max_line {
-                        if let Some(a) = self.error(r::line_too_long(self.cfg.max_line), out) {
+                    if line.len() > limit {
+                        self.sasl = None;
+                        if let Some(a) = self.error(r::line_too_long(limit), out) {
                             return (used, a);
                         }
                         continue;
                     }
-                    if let Some(a) = self.command(line, dir, out) {
+                    let step = if mode == Mode::AuthLine {
+                        self.auth_line(line, out)
+                    } else {
+                        self.command(line, dir, out)
+                    };
+                    if let Some(a) = step {
                         return (used, a);
                     }
                 }
@@ -313,24 +428,26 @@ impl Session {
         let Some(tx) = &self.tx else {
             return String::new();
         };
-        let helo = header_text(self.helo.as_deref().unwrap_or("unknown"));
-        let with = match (self.esmtp, tx.smtputf8) {
-            (true, true) => "UTF8SMTP",
-            (true, false) => "ESMTP",
-            (false, _) => "SMTP",
+        let for_rcpt = match (tx.recipients.as_slice(), tx.remote.as_slice()) {
+            ([one], []) | ([], [one]) => Some(one.as_str()),
+            _ => None,
         };
-        let for_clause = match tx.recipients.as_slice() {
-            [one] => format!("\r\n\tfor <{}>", header_text(one)),
-            _ => String::new(),
-        };
-        format!(
-            "Return-Path: <{}>\r\nReceived: from {helo} ([{}])\r\n\tby {} (shardmail) with {with} id {}{for_clause};\r\n\t{}\r\n",
-            header_text(&tx.from),
-            header_text(&self.peer),
-            header_text(&self.cfg.hostname),
-            header_text(id),
-            header_text(date),
-        )
+        Received {
+            from: &tx.from,
+            helo: self.helo.as_deref().unwrap_or("unknown"),
+            peer: &self.peer,
+            by: &self.cfg.hostname,
+            id,
+            date,
+            protocol: trace::protocol(
+                self.esmtp,
+                tx.smtputf8,
+                self.link.tls,
+                self.account.is_some(),
+            ),
+            for_rcpt,
+        }
+        .headers()
     }
 
     fn send(&mut self, rep: Reply, out: &mut Vec<u8>) {
@@ -396,7 +513,7 @@ impl Session {
                 self.helo = Some(domain.to_string());
                 self.esmtp = ehlo;
                 if ehlo {
-                    let lines = vec![
+                    let mut lines = vec![
                         format!("{} greets {domain}", self.cfg.hostname),
                         "PIPELINING".into(),
                         format!("SIZE {}", self.cfg.max_message_size),
@@ -405,6 +522,14 @@ impl Session {
                         "SMTPUTF8".into(),
                         "CHUNKING".into(),
                     ];
+                    // RFC 3207 4: not offered once TLS is active.
+                    if self.link.starttls && !self.link.tls {
+                        lines.push("STARTTLS".into());
+                    }
+                    // RFC 4954 3; without TLS only where plaintext passwords are allowed.
+                    if self.auth_usable() {
+                        lines.push(format!("AUTH {}", auth::MECHANISMS));
+                    }
                     self.send(Reply::plain(250, lines), out);
                 } else {
                     self.send(Reply::plain(250, vec![self.cfg.hostname.clone()]), out);
@@ -419,7 +544,7 @@ impl Session {
                 }
                 match &self.tx {
                     None => self.error(r::bad_sequence("Need MAIL command"), out),
-                    Some(tx) if tx.recipients.is_empty() => {
+                    Some(tx) if tx.rcpt_count() == 0 => {
                         self.error(r::bad_sequence("Need RCPT command"), out)
                     }
                     Some(_) => {
@@ -438,7 +563,7 @@ impl Session {
                 } else {
                     ChunkReader::default().next(size)
                 };
-                let ready = matches!(&self.tx, Some(tx) if !tx.recipients.is_empty());
+                let ready = matches!(&self.tx, Some(tx) if tx.rcpt_count() > 0);
                 if !ready {
                     let why = if self.tx.is_none() {
                         "Need MAIL command"
@@ -486,207 +611,8 @@ impl Session {
                 self.send(r::help(), out);
                 None
             }
-            Command::StartTls => self.error(r::not_implemented("STARTTLS"), out),
-            Command::Auth(_) => self.error(r::not_implemented("AUTH"), out),
+            Command::StartTls => self.starttls(out),
+            Command::Auth(args) => self.auth(args, out),
         }
-    }
-
-    fn mail(
-        &mut self,
-        from: Option<Mailbox<'_>>,
-        params: Params<'_>,
-        dir: &dyn Directory,
-        out: &mut Vec<u8>,
-    ) -> Option<Action> {
-        if self.helo.is_none() {
-            return self.error(r::bad_sequence("Send EHLO or HELO first"), out);
-        }
-        if self.tx.is_some() {
-            return self.error(r::bad_sequence("Nested MAIL command"), out);
-        }
-        let mut env = Envelope::default();
-        let mut declared = 0;
-        if !self.esmtp && !params.is_empty() {
-            return self.error(r::param_not_recognized("Parameters need EHLO"), out);
-        }
-        for (key, value) in params.iter() {
-            if key.eq_ignore_ascii_case("SIZE") {
-                // RFC 1870 6: SIZE=n, refused at MAIL when above the limit.
-                let n = value.filter(|v| {
-                    !v.is_empty() && v.len() <= 20 && v.bytes().all(|b| b.is_ascii_digit())
-                });
-                let Some(n) = n.and_then(|v| v.parse::<u64>().ok()) else {
-                    return self.error(r::syntax("Bad SIZE parameter"), out);
-                };
-                if n > self.cfg.max_message_size as u64 {
-                    return self.error(r::too_big(self.cfg.max_message_size), out);
-                }
-                declared = n;
-            } else if key.eq_ignore_ascii_case("BODY") {
-                match value {
-                    Some(v) if v.eq_ignore_ascii_case("7BIT") => {}
-                    Some(v) if v.eq_ignore_ascii_case("8BITMIME") => env.body_8bit = true,
-                    _ => {
-                        return self.error(
-                            r::param_not_recognized("BODY must be 7BIT or 8BITMIME"),
-                            out,
-                        )
-                    }
-                }
-            } else if key.eq_ignore_ascii_case("SMTPUTF8") && value.is_none() {
-                env.smtputf8 = true;
-            } else {
-                return self.error(
-                    r::param_not_recognized(&format!("Unsupported parameter {key}")),
-                    out,
-                );
-            }
-        }
-        if let Some(m) = from {
-            if !m.is_ascii() && !env.smtputf8 {
-                return self.error(r::needs_smtputf8(), out);
-            }
-            env.from = m.address.to_string();
-        }
-        // RFC 1870 6.1 and RFC 3463 4.3.1: refused at MAIL, before the upload, when the server knows
-        // it cannot take the message now; a transient reply, and the session goes on.
-        match dir.admit(declared) {
-            Admission::Yes => {}
-            Admission::Busy => {
-                self.send(
-                    Reply::new(452, (4, 3, 1), "Too much mail in flight, try again later"),
-                    out,
-                );
-                return None;
-            }
-            Admission::NoStorage => {
-                self.send(r::storage_full(), out);
-                return None;
-            }
-        }
-        self.tx = Some(env);
-        self.chunking = false;
-        self.release_body();
-        self.send(r::sender_ok(), out);
-        None
-    }
-
-    fn rcpt(
-        &mut self,
-        to: Recipient<'_>,
-        params: Params<'_>,
-        dir: &dyn Directory,
-        out: &mut Vec<u8>,
-    ) -> Option<Action> {
-        let Some(tx) = &self.tx else {
-            return self.error(r::bad_sequence("Need MAIL command"), out);
-        };
-        if let Some((key, _)) = params.iter().next() {
-            return self.error(
-                r::param_not_recognized(&format!("Unsupported parameter {key}")),
-                out,
-            );
-        }
-        let address = match to {
-            Recipient::Postmaster => match dir.postmaster() {
-                Some(a) => a,
-                None => return self.error(r::unknown_user(), out),
-            },
-            Recipient::Mailbox(m) => {
-                if !m.is_ascii() && !tx.smtputf8 {
-                    return self.error(r::needs_smtputf8(), out);
-                }
-                m.address.to_string()
-            }
-        };
-        if tx.recipients.len() >= self.cfg.max_recipients {
-            // RFC 5321 4.5.3.1.10: 452 for too many recipients; the client sends the rest later.
-            self.send(r::too_many_recipients(), out);
-            return None;
-        }
-        match dir.lookup(&address) {
-            Lookup::Local(account) => {
-                if let Some(tx) = &mut self.tx {
-                    if !tx.recipients.contains(&account) {
-                        tx.recipients.push(account);
-                    }
-                }
-                self.send(r::recipient_ok(), out);
-                None
-            }
-            Lookup::UnknownUser => self.error(r::unknown_user(), out),
-            Lookup::NotLocal => self.error(r::relay_denied(), out),
-        }
-    }
-}
-
-/// A value for a header field we write: the parsers already refuse control characters in EHLO
-/// arguments and paths, and this keeps it so for every field whatever its source (RFC 5322 2.2: a
-/// field body is printable characters and whitespace; a CR, LF or NUL would end or corrupt the field).
-fn header_text(s: &str) -> std::borrow::Cow<'_, str> {
-    if s.chars().any(char::is_control) {
-        s.chars()
-            .map(|c| if c.is_control() { '?' } else { c })
-            .collect::<String>()
-            .into()
-    } else {
-        s.into()
-    }
-}
-
-/// Formats a Unix time as an RFC 5322 date-time in UTC (`Mon, 23 Nov 2026 01:02:03 +0000`).
-pub fn rfc5322_date(unix: i64) -> String {
-    let days = unix.div_euclid(86_400);
-    let secs = unix.rem_euclid(86_400);
-    let (y, m, d) = civil_from_days(days);
-    // 1970-01-01 was a Thursday.
-    let wd = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"][days.rem_euclid(7) as usize];
-    let mon = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ][(m - 1) as usize];
-    format!(
-        "{wd}, {d} {mon} {y} {:02}:{:02}:{:02} +0000",
-        secs / 3600,
-        secs / 60 % 60,
-        secs % 60
-    )
-}
-
-/// Days since 1970-01-01 to (year, month 1-12, day 1-31) in the proleptic Gregorian calendar.
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn header_text_replaces_control_characters() {
-        assert_eq!(header_text("mx.example"), "mx.example");
-        assert_eq!(
-            header_text("evil\0\rX-Injected:yes\n"),
-            "evil??X-Injected:yes?"
-        );
-        assert_eq!(header_text("a\u{85}b"), "a?b");
-    }
-
-    #[test]
-    fn dates() {
-        assert_eq!(rfc5322_date(0), "Thu, 1 Jan 1970 00:00:00 +0000");
-        assert_eq!(rfc5322_date(951_782_400), "Tue, 29 Feb 2000 00:00:00 +0000");
-        assert_eq!(
-            rfc5322_date(1_795_395_723),
-            "Mon, 23 Nov 2026 01:02:03 +0000"
-        );
     }
 }

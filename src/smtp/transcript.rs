@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use super::session::{Action, Delivery, Directory, Envelope, Lookup, Session, SessionConfig};
 
-struct Dir;
+pub(super) struct Dir;
 
 impl Directory for Dir {
     fn lookup(&self, address: &str) -> Lookup {
@@ -33,13 +33,14 @@ struct Outcome {
     closed: bool,
 }
 
-fn cfg() -> SessionConfig {
+pub(super) fn cfg() -> SessionConfig {
     SessionConfig {
         hostname: "mx.example.test".into(),
         max_line: 512,
         max_message_size: 1000,
         max_recipients: 3,
         max_errors: 5,
+        submission: false,
     }
 }
 
@@ -67,6 +68,8 @@ fn run_with(cfg: SessionConfig, chunks: &[&[u8]], outcome: &dyn Fn(usize) -> Del
                     closed = true;
                     break 'outer;
                 }
+                // Neither is offered without a certificate or on the MX listener.
+                Action::StartTls | Action::Authenticate => panic!("{action:?} was not offered"),
             }
         }
     }
@@ -84,7 +87,7 @@ fn run(chunks: &[&[u8]]) -> Outcome {
 }
 
 /// RFC 2034 3: the EHLO reply carries no enhanced codes (its lines are keywords).
-const EHLO_REPLY: &str =
+pub(super) const EHLO_REPLY: &str =
     "250-mx.example.test greets c.example\r\n250-PIPELINING\r\n250-SIZE 1000\r\n\
 250-8BITMIME\r\n250-ENHANCEDSTATUSCODES\r\n250-SMTPUTF8\r\n250 CHUNKING\r\n";
 
@@ -226,7 +229,7 @@ fn other_commands() {
 252 2.5.0 Cannot VRFY user, but will accept message and attempt delivery\r\n\
 214-2.0.0 Commands: EHLO HELO MAIL RCPT DATA BDAT RSET NOOP QUIT VRFY HELP\r\n214 2.0.0 See RFC 5321\r\n\
 502 5.5.1 EXPN not implemented\r\n250 2.0.0 Reset\r\n500 5.5.2 Syntax error, command unrecognized\r\n\
-500 5.5.2 Syntax error, command unrecognized\r\n502 5.5.1 STARTTLS not implemented\r\n221 2.0.0 mx.example.test closing connection\r\n";
+500 5.5.2 Syntax error, command unrecognized\r\n502 5.5.1 STARTTLS not available\r\n221 2.0.0 mx.example.test closing connection\r\n";
     assert_eq!(o.out, expect);
     assert!(o.closed);
 }
@@ -245,7 +248,7 @@ fn helo_does_not_take_parameters() {
 fn relay_unknown_and_postmaster() {
     let o = run(&[b"EHLO c.example\r\nMAIL FROM:<>\r\nRCPT TO:<x@elsewhere.example>\r\nRCPT TO:<ghost@example.test>\r\nRCPT TO:<Postmaster>\r\n"]);
     assert!(
-        o.out.ends_with("554 5.7.1 Relay access denied\r\n550 5.1.1 No such user here\r\n250 2.1.5 Recipient OK\r\n"),
+        o.out.ends_with("550 5.7.1 Relay access denied\r\n550 5.1.1 No such user here\r\n250 2.1.5 Recipient OK\r\n"),
         "{}",
         o.out
     );
