@@ -269,6 +269,16 @@ impl Accounts {
         Some(self.by_address.contains_key(to).then(|| to.clone()))
     }
 
+    /// Whether `address` is the account's own: its address or an alias of it (not a catch-all, which
+    /// names a whole domain the account receives for, not addresses it owns). For MAIL FROM on
+    /// submission.
+    pub fn sends_as(&self, account: &str, address: &str) -> bool {
+        let Ok(a) = normalize(address) else {
+            return false;
+        };
+        a == account || self.aliases.get(&a).is_some_and(|to| to == account)
+    }
+
     /// Checks a password against the stored argon2id hash.
     pub fn verify(&self, address: &str, password: &str) -> bool {
         let Ok(addr) = normalize(address) else {
@@ -715,6 +725,28 @@ mod tests {
             a.lookup("anyone@bücher.test"),
             Lookup::Local("alice@bücher.test".into())
         );
+    }
+
+    #[test]
+    fn an_account_sends_as_itself_and_its_aliases_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        Accounts::add(d, "alice@example.test", "pw").unwrap();
+        Accounts::add(d, "bob@example.test", "pw").unwrap();
+        Accounts::alias_add(d, "sales@example.test", "alice@example.test").unwrap();
+        Accounts::alias_add(d, "@other.test", "alice@example.test").unwrap();
+        let a = Accounts::load(d).unwrap();
+        let alice = "alice@example.test";
+        assert!(a.sends_as(alice, "alice@example.test"));
+        assert!(a.sends_as(alice, "Alice@EXAMPLE.test"));
+        assert!(a.sends_as(alice, "sales@example.test"));
+        assert!(!a.sends_as(alice, "bob@example.test"));
+        assert!(
+            !a.sends_as(alice, "anyone@other.test"),
+            "a catch-all is not an address"
+        );
+        assert!(!a.sends_as(alice, ""));
+        assert!(!a.sends_as("bob@example.test", "sales@example.test"));
     }
 
     #[test]

@@ -45,7 +45,7 @@ pub struct Config {
     pub postmaster: Option<String>,
     pub storage: StorageConfig,
     pub smtp: SmtpListenerConfig,
-    pub submission: ListenerConfig,
+    pub submission: SubmissionConfig,
     pub imap: ImapConfig,
     pub pop3: Pop3Config,
     pub metrics: MetricsConfig,
@@ -75,6 +75,26 @@ pub struct StorageConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct ListenerConfig {
     pub listen: Vec<String>,
+}
+
+/// The message submission listener (RFC 6409, with AUTH per RFC 4954; issue 12). It runs the SMTP
+/// session limits of `[smtp]`; clients must authenticate before MAIL.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SubmissionConfig {
+    pub listen: Vec<String>,
+    /// Accounts that may use any MAIL FROM address; every other account only its own address or an
+    /// alias of it (a mismatch is refused with 553 5.7.1).
+    pub allow_any_sender: Vec<String>,
+}
+
+impl Default for SubmissionConfig {
+    fn default() -> Self {
+        SubmissionConfig {
+            listen: vec!["127.0.0.1:2587".into()],
+            allow_any_sender: Vec::new(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -205,9 +225,7 @@ impl Default for Config {
             postmaster: None,
             storage: StorageConfig::default(),
             smtp: SmtpListenerConfig::default(),
-            submission: ListenerConfig {
-                listen: vec!["127.0.0.1:2587".into()],
-            },
+            submission: SubmissionConfig::default(),
             imap: ImapConfig::default(),
             pop3: Pop3Config::default(),
             metrics: MetricsConfig::default(),
@@ -381,6 +399,14 @@ impl Config {
                     .map_err(|e| bad(key, format!("{a:?} is not host:port ({e})")))?;
             }
         }
+        for a in &self.submission.allow_any_sender {
+            crate::accounts::normalize(a).map_err(|e| {
+                bad(
+                    "submission.allow_any_sender",
+                    format!("{e} (an account's address)"),
+                )
+            })?;
+        }
         let s = &self.smtp;
         if s.max_line < 512 {
             return Err(bad(
@@ -527,6 +553,16 @@ mod tests {
         assert_eq!(c.smtp.max_message_size, 50 << 20);
         assert_eq!(c.smtp.max_recipients, 1000);
         assert_eq!(parse("").unwrap().smtp.max_line, 512);
+    }
+
+    #[test]
+    fn submission_senders_must_be_addresses() {
+        let c = parse("[submission]\nallow_any_sender = [\"Boss@Example.test\"]\n").unwrap();
+        assert_eq!(c.submission.allow_any_sender, ["Boss@Example.test"]);
+        let e = parse("[submission]\nallow_any_sender = [\"boss\"]\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("submission.allow_any_sender"), "{e}");
     }
 
     #[test]

@@ -23,16 +23,18 @@ impl DeliverError {
 }
 
 /// Accepts `parts` (the message as delivered: Return-Path, trace header, body) from `sender` for the
-/// INBOX of every account; resolves when the message is accepted, with its queue id. Recipients this
-/// shard owns are filed in the same group commit; the others right after, by their owners.
+/// INBOX of every account and for the `remote` addresses (an authenticated submission; they wait in
+/// the queue for the relay); resolves when the message is accepted, with its queue id. Recipients
+/// this shard owns are filed in the same group commit; the others right after, by their owners.
 pub async fn deliver(
     ctx: &Rc<ShardCtx>,
     parts: &[&[u8]],
     sender: &str,
     accounts: &[String],
+    remote: &[String],
     internal_date: i64,
 ) -> Result<Position, DeliverError> {
-    Ok(queue::accept(ctx, parts, sender, accounts, internal_date).await?)
+    Ok(queue::accept(ctx, parts, sender, accounts, remote, internal_date).await?)
 }
 
 /// Serves the requests other shards send to this one.

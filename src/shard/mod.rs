@@ -36,7 +36,7 @@ use crate::net::ip_limit::IpLimit;
 use crate::net::login_delay::LoginDelay;
 use crate::net::shutdown::{OpenCount, Shutdown, Stage};
 use crate::net::verifier::Verifier;
-use crate::smtp::session::{Admission, SessionConfig};
+use crate::smtp::session::Admission;
 use mesh::{Mesh, ShardMsg};
 
 /// What every shard shares (read-mostly; each shard writes only its own metrics).
@@ -122,8 +122,8 @@ pub struct ShardCtx {
     pub id: usize,
     pub shared: Arc<Shared>,
     pub part: Partition,
-    /// The SMTP session settings, built once from the config.
-    pub smtp: Arc<SessionConfig>,
+    /// The SMTP session settings (MX and submission), built once from the config.
+    pub smtp: crate::smtp::conn::Settings,
     /// The IMAP session settings, built once from the config.
     pub imap: crate::imap::conn::Settings,
     /// The POP3 session settings, built once from the config.
@@ -402,18 +402,11 @@ async fn run_shard(
             );
         }
         let c = &shared.config;
-        let smtp = Arc::new(SessionConfig {
-            hostname: c.hostname.clone(),
-            max_line: c.smtp.max_line,
-            max_message_size: c.smtp.max_message_size,
-            max_recipients: c.smtp.max_recipients,
-            max_errors: c.smtp.max_errors,
-        });
         let ctx = Rc::new(ShardCtx {
             id: k,
             shared: shared.clone(),
             part,
-            smtp,
+            smtp: crate::smtp::conn::Settings::new(c),
             imap: crate::imap::conn::Settings::new(c),
             pop3: crate::pop3::conn::Settings::new(c),
             pop3_locks: Rc::default(),
@@ -451,6 +444,15 @@ async fn run_shard(
                 ctx.clone(),
                 l,
                 Proto::Smtp,
+            )));
+        }
+        for addr in &shared.config.submission.listen {
+            let l = TcpListener::bind(addr.as_str())
+                .map_err(|e| anyhow!("binding submission listener {addr}: {e}"))?;
+            listeners.push(glommio::spawn_local(accept_loop(
+                ctx.clone(),
+                l,
+                Proto::Submission,
             )));
         }
         for addr in &shared.config.imap.listen {
@@ -620,6 +622,8 @@ async fn publish_writer_stats(
 #[derive(Clone, Copy, Debug)]
 enum Proto {
     Smtp,
+    /// Message submission (RFC 6409): the SMTP session with AUTH required.
+    Submission,
     Imap,
     Pop3,
     Metrics,
@@ -663,7 +667,7 @@ async fn accept_loop(ctx: Rc<ShardCtx>, listener: TcpListener, proto: Proto) {
                 })
                 .detach();
             }
-            Proto::Smtp => {
+            Proto::Smtp | Proto::Submission => {
                 let m = ctx.metrics();
                 let over_shard = ctx.open.get() >= ctx.shared.config.smtp.max_connections_per_shard;
                 let slot = if over_shard {
@@ -680,8 +684,13 @@ async fn accept_loop(ctx: Rc<ShardCtx>, listener: TcpListener, proto: Proto) {
                 m.connections_open.fetch_add(1, Ordering::Relaxed);
                 ctx.open.inc();
                 let c = ctx.clone();
+                let submission = matches!(proto, Proto::Submission);
                 glommio::spawn_local(async move {
-                    crate::smtp::conn::serve(c.clone(), stream, peer).await;
+                    if submission {
+                        crate::smtp::conn::serve_submission(c.clone(), stream, peer).await;
+                    } else {
+                        crate::smtp::conn::serve(c.clone(), stream, peer).await;
+                    }
                     c.shared.per_ip.release(slot);
                     c.metrics().connections_open.fetch_sub(1, Ordering::Relaxed);
                     c.open.dec();

@@ -9,8 +9,12 @@
 //! (with backoff) while an owner cannot write. A failing owner therefore never fails the transaction,
 //! and the other recipients never get a second copy from a client's retry.
 //!
-//! The relay (issue 13) is the second consumer of the same entries: `Route::Remote` recipients stay
-//! pending here until it exists.
+//! The relay (issue 13) is the second consumer of the same entries: `Route::Remote` recipients (an
+//! authenticated submission's addresses in other domains) stay pending here until it exists, counted
+//! by the `shardmail_queue_remote_pending` gauge; their entries keep the message's segment from
+//! compaction and survive restarts like any other. The stored bytes start with the `Return-Path`
+//! field written for local delivery (`Return-Path: <sender>` CRLF): the relay sends the message
+//! without it (RFC 5321 4.4: only the final delivery adds it).
 
 use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
@@ -39,6 +43,8 @@ pub const VISIBLE_BUCKETS_US: [u64; 14] = [
 pub struct QueueMetrics {
     /// Entries this shard consumes that still have a recipient to finish.
     pub pending: AtomicU64,
+    /// Recipients in other domains (`Route::Remote`) waiting for the relay.
+    pub remote_pending: AtomicU64,
     /// Recipients filed by this shard's consumer.
     pub filed: AtomicU64,
     /// Filing attempts that failed and will be retried.
@@ -76,6 +82,8 @@ pub struct ShardQueue {
     consumes: Vec<LogId>,
     consumers: OpenCount,
     hooks: TestHooks,
+    /// Unfinished `Route::Remote` recipients of the entries (the gauge's value).
+    remote: std::cell::Cell<u64>,
 }
 
 /// Crash-test hooks, from `SHARDMAIL_TEST_HOLD` (a comma-separated list; never set in production):
@@ -114,7 +122,9 @@ impl ShardQueue {
             filed,
         } = start;
         let mut state = QueueState::default();
+        let mut remote = 0;
         for e in entries {
+            remote += remote_unfinished(&e, None);
             state.insert(e);
         }
         let mut f = Filed::default();
@@ -135,6 +145,7 @@ impl ShardQueue {
             consumes,
             consumers: OpenCount::default(),
             hooks: TestHooks::from_env(),
+            remote: std::cell::Cell::new(remote),
         }
     }
 
@@ -142,11 +153,15 @@ impl ShardQueue {
         self.state.borrow().len()
     }
 
+    /// Unfinished remote recipients (waiting for the relay).
+    pub fn remote_pending(&self) -> u64 {
+        self.remote.get()
+    }
+
     fn update_gauge(&self, ctx: &ShardCtx) {
-        ctx.metrics()
-            .queue
-            .pending
-            .store(self.pending() as u64, Relaxed);
+        let m = &ctx.metrics().queue;
+        m.pending.store(self.pending() as u64, Relaxed);
+        m.remote_pending.store(self.remote.get(), Relaxed);
     }
 
     /// Consumer tasks still running (shutdown waits for them).
@@ -201,12 +216,30 @@ impl ShardQueue {
         if rcpts.is_empty() {
             return;
         }
+        if let Some(e) = self.state.borrow().get(id) {
+            let n = remote_unfinished(e, Some(&rcpts));
+            self.remote.set(self.remote.get().saturating_sub(n));
+        }
         self.state.borrow_mut().finish(id, &rcpts);
         self.unrecorded.borrow_mut().insert(id);
         // Unbounded; fails only once closed at shutdown, when the filing is durable anyway and a
         // missing `Done` only costs recovery a look at the owners' filings.
         let _ = self.done_tx.try_send((id, rcpts));
     }
+}
+
+/// Unfinished `Route::Remote` recipients of `e` (among `only`, when given).
+fn remote_unfinished(e: &Entry, only: Option<&[u32]>) -> u64 {
+    e.env
+        .recipients
+        .iter()
+        .enumerate()
+        .filter(|(i, r)| {
+            matches!(r.route, Route::Remote)
+                && !e.done.get(*i).copied().unwrap_or(true)
+                && only.is_none_or(|o| o.contains(&(*i as u32)))
+        })
+        .count() as u64
 }
 
 /// Plans filing `id` into the INBOX of each account; an account without mailboxes gets them in the
@@ -248,12 +281,14 @@ fn plan_filing(
 
 /// Stores the message and its queue entry in one group commit (with the filings of the recipients
 /// this shard owns) and resolves when the message is accepted: durable with its entry. The other
-/// recipients are filed afterwards by the consumer.
+/// local recipients are filed afterwards by the consumer; the `remote` ones (`Route::Remote`, after
+/// the local ones) wait for the relay.
 pub async fn accept(
     ctx: &Rc<ShardCtx>,
     parts: &[&[u8]],
     sender: &str,
     accounts: &[String],
+    remote: &[String],
     received: i64,
 ) -> Result<Position, StoreError> {
     let q = &ctx.queue;
@@ -266,6 +301,10 @@ pub async fn accept(
                 owner: ctx.owner(a) as u32,
             },
         })
+        .chain(remote.iter().map(|a| Recipient {
+            address: a.clone(),
+            route: Route::Remote,
+        }))
         .collect();
     let local_idx: Vec<u32> = (0..accounts.len() as u32)
         .filter(|&i| ctx.owner(&accounts[i as usize]) == ctx.id)
@@ -347,7 +386,8 @@ pub async fn accept(
     }
     accepted?;
     let mut entry = Entry::new(env);
-    let remote_pending = if filed_now && q.hooks.hold_done {
+    // Whether local recipients are left for the consumer (on other shards, or not filed here).
+    let to_file = if filed_now && q.hooks.hold_done {
         true
     } else if filed_now {
         entry.finish(&local_idx);
@@ -356,17 +396,18 @@ pub async fn accept(
         ctx.metrics()
             .queue
             .observe_visible(Duration::ZERO, local_idx.len() as u64);
-        !entry.finished()
+        !entry.pending_local().is_empty()
     } else {
         if let Err(e) = &res {
             tracing::warn!(%id, error = %e, "filing at acceptance failed; the queue retries it");
         }
-        true
+        !entry.pending_local().is_empty()
     };
+    q.remote.set(q.remote.get() + remote.len() as u64);
     q.state.borrow_mut().insert(entry);
     q.update_gauge(ctx);
     drop(mark);
-    if remote_pending {
+    if to_file {
         spawn_consumer(ctx, id, Some(Instant::now()));
     }
     Ok(id)
@@ -733,6 +774,13 @@ pub fn render_metrics(out: &mut String, shards: &[crate::metrics::ShardMetrics])
         "Queue entries this shard consumes with a recipient still to finish.",
         "gauge",
         &|q| q.pending.load(Relaxed),
+    );
+    gauge(
+        out,
+        "shardmail_queue_remote_pending",
+        "Recipients in other domains (authenticated submissions) queued for the relay.",
+        "gauge",
+        &|q| q.remote_pending.load(Relaxed),
     );
     gauge(
         out,

@@ -73,6 +73,7 @@ impl LineClient {
 pub struct Server {
     pub dir: tempfile::TempDir,
     pub smtp: SocketAddr,
+    pub submission: SocketAddr,
     pub imap: SocketAddr,
     pub pop3: SocketAddr,
     pub metrics: SocketAddr,
@@ -88,9 +89,11 @@ impl Server {
         let metrics: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
         let imap: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
         let pop3: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+        let submission: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
         let s = Server {
             dir,
             smtp,
+            submission,
             imap,
             pop3,
             metrics,
@@ -105,11 +108,11 @@ impl Server {
         // Listeners not under test are moved to free ports so parallel tests never collide.
         let cfg = format!(
             "data_dir = \"data\"\npin = false\nhostname = \"mx.example.test\"\n{}\n[smtp]\nlisten = [\"{}\"]\n\
-[submission]\nlisten = [\"127.0.0.1:{}\"]\n[imap]\nlisten = [\"{}\"]\n[pop3]\nlisten = [\"{}\"]\n\
+[submission]\nlisten = [\"{}\"]\n[imap]\nlisten = [\"{}\"]\n[pop3]\nlisten = [\"{}\"]\n\
 [metrics]\nlisten = [\"{}\"]\n",
             self.extra_top(),
             self.smtp,
-            free_port(),
+            self.submission,
             self.imap,
             self.pop3,
             self.metrics
@@ -117,6 +120,10 @@ impl Server {
         let cfg = cfg.replace(
             "[smtp]\n",
             &format!("[smtp]\n{}", self.extra_table("smtp.")),
+        );
+        let cfg = cfg.replace(
+            "[submission]\n",
+            &format!("[submission]\n{}", self.extra_table("submission.")),
         );
         let cfg = cfg.replace(
             "[imap]\n",
@@ -134,13 +141,13 @@ impl Server {
     }
 
     /// Lines of `extra_config` before any table header go at the top; `smtp.KEY = v` lines into [smtp],
-    /// `imap.KEY = v` into [imap], `pop3.KEY = v` into [pop3], `metrics.KEY = v` lines into [metrics]
-    /// (tables this file writes itself).
+    /// `submission.KEY = v` into [submission], `imap.KEY = v` into [imap], `pop3.KEY = v` into [pop3],
+    /// `metrics.KEY = v` lines into [metrics] (tables this file writes itself).
     fn extra_top(&self) -> String {
         self.extra_config
             .lines()
             .filter(|l| {
-                !["smtp.", "imap.", "pop3.", "metrics."]
+                !["smtp.", "submission.", "imap.", "pop3.", "metrics."]
                     .iter()
                     .any(|p| l.starts_with(p))
             })
