@@ -27,7 +27,7 @@ else:
 
 
 def features():
-    print("FEATURES " + " ".join(sorted(k.upper() + ("=" + v if v else "") for k, v in s.esmtp_features.items())))
+    print("FEATURES " + " ".join(sorted(k.upper() + ("=" + v.strip() if v.strip() else "") for k, v in s.esmtp_features.items())))
 
 
 s.ehlo("client.example")
