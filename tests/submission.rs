@@ -194,6 +194,8 @@ fn raw_submission_needs_auth_and_the_senders_own_address() {
         "550 5.7.1 Relay access denied\r\n"
     );
     assert!(s.log().contains("SMTP login failed"), "{}", s.log());
+    assert_eq!(common::login::auth_total(&s, "smtp", "failed"), 1);
+    assert_eq!(common::login::auth_total(&s, "smtp", "ok"), 2);
 }
 
 fn swaks(s: &Server, args: &[&str]) -> std::process::Output {

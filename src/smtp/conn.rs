@@ -9,9 +9,8 @@ use std::net::SocketAddr;
 use std::rc::Rc;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use futures_lite::future;
 use glommio::net::TcpStream;
 use tracing::Instrument;
 
@@ -21,9 +20,9 @@ use super::session::{
 };
 use crate::accounts::Accounts;
 use crate::config::Config;
+use crate::net::auth::{self, Proto, Verdict};
 use crate::net::driver::{Driver, End, Phase, Protocol, Step, Timeouts};
 use crate::net::out::Out;
-use crate::net::shutdown::Stage;
 use crate::shard::{deliver, ShardCtx};
 
 /// The session settings of both SMTP listeners, built once per shard from the config.
@@ -117,16 +116,11 @@ pub async fn serve_submission(ctx: Rc<ShardCtx>, stream: TcpStream, peer: Socket
     run(ctx, stream, peer, true).instrument(span).await
 }
 
-/// Whether plaintext passwords may be used from `peer` on a connection without TLS.
-fn plaintext_auth(peer: SocketAddr) -> bool {
-    peer.ip().is_loopback()
-}
-
 async fn run(ctx: Rc<ShardCtx>, stream: TcpStream, peer: SocketAddr, submission: bool) {
     let link = Link {
         tls: false,
         starttls: false,
-        plaintext_auth: plaintext_auth(peer),
+        plaintext_auth: auth::plaintext_allowed(&ctx.shared.config.auth, peer.ip(), false),
     };
     let cfg = if submission {
         ctx.smtp.submission.clone()
@@ -199,32 +193,14 @@ impl Smtp<'_> {
         self.held = 0;
     }
 
-    /// Checks a password off the shard (the verifier's threads); a failure is answered after the
-    /// client address's growing delay (across shards), so guessing is slow wherever it connects.
+    /// Checks a password off the shard (`net::auth::login`: the verifier threads, the per-address
+    /// block and growing delay across shards, logs and metrics).
     async fn authenticate(&mut self, user: String, password: String) -> AuthOutcome {
-        let ip = self.peer.ip();
-        let shared = &self.ctx.shared;
-        let t = Instant::now();
-        let verdict = shared
-            .verifier
-            .verify(self.ctx.accounts(), user.clone(), password)
-            .await;
-        match verdict {
-            Some(account) => {
-                shared.login_delay.succeeded(ip);
-                tracing::info!(%ip, %account, verify_ms = t.elapsed().as_millis() as u64, "SMTP login");
-                AuthOutcome::Ok(account)
-            }
-            None => {
-                let delay = shared.login_delay.failed(ip, Instant::now());
-                tracing::warn!(%ip, %user, delay_ms = delay.as_millis() as u64, "SMTP login failed");
-                let shutdown = self.ctx.shutdown.clone();
-                future::or(glommio::timer::sleep(delay), async move {
-                    shutdown.reached(Stage::Draining).await;
-                })
-                .await;
-                AuthOutcome::Failed
-            }
+        match auth::login(self.ctx, Proto::Smtp, self.peer.ip(), user, password).await {
+            Verdict::Ok { account } => AuthOutcome::Ok(account),
+            Verdict::Failed => AuthOutcome::Failed,
+            // RFC 4954 6: 454 4.7.0, a temporary failure: the address is blocked for a while.
+            Verdict::Blocked { .. } => AuthOutcome::Unavailable,
         }
     }
 }
@@ -286,6 +262,9 @@ impl Protocol for Smtp<'_> {
     }
 
     fn settled(&mut self) {
+        for _ in 0..self.session.take_plaintext_refusals() {
+            auth::refused_plaintext(self.ctx, Proto::Smtp, self.peer.ip());
+        }
         let counts = self.session.take_reply_counts();
         let m = self.ctx.metrics();
         for (slot, n) in m.replies.iter().zip(counts) {

@@ -188,6 +188,8 @@ pub struct Session {
     verify: Option<Credentials>,
     /// A reply made the session close, outside `feed` (a failed login past the error limit).
     closing: bool,
+    /// AUTH commands refused for want of TLS (538) since the shell last took the count.
+    plaintext_refusals: u64,
     helo: Option<String>,
     esmtp: bool,
     tx: Option<Envelope>,
@@ -226,6 +228,7 @@ impl Session {
             sasl: None,
             verify: None,
             closing: false,
+            plaintext_refusals: 0,
             helo: None,
             esmtp: false,
             tx: None,
@@ -294,6 +297,11 @@ impl Session {
 
     pub fn helo(&self) -> Option<&str> {
         self.helo.as_deref()
+    }
+
+    /// AUTH commands refused with 538 (no TLS) since the last call.
+    pub fn take_plaintext_refusals(&mut self) -> u64 {
+        std::mem::take(&mut self.plaintext_refusals)
     }
 
     /// Replies by class since the last call.

@@ -92,6 +92,7 @@ impl Session {
         }
         if !self.auth_usable() {
             // RFC 4954 6: 538 for a mechanism that needs an encrypted connection.
+            self.plaintext_refusals += 1;
             let why = "Encryption required for requested authentication mechanism";
             return self.error(Reply::new(538, (5, 7, 11), why), out);
         }
