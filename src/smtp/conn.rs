@@ -8,13 +8,13 @@ use std::rc::Rc;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use glommio::net::TcpStream;
 use tracing::Instrument;
 
 use super::session::{rfc5322_date, Action, Admission, Delivery, Directory, Lookup, Session};
 use crate::accounts::Accounts;
 use crate::net::driver::{Driver, End, Phase, Protocol, Step, Timeouts};
 use crate::net::out::Out;
+use crate::net::stream::Conn;
 use crate::shard::{deliver, ShardCtx};
 
 /// The account directory as a session sees it, with the shard answering admission.
@@ -57,7 +57,7 @@ pub fn timeouts(ctx: &ShardCtx) -> Timeouts {
 }
 
 /// Serves one SMTP connection to its end.
-pub async fn serve(ctx: Rc<ShardCtx>, stream: TcpStream, peer: SocketAddr) {
+pub async fn serve(ctx: Rc<ShardCtx>, stream: Conn, peer: SocketAddr) {
     let span = tracing::debug_span!("smtp", shard = ctx.id, %peer);
     async move {
         let mut driver = Driver::new(stream, timeouts(&ctx), ctx.shutdown.clone());
