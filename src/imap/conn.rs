@@ -25,6 +25,7 @@ use crate::net::auth::{self, Link, Proto, Verdict};
 use crate::net::driver::{Driver, End, Output, Parts, Phase, Protocol, Step, Timeouts};
 use crate::net::ip_limit::Slot;
 use crate::net::out::{Bytes, Out};
+use crate::net::starttls;
 use crate::net::stream::Conn;
 use crate::shard::handoff::{self, Moving};
 use crate::shard::mesh::ShardMsg;
@@ -166,13 +167,28 @@ pub async fn serve(ctx: Rc<ShardCtx>, stream: Conn, peer: SocketAddr, slot: Slot
         // Responses go out as soon as they are written: a client pipelining commands must not wait
         // for Nagle's algorithm to meet its delayed ACK (40 ms per exchange).
         let _ = stream.set_nodelay(true);
-        // TLS is active on the implicit-TLS port (imaps); STARTTLS is not offered until its upgrade
-        // branch is wired.
-        let link = Link::new(&ctx.shared.config.auth, peer.ip(), stream.is_tls(), false);
+        let link = Link::new(
+            &ctx.shared.config.auth,
+            peer.ip(),
+            stream.is_tls(),
+            ctx.tls().is_some(),
+        );
         let mut driver = Driver::new(stream, timeouts(&ctx, false), ctx.shutdown.clone());
         let session = Session::<Backend>::new(ctx.imap.session(link), driver.out());
         let mut imap = Imap::new(&ctx, session, peer);
-        let end = driver.run(&mut imap).await;
+        let mut end = driver.run(&mut imap).await;
+        if let (End::Upgrade, Some(Upgrade::Tls)) = (&end, imap.upgrade) {
+            // STARTTLS (RFC 9051 6.2.1): the handshake, then a new session that knows nothing of
+            // the plaintext one (its input after the command is discarded: `net::starttls`).
+            let Some(tls) = starttls::upgrade(&ctx, Proto::Imap, driver).await else {
+                ctx.shared.imap_per_ip.release(slot);
+                return;
+            };
+            driver = tls;
+            let cfg = ctx.imap.session(link.with_tls());
+            imap = Imap::new(&ctx, Session::after_starttls(cfg), peer);
+            end = driver.run(&mut imap).await;
+        }
         let Imap {
             session, account, ..
         } = imap;
@@ -387,6 +403,17 @@ struct Imap<'a> {
     changed: bool,
     /// Waiting for the rest of a literal (bigger reads, transfer time limits).
     in_literal: bool,
+    /// What a [`Step::Upgrade`] asked for.
+    upgrade: Option<Upgrade>,
+}
+
+/// The stream changes under the session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Upgrade {
+    /// STARTTLS (RFC 9051 6.2.1).
+    Tls,
+    /// COMPRESS DEFLATE (RFC 4978).
+    Compress,
 }
 
 impl<'a> Imap<'a> {
@@ -415,6 +442,7 @@ impl<'a> Imap<'a> {
             feed: None,
             changed: false,
             in_literal: false,
+            upgrade: None,
         }
     }
 
@@ -442,9 +470,18 @@ impl<'a> Imap<'a> {
                 None
             }
             // The tagged OK is written: flush it, then `logged_in` wraps the stream.
-            Flow::Compress => Some(Step::Upgrade),
-            // Not offered (the session's config says no): a session asking for it is a bug.
-            Flow::StartTls | Flow::Close => Some(Step::Close),
+            Flow::Compress => {
+                self.upgrade = Some(Upgrade::Compress);
+                Some(Step::Upgrade)
+            }
+            // The tagged OK is written: flush it, then `serve` runs the TLS handshake. The driver
+            // hands back what was read after the command; RFC 3207 4.2 (and RFC 9051 6.2.1) has
+            // it thrown away, never run.
+            Flow::StartTls => {
+                self.upgrade = Some(Upgrade::Tls);
+                Some(Step::Upgrade)
+            }
+            Flow::Close => Some(Step::Close),
         }
     }
 

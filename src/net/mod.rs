@@ -10,5 +10,6 @@ pub mod ip_limit;
 pub mod login_delay;
 pub mod out;
 pub mod shutdown;
+pub mod starttls;
 pub mod stream;
 pub mod verifier;

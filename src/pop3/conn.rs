@@ -23,6 +23,7 @@ use crate::net::auth::{self, Link, Proto, Verdict};
 use crate::net::driver::{Driver, End, Parts, Phase, Protocol, Step, Timeouts};
 use crate::net::ip_limit::Slot;
 use crate::net::out::Out;
+use crate::net::starttls;
 use crate::net::stream::Conn;
 use crate::shard::handoff::{self, Moving};
 use crate::shard::mesh::ShardMsg;
@@ -124,9 +125,12 @@ pub async fn serve(ctx: Rc<ShardCtx>, stream: Conn, peer: SocketAddr, slot: Slot
         // Pipelined commands (RFC 2449 6.6) are answered together; single ones must not wait for
         // Nagle's algorithm to meet the client's delayed ACK.
         let _ = stream.set_nodelay(true);
-        // TLS is active on the implicit-TLS port (pop3s); STLS is not offered until its upgrade branch
-        // is wired.
-        let link = Link::new(&ctx.shared.config.auth, peer.ip(), stream.is_tls(), false);
+        let link = Link::new(
+            &ctx.shared.config.auth,
+            peer.ip(),
+            stream.is_tls(),
+            ctx.tls().is_some(),
+        );
         let mut driver = Driver::new(stream, timeouts(&ctx), ctx.shutdown.clone());
         let session = Session::new(ctx.pop3.session(link), driver.out());
         let p = Pop3::new(&ctx, session, peer);
@@ -175,7 +179,20 @@ async fn run(
     slot: Slot,
     here: Here,
 ) {
-    let end = driver.run(&mut p).await;
+    let mut end = driver.run(&mut p).await;
+    if matches!(end, End::Upgrade) {
+        // STLS (RFC 2595 4): the handshake, then a new session that knows nothing of the
+        // plaintext one; what the client sent after STLS is discarded unread (`net::starttls`).
+        let Some(tls) = starttls::upgrade(ctx, Proto::Pop3, driver).await else {
+            ctx.shared.pop3_per_ip.release(slot);
+            return;
+        };
+        driver = tls;
+        let peer = p.peer;
+        let link = Link::new(&ctx.shared.config.auth, peer.ip(), true, true);
+        p = Pop3::new(ctx, Session::after_stls(ctx.pop3.session(link)), peer);
+        end = driver.run(&mut p).await;
+    }
     let Pop3 {
         session,
         account,
@@ -393,8 +410,10 @@ impl<'a> Pop3<'a> {
                 self.pending = Some(Pending::Update(delete));
                 Step::Work
             }
-            // STLS is not offered (issue 12): a session asking for it is a bug.
-            Flow::StartTls | Flow::Close => {
+            // `+OK` to STLS is written: flush it, then `run` starts TLS. The driver hands back what
+            // was read after the command, to be discarded (RFC 3207 4.2's injection).
+            Flow::StartTls => Step::Upgrade,
+            Flow::Close => {
                 self.lock = None;
                 Step::Close
             }
