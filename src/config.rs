@@ -51,6 +51,44 @@ pub struct Config {
     pub metrics: MetricsConfig,
     pub shutdown: ShutdownConfig,
     pub auth: AuthConfig,
+    /// Certificates (issue 12): without one, no STARTTLS is offered and no implicit-TLS port served.
+    pub tls: TlsConfig,
+    /// Implicit TLS listeners (RFC 8314 3.3): submission (like 465), IMAP (like 993), POP3 (like 995).
+    pub smtps: ListenerConfig,
+    pub imaps: ListenerConfig,
+    pub pop3s: ListenerConfig,
+}
+
+/// `[tls]`: the default certificate, more chosen by SNI, and the handshake time limit.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TlsConfig {
+    /// PEM certificate chain (end-entity first), e.g. `fullchain.pem`.
+    pub cert: Option<PathBuf>,
+    /// PEM private key of `cert`.
+    pub key: Option<PathBuf>,
+    /// More certificates, each served to clients that ask for one of its DNS names (SNI).
+    pub certificates: Vec<CertificateConfig>,
+    /// Seconds a TLS handshake may take (a client that stops mid-handshake is cut then).
+    pub handshake_timeout: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CertificateConfig {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+impl Default for TlsConfig {
+    fn default() -> Self {
+        TlsConfig {
+            cert: None,
+            key: None,
+            certificates: Vec::new(),
+            handshake_timeout: 10,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -231,6 +269,16 @@ impl Default for Config {
             metrics: MetricsConfig::default(),
             shutdown: ShutdownConfig::default(),
             auth: AuthConfig::default(),
+            tls: TlsConfig::default(),
+            smtps: ListenerConfig {
+                listen: vec!["127.0.0.1:2465".into()],
+            },
+            imaps: ListenerConfig {
+                listen: vec!["127.0.0.1:2993".into()],
+            },
+            pop3s: ListenerConfig {
+                listen: vec!["127.0.0.1:2995".into()],
+            },
         }
     }
 }
@@ -393,6 +441,9 @@ impl Config {
             ("imap.listen", &self.imap.listen),
             ("pop3.listen", &self.pop3.listen),
             ("metrics.listen", &self.metrics.listen),
+            ("smtps.listen", &self.smtps.listen),
+            ("imaps.listen", &self.imaps.listen),
+            ("pop3s.listen", &self.pop3s.listen),
         ] {
             for a in l {
                 a.parse::<SocketAddr>()
@@ -432,6 +483,7 @@ impl Config {
             ("smtp.write_timeout", s.write_timeout as usize),
             ("smtp.inflight_budget", s.inflight_budget),
             ("metrics.timeout", self.metrics.timeout as usize),
+            ("tls.handshake_timeout", self.tls.handshake_timeout as usize),
             ("metrics.max_connections", self.metrics.max_connections),
             (
                 "smtp.max_connections_per_shard",
@@ -635,6 +687,36 @@ mod tests {
         );
         assert!(d.login_timeout < d.idle_timeout);
         assert!(d.max_line >= 8192);
+    }
+
+    #[test]
+    fn tls_is_off_by_default_and_implicit_ports_are_unprivileged() {
+        let c = Config::default();
+        assert!(c.tls.cert.is_none() && c.tls.certificates.is_empty());
+        assert_eq!(c.smtps.listen, vec!["127.0.0.1:2465"]);
+        assert_eq!(c.imaps.listen, vec!["127.0.0.1:2993"]);
+        assert_eq!(c.pop3s.listen, vec!["127.0.0.1:2995"]);
+        let c = parse(
+            "[tls]\ncert = \"a.pem\"\nkey = \"a.key\"\nhandshake_timeout = 3\n\
+             [[tls.certificates]]\ncert = \"b.pem\"\nkey = \"b.key\"\n[imaps]\nlisten = []\n",
+        )
+        .unwrap();
+        assert_eq!(c.tls.cert, Some(PathBuf::from("a.pem")));
+        assert_eq!(c.tls.certificates[0].key, PathBuf::from("b.key"));
+        assert_eq!(c.tls.handshake_timeout, 3);
+        assert!(c.imaps.listen.is_empty());
+        let e = parse("[[tls.certificates]]\ncert = \"b.pem\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("key"), "{e}");
+        let e = parse("[tls]\nhandshake_timeout = 0\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("tls.handshake_timeout"), "{e}");
+        let e = parse("[pop3s]\nlisten = [\"x\"]\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("pop3s.listen"), "{e}");
     }
 
     #[test]

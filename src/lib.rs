@@ -16,3 +16,4 @@ pub mod net;
 pub mod pop3;
 pub mod shard;
 pub mod smtp;
+pub mod tls;

@@ -1,5 +1,5 @@
 //! The `shardmail` command line: `serve`, and the operator commands `account` and `mailbox`, which work
-//! with the server stopped or running.
+//! with the server stopped or running, and `cert self-signed` for a development certificate.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -65,6 +65,27 @@ enum Cmd {
     Mailbox {
         #[command(subcommand)]
         cmd: MailboxCmd,
+    },
+    /// TLS certificates.
+    Cert {
+        #[command(subcommand)]
+        cmd: CertCmd,
+    },
+}
+
+#[derive(Subcommand)]
+enum CertCmd {
+    /// Write a self-signed development certificate and key as cert.pem and key.pem (key mode 0600).
+    SelfSigned {
+        /// The host name the certificate is for (its subjectAltName).
+        #[arg(long)]
+        host: String,
+        /// Where to write them (default: the current directory).
+        #[arg(long, default_value = ".")]
+        out_dir: PathBuf,
+        /// Days the certificate is valid for.
+        #[arg(long, default_value_t = 365)]
+        days: u32,
     },
 }
 
@@ -221,6 +242,20 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Cmd::Mailbox { cmd } => {
             let c = common.load()?;
             shardmail::inspect::run(&c, cmd.into())
+        }
+        Cmd::Cert {
+            cmd:
+                CertCmd::SelfSigned {
+                    host,
+                    out_dir,
+                    days,
+                },
+        } => {
+            use shardmail::tls::{certs, selfsigned};
+            let (cert, key) = selfsigned::generate(&host, certs::now_secs(), i64::from(days))?;
+            let (c, k) = selfsigned::write(&out_dir, &cert, &key)?;
+            println!("wrote {} and {}", c.display(), k.display());
+            Ok(())
         }
     }
 }

@@ -41,6 +41,7 @@ pub struct ShardMetrics {
     pub pop3: crate::pop3::metrics::Pop3Metrics,
     /// Login outcomes per protocol (issue 12, `net::auth`).
     pub auth: crate::net::auth::AuthMetrics,
+    pub tls: crate::tls::metrics::TlsMetrics,
 }
 
 /// IMAP counters of one shard (issue 10). A session moved to its account's owner counts as open on
@@ -266,6 +267,7 @@ pub fn render(shards: &[ShardMetrics]) -> String {
     render_imap(&mut out, shards);
     crate::pop3::metrics::render(&mut out, shards);
     crate::net::auth::render(&mut out, shards);
+    crate::tls::metrics::render(&mut out, shards);
     out
 }
 

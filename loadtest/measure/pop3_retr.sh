@@ -5,8 +5,8 @@
 # Run it under the heavy lock: flock /work/heavy.lock loadtest/measure/pop3_retr.sh ...
 #   usage: loadtest/measure/pop3_retr.sh LOADTEST SECONDS ROUNDS SHARDMAIL...
 #   env: USERS (20), MESSAGES (2000, 10 KB each), BIG_USERS (20), BIG_MESSAGES (400, 1 MB each; 0 skips
-#        the 1 MB row), CONNECTIONS (16), SHARDS (2), PORT_BASE (5700), DOVECOT=1, EXTRA (more config
-#        lines for shardmail, e.g. "[imap]\nverify_cache_ttl = 0"; EXTRA_0, EXTRA_1, ... for the first,
+#        the 1 MB row), CONNECTIONS (16), SHARDS (2), PORT_BASE (5700), DOVECOT=1, EXTRA (more [imap]
+#        config lines for shardmail, e.g. "verify_cache_ttl = 0", the last section; EXTRA_0, EXTRA_1, ... for the first,
 #        second, ... build only: the same binary may be given twice), SINK=1 (the client's own
 #        ceiling: loadtest's POP3 sink that keeps nothing), PERF=SECONDS (perf record -g the first
 #        build's server for that long during its first 10 KB run; the report goes to $PERF_OUT).
@@ -49,10 +49,9 @@ fill() { # smtp-port
 # One shardmail per build, each on its own ports and data directory, all filled before the rounds.
 for b in "${!BUILDS[@]}"; do
   o=$((P + 100 * b))
-  printf 'data_dir = "%s"\nhostname = "bench.test"\n[smtp]\nlisten = ["127.0.0.1:%d"]\n[submission]\nlisten = ["127.0.0.1:%d"]\n[imap]\nlisten = ["127.0.0.1:%d"]\n[pop3]\nlisten = ["127.0.0.1:%d"]\n[metrics]\nlisten = ["127.0.0.1:%d"]\n' \
-    "$WORK/data-$b" $((o + 25)) $((o + 87)) $((o + 43)) $((o + 10)) $((o + 26)) > "$WORK/c-$b.toml"
   extra_var="EXTRA_$b"; extra=${!extra_var:-${EXTRA:-}}
-  [ -n "$extra" ] && printf '%b\n' "$extra" >> "$WORK/c-$b.toml"
+  printf 'data_dir = "%s"\nhostname = "bench.test"\n[smtp]\nlisten = ["127.0.0.1:%d"]\n[submission]\nlisten = ["127.0.0.1:%d"]\n[pop3]\nlisten = ["127.0.0.1:%d"]\n[metrics]\nlisten = ["127.0.0.1:%d"]\n[imap]\nlisten = ["127.0.0.1:%d"]\n%b\n' \
+    "$WORK/data-$b" $((o + 25)) $((o + 87)) $((o + 10)) $((o + 26)) $((o + 43)) "$extra" > "$WORK/c-$b.toml"
   for i in $(seq 0 $((USERS + BIG_USERS - 1))); do
     "${BUILDS[$b]}" --config "$WORK/c-$b.toml" account add "user$i@$BENCH_DOMAIN" \
       --password "$BENCH_PASSWORD" > /dev/null

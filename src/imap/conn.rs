@@ -10,10 +10,9 @@ use std::net::SocketAddr;
 use std::rc::Rc;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use futures_lite::{future, AsyncRead, AsyncWrite};
-use glommio::net::TcpStream;
 use tracing::Instrument;
 
 use super::backend::ChangeFeed;
@@ -26,6 +25,8 @@ use crate::net::auth::{self, Link, Proto, Verdict};
 use crate::net::driver::{Driver, End, Output, Parts, Phase, Protocol, Step, Timeouts};
 use crate::net::ip_limit::Slot;
 use crate::net::out::{Bytes, Out};
+use crate::net::starttls;
+use crate::net::stream::Conn;
 use crate::shard::handoff::{self, Moving};
 use crate::shard::mesh::ShardMsg;
 use crate::shard::ShardCtx;
@@ -159,19 +160,35 @@ impl Drop for Here {
 
 /// Serves one accepted IMAP connection: greeting and login here, then the session where the account
 /// lives. `slot` is the connection's per-IP count.
-pub async fn serve(ctx: Rc<ShardCtx>, stream: TcpStream, peer: SocketAddr, slot: Slot) {
+pub async fn serve(ctx: Rc<ShardCtx>, stream: Conn, peer: SocketAddr, slot: Slot) {
     let span = tracing::debug_span!("imap", shard = ctx.id, %peer);
     async move {
         let here = Here::new(&ctx);
         // Responses go out as soon as they are written: a client pipelining commands must not wait
         // for Nagle's algorithm to meet its delayed ACK (40 ms per exchange).
         let _ = stream.set_nodelay(true);
-        // Plaintext only until the TLS listeners land (issue 12): no STARTTLS offered yet.
-        let link = Link::new(&ctx.shared.config.auth, peer.ip(), false, false);
+        let link = Link::new(
+            &ctx.shared.config.auth,
+            peer.ip(),
+            stream.is_tls(),
+            ctx.tls().is_some(),
+        );
         let mut driver = Driver::new(stream, timeouts(&ctx, false), ctx.shutdown.clone());
         let session = Session::<Backend>::new(ctx.imap.session(link), driver.out());
         let mut imap = Imap::new(&ctx, session, peer);
-        let end = driver.run(&mut imap).await;
+        let mut end = driver.run(&mut imap).await;
+        if let (End::Upgrade, Some(Upgrade::Tls)) = (&end, imap.upgrade) {
+            // STARTTLS (RFC 9051 6.2.1): the handshake, then a new session that knows nothing of
+            // the plaintext one (its input after the command is discarded: `net::starttls`).
+            let Some(tls) = starttls::upgrade(&ctx, Proto::Imap, driver).await else {
+                ctx.shared.imap_per_ip.release(slot);
+                return;
+            };
+            driver = tls;
+            let cfg = ctx.imap.session(link.with_tls());
+            imap = Imap::new(&ctx, Session::after_starttls(cfg), peer);
+            end = driver.run(&mut imap).await;
+        }
         let Imap {
             session, account, ..
         } = imap;
@@ -199,7 +216,24 @@ pub async fn serve(ctx: Rc<ShardCtx>, stream: TcpStream, peer: SocketAddr, slot:
             finish(&ctx, driver, End::Done, slot).await;
             return;
         };
-        match move_to(&ctx, owner, driver, state, peer, slot) {
+        let sent = handoff::send(
+            &ctx,
+            owner,
+            driver,
+            peer,
+            slot,
+            |conn| {
+                ShardMsg::Imap(Box::new(Arrival {
+                    conn,
+                    session: state,
+                }))
+            },
+            |msg| match msg {
+                ShardMsg::Imap(a) => a.conn,
+                _ => unreachable!("a failed try_send gives back the Imap message it was given"),
+            },
+        );
+        match sent {
             Ok(()) => tracing::debug!(owner, "session moved to its owner shard"),
             Err((mut driver, slot)) => {
                 ctx.metrics().imap.handoffs_failed.fetch_add(1, Relaxed);
@@ -217,72 +251,12 @@ pub async fn serve(ctx: Rc<ShardCtx>, stream: TcpStream, peer: SocketAddr, slot:
     .await
 }
 
-/// Sends the connection to `owner`; on failure gives it back.
-#[allow(clippy::result_large_err)]
-fn move_to(
-    ctx: &ShardCtx,
-    owner: usize,
-    driver: Driver<TcpStream>,
-    session: Handoff,
-    peer: SocketAddr,
-    slot: Slot,
-) -> Result<(), (Driver<TcpStream>, Slot)> {
-    let Some(to) = ctx.shared.mesh.to.get(owner) else {
-        return Err((driver, slot));
-    };
-    let fd = match handoff::duplicate(driver.stream()) {
-        Ok(fd) => fd,
-        Err(e) => {
-            tracing::warn!(error = %e, "cannot duplicate the socket for the handoff");
-            return Err((driver, slot));
-        }
-    };
-    let Parts {
-        stream,
-        pending,
-        timeouts,
-        shutdown,
-    } = driver.into_parts();
-    let arrival = Arrival {
-        conn: Moving {
-            fd,
-            pending,
-            peer,
-            slot,
-            since: Instant::now(),
-        },
-        session,
-    };
-    match to.try_send(ShardMsg::Imap(Box::new(arrival))) {
-        Ok(()) => {
-            ctx.metrics().cross_shard_sent.fetch_add(1, Relaxed);
-            // Our descriptor closes here; the owner holds the duplicate.
-            drop(stream);
-            Ok(())
-        }
-        Err(e) => {
-            let ShardMsg::Imap(arrival) = e.into_inner() else {
-                unreachable!("a failed try_send gives back the Imap message it was given");
-            };
-            let Arrival { conn, .. } = *arrival;
-            // The duplicate closes with `conn.fd`; the stream is still ours.
-            let driver = Driver::from_parts(Parts {
-                stream,
-                pending: conn.pending,
-                timeouts,
-                shutdown,
-            });
-            Err((driver, conn.slot))
-        }
-    }
-}
-
 /// The owner's side of a handoff: adopts the socket and runs the logged-in session here.
 pub async fn arrive(ctx: Rc<ShardCtx>, a: Arrival) {
     let Arrival { conn, session } = a;
     let m = &ctx.metrics().imap;
     m.handoffs_in.fetch_add(1, Relaxed);
-    let stream = handoff::adopt(conn.fd);
+    let stream = handoff::adopt(conn.fd, conn.tls);
     let driver = Driver::from_parts(Parts {
         stream,
         pending: conn.pending,
@@ -313,7 +287,7 @@ enum Logged {
 /// written by the accepting shard's session).
 async fn logged_in(
     ctx: &Rc<ShardCtx>,
-    mut driver: Driver<TcpStream>,
+    mut driver: Driver<Conn>,
     state: Logged,
     peer: SocketAddr,
     slot: Slot,
@@ -429,6 +403,17 @@ struct Imap<'a> {
     changed: bool,
     /// Waiting for the rest of a literal (bigger reads, transfer time limits).
     in_literal: bool,
+    /// What a [`Step::Upgrade`] asked for.
+    upgrade: Option<Upgrade>,
+}
+
+/// The stream changes under the session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Upgrade {
+    /// STARTTLS (RFC 9051 6.2.1).
+    Tls,
+    /// COMPRESS DEFLATE (RFC 4978).
+    Compress,
 }
 
 impl<'a> Imap<'a> {
@@ -457,6 +442,7 @@ impl<'a> Imap<'a> {
             feed: None,
             changed: false,
             in_literal: false,
+            upgrade: None,
         }
     }
 
@@ -484,9 +470,18 @@ impl<'a> Imap<'a> {
                 None
             }
             // The tagged OK is written: flush it, then `logged_in` wraps the stream.
-            Flow::Compress => Some(Step::Upgrade),
-            // Not offered (the session's config says no): a session asking for it is a bug.
-            Flow::StartTls | Flow::Close => Some(Step::Close),
+            Flow::Compress => {
+                self.upgrade = Some(Upgrade::Compress);
+                Some(Step::Upgrade)
+            }
+            // The tagged OK is written: flush it, then `serve` runs the TLS handshake. The driver
+            // hands back what was read after the command; RFC 3207 4.2 (and RFC 9051 6.2.1) has
+            // it thrown away, never run.
+            Flow::StartTls => {
+                self.upgrade = Some(Upgrade::Tls);
+                Some(Step::Upgrade)
+            }
+            Flow::Close => Some(Step::Close),
         }
     }
 

@@ -15,7 +15,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use futures_lite::future;
-use glommio::net::TcpStream;
 use tracing::Instrument;
 
 use super::store::{Lock, Maildrop};
@@ -24,6 +23,8 @@ use crate::net::auth::{self, Link, Proto, Verdict};
 use crate::net::driver::{Driver, End, Parts, Phase, Protocol, Step, Timeouts};
 use crate::net::ip_limit::Slot;
 use crate::net::out::Out;
+use crate::net::starttls;
+use crate::net::stream::Conn;
 use crate::shard::handoff::{self, Moving};
 use crate::shard::mesh::ShardMsg;
 use crate::shard::ShardCtx;
@@ -117,15 +118,19 @@ impl std::ops::Drop for Here {
 }
 
 /// Serves one accepted POP3 connection. `slot` is the connection's per-IP count.
-pub async fn serve(ctx: Rc<ShardCtx>, stream: TcpStream, peer: SocketAddr, slot: Slot) {
+pub async fn serve(ctx: Rc<ShardCtx>, stream: Conn, peer: SocketAddr, slot: Slot) {
     let span = tracing::debug_span!("pop3", shard = ctx.id, %peer);
     async move {
         let here = Here::new(&ctx);
         // Pipelined commands (RFC 2449 6.6) are answered together; single ones must not wait for
         // Nagle's algorithm to meet the client's delayed ACK.
         let _ = stream.set_nodelay(true);
-        // Plaintext only until the TLS listeners land (issue 12): no STLS offered yet.
-        let link = Link::new(&ctx.shared.config.auth, peer.ip(), false, false);
+        let link = Link::new(
+            &ctx.shared.config.auth,
+            peer.ip(),
+            stream.is_tls(),
+            ctx.tls().is_some(),
+        );
         let mut driver = Driver::new(stream, timeouts(&ctx), ctx.shutdown.clone());
         let session = Session::new(ctx.pop3.session(link), driver.out());
         let p = Pop3::new(&ctx, session, peer);
@@ -143,7 +148,7 @@ pub async fn arrive(ctx: Rc<ShardCtx>, a: Arrival) {
         account,
     } = a;
     ctx.metrics().pop3.handoffs_in.fetch_add(1, Relaxed);
-    let stream = handoff::adopt(conn.fd);
+    let stream = handoff::adopt(conn.fd, conn.tls);
     let mut driver = Driver::from_parts(Parts {
         stream,
         pending: conn.pending,
@@ -169,12 +174,25 @@ pub async fn arrive(ctx: Rc<ShardCtx>, a: Arrival) {
 /// Drives the session until it ends here or moves to its account's owner.
 async fn run(
     ctx: &Rc<ShardCtx>,
-    mut driver: Driver<TcpStream>,
+    mut driver: Driver<Conn>,
     mut p: Pop3<'_>,
     slot: Slot,
     here: Here,
 ) {
-    let end = driver.run(&mut p).await;
+    let mut end = driver.run(&mut p).await;
+    if matches!(end, End::Upgrade) {
+        // STLS (RFC 2595 4): the handshake, then a new session that knows nothing of the
+        // plaintext one; what the client sent after STLS is discarded unread (`net::starttls`).
+        let Some(tls) = starttls::upgrade(ctx, Proto::Pop3, driver).await else {
+            ctx.shared.pop3_per_ip.release(slot);
+            return;
+        };
+        driver = tls;
+        let peer = p.peer;
+        let link = Link::new(&ctx.shared.config.auth, peer.ip(), true, true);
+        p = Pop3::new(ctx, Session::after_stls(ctx.pop3.session(link)), peer);
+        end = driver.run(&mut p).await;
+    }
     let Pop3 {
         session,
         account,
@@ -194,7 +212,29 @@ async fn run(
         finish(ctx, driver, End::Done, slot).await;
         return;
     };
-    match move_to(ctx, owner, driver, state, account, slot) {
+    let peer = driver
+        .stream()
+        .peer_addr()
+        .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
+    let sent = handoff::send(
+        ctx,
+        owner,
+        driver,
+        peer,
+        slot,
+        |conn| {
+            ShardMsg::Pop3(Box::new(Arrival {
+                conn,
+                session: state,
+                account,
+            }))
+        },
+        |msg| match msg {
+            ShardMsg::Pop3(a) => a.conn,
+            _ => unreachable!("a failed try_send gives back the Pop3 message it was given"),
+        },
+    );
+    match sent {
         Ok(()) => tracing::debug!(owner, "session moved to its owner shard"),
         Err((mut driver, slot)) => {
             ctx.metrics().pop3.handoffs_failed.fetch_add(1, Relaxed);
@@ -210,72 +250,8 @@ async fn run(
     drop(here);
 }
 
-/// Sends the connection to `owner`; on failure gives it back.
-#[allow(clippy::result_large_err)]
-fn move_to(
-    ctx: &ShardCtx,
-    owner: usize,
-    driver: Driver<TcpStream>,
-    session: Handoff,
-    account: String,
-    slot: Slot,
-) -> Result<(), (Driver<TcpStream>, Slot)> {
-    let Some(to) = ctx.shared.mesh.to.get(owner) else {
-        return Err((driver, slot));
-    };
-    let fd = match handoff::duplicate(driver.stream()) {
-        Ok(fd) => fd,
-        Err(e) => {
-            tracing::warn!(error = %e, "cannot duplicate the socket for the handoff");
-            return Err((driver, slot));
-        }
-    };
-    let peer = driver
-        .stream()
-        .peer_addr()
-        .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
-    let Parts {
-        stream,
-        pending,
-        timeouts,
-        shutdown,
-    } = driver.into_parts();
-    let arrival = Arrival {
-        conn: Moving {
-            fd,
-            pending,
-            peer,
-            slot,
-            since: Instant::now(),
-        },
-        session,
-        account,
-    };
-    match to.try_send(ShardMsg::Pop3(Box::new(arrival))) {
-        Ok(()) => {
-            ctx.metrics().cross_shard_sent.fetch_add(1, Relaxed);
-            // Our descriptor closes here; the owner holds the duplicate.
-            drop(stream);
-            Ok(())
-        }
-        Err(e) => {
-            let ShardMsg::Pop3(arrival) = e.into_inner() else {
-                unreachable!("a failed try_send gives back the Pop3 message it was given");
-            };
-            let Arrival { conn, .. } = *arrival;
-            let driver = Driver::from_parts(Parts {
-                stream,
-                pending: conn.pending,
-                timeouts,
-                shutdown,
-            });
-            Err((driver, conn.slot))
-        }
-    }
-}
-
 /// Counts how the connection ended, closes it and gives back its per-IP slot.
-async fn finish(ctx: &ShardCtx, mut driver: Driver<TcpStream>, end: End, slot: Slot) {
+async fn finish(ctx: &ShardCtx, mut driver: Driver<Conn>, end: End, slot: Slot) {
     match &end {
         End::ReadTimeout => {
             ctx.metrics().pop3.timeouts.fetch_add(1, Relaxed);
@@ -434,8 +410,10 @@ impl<'a> Pop3<'a> {
                 self.pending = Some(Pending::Update(delete));
                 Step::Work
             }
-            // STLS is not offered (issue 12): a session asking for it is a bug.
-            Flow::StartTls | Flow::Close => {
+            // `+OK` to STLS is written: flush it, then `run` starts TLS. The driver hands back what
+            // was read after the command, to be discarded (RFC 3207 4.2's injection).
+            Flow::StartTls => Step::Upgrade,
+            Flow::Close => {
                 self.lock = None;
                 Step::Close
             }

@@ -35,8 +35,10 @@ use crate::metrics::{self, ShardMetrics};
 use crate::net::ip_limit::IpLimit;
 use crate::net::login_delay::LoginDelay;
 use crate::net::shutdown::{OpenCount, Shutdown, Stage};
+use crate::net::stream::Conn;
 use crate::net::verifier::Verifier;
 use crate::smtp::session::Admission;
+use crate::tls::{Acceptor, TlsError};
 use mesh::{Mesh, ShardMsg};
 
 /// What every shard shares (read-mostly; each shard writes only its own metrics).
@@ -72,6 +74,10 @@ pub struct Shared {
     pub login_delay: LoginDelay,
     /// Password checks, off the shards.
     pub verifier: Verifier,
+    /// The TLS acceptor (None: no certificate configured); replaced by a SIGHUP reload, picked up by
+    /// each shard when `tls_generation` moves (sessions keep the one they started with).
+    tls: RwLock<Option<Acceptor>>,
+    tls_generation: AtomicU64,
 }
 
 impl Shared {
@@ -86,6 +92,30 @@ impl Shared {
             *cur = Arc::new(a);
         }
         self.accounts_generation.fetch_add(1, Ordering::Release);
+    }
+
+    /// Reads the certificate files again (SIGHUP): new sessions get the new certificates; a file
+    /// that does not load leaves the previous ones in use, and says why.
+    pub fn reload_tls(&self) {
+        let count = |c: fn(&crate::tls::metrics::TlsMetrics) -> &AtomicU64| {
+            if let Some(m) = self.metrics.first() {
+                c(&m.tls).fetch_add(1, Ordering::Relaxed);
+            }
+        };
+        match crate::tls::certs::acceptor(&self.config.tls, crate::tls::certs::now_secs()) {
+            Ok(a) => {
+                if let Ok(mut cur) = self.tls.write() {
+                    *cur = a;
+                }
+                self.tls_generation.fetch_add(1, Ordering::Release);
+                count(|m| &m.reloads);
+                tracing::info!("TLS certificates reloaded");
+            }
+            Err(e) => {
+                count(|m| &m.reload_failures);
+                tracing::error!(error = %e, "TLS certificates not reloaded; the previous ones stay in use");
+            }
+        }
     }
 
     pub fn shutting_down(&self) -> bool {
@@ -146,6 +176,8 @@ pub struct ShardCtx {
     /// Message body bytes held in memory by this shard's sessions.
     inflight: Cell<usize>,
     disk: disk::DiskState,
+    /// The TLS acceptor as last seen, with the generation it was seen at.
+    tls: RefCell<(u64, Option<Acceptor>)>,
 }
 
 impl ShardCtx {
@@ -157,6 +189,33 @@ impl ShardCtx {
             *cached = (gen, self.shared.accounts());
         }
         cached.1.clone()
+    }
+
+    /// The TLS acceptor for a new handshake, `None` when no certificate is configured (then neither
+    /// STARTTLS nor an implicit-TLS port is offered). One atomic load; the shared lock only after a
+    /// certificate reload.
+    pub fn tls(&self) -> Option<Acceptor> {
+        let gen = self.shared.tls_generation.load(Ordering::Acquire);
+        let mut cached = self.tls.borrow_mut();
+        if cached.0 != gen {
+            let now = self.shared.tls.read().map(|t| t.clone()).unwrap_or(None);
+            *cached = (gen, now);
+        }
+        cached.1.clone()
+    }
+
+    /// Starts TLS on `stream` (STARTTLS, STLS, or an implicit-TLS port) within `[tls]
+    /// handshake_timeout`, counted in the shard's metrics. Without a certificate: `Err(Closed)`
+    /// (the shells do not offer TLS then).
+    pub async fn starttls(&self, stream: Conn) -> Result<Conn, TlsError> {
+        let Some(acceptor) = self.tls() else {
+            return Err(TlsError::Closed);
+        };
+        let limit = Duration::from_secs(self.shared.config.tls.handshake_timeout);
+        let t = Instant::now();
+        let r = crate::tls::upgrade(stream, &acceptor, limit).await;
+        self.metrics().tls.handshake(&r, t.elapsed());
+        r
     }
 
     /// Whether a new transaction of `size` declared bytes (0: not declared) can start now.
@@ -224,16 +283,32 @@ impl ShardCtx {
 }
 
 /// Runs the server until SIGTERM/SIGINT (or until `stop` is set), then shuts down gracefully.
+/// SIGHUP reloads the TLS certificates.
 pub fn serve(config: Config) -> anyhow::Result<()> {
     let stop = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
         signal_hook::flag::register(sig, stop.clone()).context("installing signal handlers")?;
     }
-    run(config, stop)
+    let reload = Arc::new(AtomicBool::new(false));
+    signal_hook::flag::register(signal_hook::consts::SIGHUP, reload.clone())
+        .context("installing the SIGHUP handler")?;
+    run_reloading(config, stop, reload)
 }
 
 /// The server, stopped by setting `stop`.
 pub fn run(config: Config, stop: Arc<AtomicBool>) -> anyhow::Result<()> {
+    run_reloading(config, stop, Arc::new(AtomicBool::new(false)))
+}
+
+/// The server, stopped by setting `stop`; setting `reload` reloads the TLS certificates.
+pub fn run_reloading(
+    config: Config,
+    stop: Arc<AtomicBool>,
+    reload: Arc<AtomicBool>,
+) -> anyhow::Result<()> {
+    // A certificate that cannot be served stops the start, naming the file and the reason.
+    let tls = crate::tls::certs::acceptor(&config.tls, crate::tls::certs::now_secs())
+        .context("loading the TLS certificates")?;
     let data_dir = config.data_dir.clone();
     std::fs::create_dir_all(&data_dir)
         .with_context(|| format!("creating data directory {}", data_dir.display()))?;
@@ -288,6 +363,8 @@ pub fn run(config: Config, stop: Arc<AtomicBool>) -> anyhow::Result<()> {
             ),
         )
         .context("starting the password verifier threads")?,
+        tls: RwLock::new(tls),
+        tls_generation: AtomicU64::new(0),
         config,
     });
     let generation = rec.generation;
@@ -333,6 +410,9 @@ pub fn run(config: Config, stop: Arc<AtomicBool>) -> anyhow::Result<()> {
             watcher_shared.begin_shutdown();
         }
         watcher.poll(&watcher_shared);
+        if reload.swap(false, Ordering::Relaxed) {
+            watcher_shared.reload_tls();
+        }
         finished = watcher_shared.exited.load(Ordering::SeqCst) == n;
     }
     let mut first_err = None;
@@ -419,6 +499,7 @@ async fn run_shard(
             accounts: RefCell::new((u64::MAX, Arc::default())),
             inflight: Cell::new(0),
             disk: disk::DiskState::new(c.data_dir.clone()),
+            tls: RefCell::new((u64::MAX, None)),
         });
         // The process-wide stop (a closed channel) becomes this shard's Draining stage.
         {
@@ -437,51 +518,32 @@ async fn run_shard(
         let compaction = glommio::spawn_local(compact::run(ctx.clone()));
         queue::resume(&ctx);
         let mut listeners = Vec::new();
-        for addr in &shared.config.smtp.listen {
-            let l = TcpListener::bind(addr.as_str())
-                .map_err(|e| anyhow!("binding SMTP listener {addr}: {e}"))?;
-            listeners.push(glommio::spawn_local(accept_loop(
-                ctx.clone(),
-                l,
-                Proto::Smtp,
-            )));
-        }
-        for addr in &shared.config.submission.listen {
-            let l = TcpListener::bind(addr.as_str())
-                .map_err(|e| anyhow!("binding submission listener {addr}: {e}"))?;
-            listeners.push(glommio::spawn_local(accept_loop(
-                ctx.clone(),
-                l,
-                Proto::Submission,
-            )));
-        }
-        for addr in &shared.config.imap.listen {
-            let l = TcpListener::bind(addr.as_str())
-                .map_err(|e| anyhow!("binding IMAP listener {addr}: {e}"))?;
-            listeners.push(glommio::spawn_local(accept_loop(
-                ctx.clone(),
-                l,
-                Proto::Imap,
-            )));
-        }
-        for addr in &shared.config.pop3.listen {
-            let l = TcpListener::bind(addr.as_str())
-                .map_err(|e| anyhow!("binding POP3 listener {addr}: {e}"))?;
-            listeners.push(glommio::spawn_local(accept_loop(
-                ctx.clone(),
-                l,
-                Proto::Pop3,
-            )));
-        }
-        if k == 0 {
-            for addr in &shared.config.metrics.listen {
+        // Implicit TLS (RFC 8314 3.3) only with a certificate: the ports stay closed otherwise.
+        let tls = ctx.tls().is_some();
+        let none = Vec::new();
+        let c = &shared.config;
+        let metrics_listen = if k == 0 { &c.metrics.listen } else { &none };
+        for (what, addrs, proto) in [
+            ("SMTP", &c.smtp.listen, Proto::Smtp),
+            ("submission", &c.submission.listen, Proto::Submission),
+            ("IMAP", &c.imap.listen, Proto::Imap),
+            ("POP3", &c.pop3.listen, Proto::Pop3),
+            (
+                "IMAPS",
+                if tls { &c.imaps.listen } else { &none },
+                Proto::Imaps,
+            ),
+            (
+                "POP3S",
+                if tls { &c.pop3s.listen } else { &none },
+                Proto::Pop3s,
+            ),
+            ("metrics", metrics_listen, Proto::Metrics),
+        ] {
+            for addr in addrs {
                 let l = TcpListener::bind(addr.as_str())
-                    .map_err(|e| anyhow!("binding metrics listener {addr}: {e}"))?;
-                listeners.push(glommio::spawn_local(accept_loop(
-                    ctx.clone(),
-                    l,
-                    Proto::Metrics,
-                )));
+                    .map_err(|e| anyhow!("binding {what} listener {addr}: {e}"))?;
+                listeners.push(glommio::spawn_local(accept_loop(ctx.clone(), l, proto)));
             }
         }
         tracing::info!(shard = k, "ready");
@@ -626,6 +688,9 @@ enum Proto {
     Submission,
     Imap,
     Pop3,
+    /// IMAP and POP3 with implicit TLS: the handshake first (RFC 8314 3.3, 993 and 995).
+    Imaps,
+    Pop3s,
     Metrics,
 }
 
@@ -687,9 +752,9 @@ async fn accept_loop(ctx: Rc<ShardCtx>, listener: TcpListener, proto: Proto) {
                 let submission = matches!(proto, Proto::Submission);
                 glommio::spawn_local(async move {
                     if submission {
-                        crate::smtp::conn::serve_submission(c.clone(), stream, peer).await;
+                        crate::smtp::conn::serve_submission(c.clone(), Conn::Plain(stream), peer).await;
                     } else {
-                        crate::smtp::conn::serve(c.clone(), stream, peer).await;
+                        crate::smtp::conn::serve(c.clone(), Conn::Plain(stream), peer).await;
                     }
                     c.shared.per_ip.release(slot);
                     c.metrics().connections_open.fetch_sub(1, Ordering::Relaxed);
@@ -697,7 +762,7 @@ async fn accept_loop(ctx: Rc<ShardCtx>, listener: TcpListener, proto: Proto) {
                 })
                 .detach();
             }
-            Proto::Imap => {
+            Proto::Imap | Proto::Imaps => {
                 let m = &ctx.metrics().imap;
                 let over_shard = m.connections_open.load(Ordering::Relaxed) as usize
                     >= ctx.shared.config.imap.max_connections_per_shard;
@@ -708,16 +773,27 @@ async fn accept_loop(ctx: Rc<ShardCtx>, listener: TcpListener, proto: Proto) {
                 };
                 let Some(slot) = slot else {
                     m.connections_refused.fetch_add(1, Ordering::Relaxed);
-                    glommio::spawn_local(refuse(stream, IMAP_BUSY)).detach();
+                    // On an implicit-TLS port a plaintext BYE would be noise: just close.
+                    if matches!(proto, Proto::Imap) {
+                        glommio::spawn_local(refuse(stream, IMAP_BUSY)).detach();
+                    }
                     continue;
                 };
                 m.connections_total.fetch_add(1, Ordering::Relaxed);
                 // The session counts itself open where it runs (it may move to another shard) and
                 // releases the per-IP slot where it ends.
-                glommio::spawn_local(crate::imap::conn::serve(ctx.clone(), stream, peer, slot))
-                    .detach();
+                let c = ctx.clone();
+                let tls = matches!(proto, Proto::Imaps);
+                glommio::spawn_local(async move {
+                    let Some(conn) = implicit_tls(&c, stream, tls, peer).await else {
+                        c.shared.imap_per_ip.release(slot);
+                        return;
+                    };
+                    crate::imap::conn::serve(c, conn, peer, slot).await;
+                })
+                .detach();
             }
-            Proto::Pop3 => {
+            Proto::Pop3 | Proto::Pop3s => {
                 let m = &ctx.metrics().pop3;
                 let over_shard = m.connections_open.load(Ordering::Relaxed) as usize
                     >= ctx.shared.config.pop3.max_connections_per_shard;
@@ -728,14 +804,45 @@ async fn accept_loop(ctx: Rc<ShardCtx>, listener: TcpListener, proto: Proto) {
                 };
                 let Some(slot) = slot else {
                     m.connections_refused.fetch_add(1, Ordering::Relaxed);
-                    glommio::spawn_local(refuse(stream, POP3_BUSY)).detach();
+                    if matches!(proto, Proto::Pop3) {
+                        glommio::spawn_local(refuse(stream, POP3_BUSY)).detach();
+                    }
                     continue;
                 };
                 m.connections_total.fetch_add(1, Ordering::Relaxed);
                 // Like IMAP: counted open where it runs, the per-IP slot released where it ends.
-                glommio::spawn_local(crate::pop3::conn::serve(ctx.clone(), stream, peer, slot))
-                    .detach();
+                let c = ctx.clone();
+                let tls = matches!(proto, Proto::Pop3s);
+                glommio::spawn_local(async move {
+                    let Some(conn) = implicit_tls(&c, stream, tls, peer).await else {
+                        c.shared.pop3_per_ip.release(slot);
+                        return;
+                    };
+                    crate::pop3::conn::serve(c, conn, peer, slot).await;
+                })
+                .detach();
             }
+        }
+    }
+}
+
+/// The connection as the session gets it: as accepted, or after the TLS handshake of an
+/// implicit-TLS port (in the connection's own task, so the accept loop never waits on a client).
+/// `None`: the handshake failed or timed out (counted in the TLS metrics); the connection is closed.
+async fn implicit_tls(
+    ctx: &ShardCtx,
+    stream: TcpStream,
+    tls: bool,
+    peer: SocketAddr,
+) -> Option<Conn> {
+    if !tls {
+        return Some(Conn::Plain(stream));
+    }
+    match ctx.starttls(Conn::Plain(stream)).await {
+        Ok(c) => Some(c),
+        Err(e) => {
+            tracing::debug!(shard = ctx.id, %peer, error = %e, "implicit TLS handshake failed");
+            None
         }
     }
 }

@@ -11,7 +11,6 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use glommio::net::TcpStream;
 use tracing::Instrument;
 
 use super::session::{
@@ -23,6 +22,7 @@ use crate::config::Config;
 use crate::net::auth::{self, Proto, Verdict};
 use crate::net::driver::{Driver, End, Phase, Protocol, Step, Timeouts};
 use crate::net::out::Out;
+use crate::net::stream::Conn;
 use crate::shard::{deliver, ShardCtx};
 
 /// The session settings of both SMTP listeners, built once per shard from the config.
@@ -105,18 +105,18 @@ pub fn timeouts(ctx: &ShardCtx) -> Timeouts {
 }
 
 /// Serves one connection of the MX listener to its end.
-pub async fn serve(ctx: Rc<ShardCtx>, stream: TcpStream, peer: SocketAddr) {
+pub async fn serve(ctx: Rc<ShardCtx>, stream: Conn, peer: SocketAddr) {
     let span = tracing::debug_span!("smtp", shard = ctx.id, %peer);
     run(ctx, stream, peer, false).instrument(span).await
 }
 
 /// Serves one connection of the submission listener to its end: the client must authenticate.
-pub async fn serve_submission(ctx: Rc<ShardCtx>, stream: TcpStream, peer: SocketAddr) {
+pub async fn serve_submission(ctx: Rc<ShardCtx>, stream: Conn, peer: SocketAddr) {
     let span = tracing::debug_span!("submission", shard = ctx.id, %peer);
     run(ctx, stream, peer, true).instrument(span).await
 }
 
-async fn run(ctx: Rc<ShardCtx>, stream: TcpStream, peer: SocketAddr, submission: bool) {
+async fn run(ctx: Rc<ShardCtx>, stream: Conn, peer: SocketAddr, submission: bool) {
     let link = Link {
         tls: false,
         starttls: false,

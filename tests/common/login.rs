@@ -11,26 +11,14 @@ use super::{Raw, Server};
 pub const USER: &str = "alice@example.test";
 pub const SUBJECT: &str = "Over TLS";
 
-/// A started server with a certificate for `localhost` (`cert.pem`, `key.pem` in its directory),
-/// `[auth] plaintext_auth_loopback = false`, `extra` config, and [`USER`] holding one message.
+/// The name `Server::new_tls`'s certificate is made for (clients connect to 127.0.0.1 and check
+/// the certificate against this name).
+pub const TLS_NAME: &str = "mx.example.test";
+
+/// A started server with a certificate (`Server::new_tls`: cert.pem in its directory), `[auth]
+/// plaintext_auth_loopback = false`, `extra` config, and [`USER`] holding one message.
 pub fn server(shards: usize, extra: &str) -> Server {
-    let cfg = format!(
-        "[auth]\nplaintext_auth_loopback = false\n[tls]\ncert = \"cert.pem\"\nkey = \"key.pem\"\n{extra}"
-    );
-    let mut s = Server::new(&cfg);
-    let o = s.cli(&[
-        "cert",
-        "self-signed",
-        "--host",
-        "localhost",
-        "--out-dir",
-        ".",
-    ]);
-    assert!(
-        o.status.success(),
-        "cert self-signed: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    let mut s = Server::new_tls(&format!("[auth]\nplaintext_auth_loopback = false\n{extra}"));
     s.add_account(USER);
     s.start(shards);
     deliver(&s);
@@ -62,11 +50,16 @@ pub fn deliver(s: &Server) {
     }
 }
 
-/// Runs tests/py/SCRIPT with the SMTP address, `addr`, the CA file, then `args`.
+/// Runs tests/py/SCRIPT with the SMTP address, `addr`, the CA file, the certificate's name, then
+/// `args`.
 pub fn py(s: &Server, script: &str, addr: std::net::SocketAddr, args: &[&str]) -> String {
     let addr = addr.to_string();
     let ca = s.path("cert.pem");
-    let mut all = vec![addr.as_str(), ca.to_str().expect("a UTF-8 temp path")];
+    let mut all = vec![
+        addr.as_str(),
+        ca.to_str().expect("a UTF-8 temp path"),
+        TLS_NAME,
+    ];
     all.extend_from_slice(args);
     s.python(script, &all)
 }
@@ -111,16 +104,16 @@ pub fn s_client(s: &Server, proto: &str, addr: std::net::SocketAddr, input: &str
     wait_output(child, Duration::from_secs(30))
 }
 
-/// `curl --ssl-reqd` fetching `url_path` from `localhost` at `addr`'s port as [`USER`].
+/// `curl --ssl-reqd` fetching `url_path` from [`TLS_NAME`] (resolved to `addr`) as [`USER`].
 pub fn curl(s: &Server, scheme: &str, addr: std::net::SocketAddr, url_path: &str) -> Output {
     let port = addr.port();
     std::process::Command::new("curl")
         .args(["-sS", "--max-time", "30", "--ssl-reqd", "--cacert"])
         .arg(s.path("cert.pem"))
         .arg("--resolve")
-        .arg(format!("localhost:{port}:127.0.0.1"))
+        .arg(format!("{TLS_NAME}:{port}:127.0.0.1"))
         .args(["-u", &format!("{USER}:secret")])
-        .arg(format!("{scheme}://localhost:{port}/{url_path}"))
+        .arg(format!("{scheme}://{TLS_NAME}:{port}/{url_path}"))
         .output()
         .expect("curl")
 }

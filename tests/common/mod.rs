@@ -77,6 +77,12 @@ pub struct Server {
     pub imap: SocketAddr,
     pub pop3: SocketAddr,
     pub metrics: SocketAddr,
+    /// Implicit-TLS ports (served only when `tls`).
+    pub smtps: SocketAddr,
+    pub imaps: SocketAddr,
+    pub pop3s: SocketAddr,
+    /// A `[tls]` table naming cert.pem and key.pem in the server's directory ([`Server::new_tls`]).
+    pub tls: bool,
     pub child: Option<Child>,
     pub extra_config: String,
 }
@@ -90,6 +96,7 @@ impl Server {
         let imap: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
         let pop3: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
         let submission: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+        let port = || -> SocketAddr { format!("127.0.0.1:{}", free_port()).parse().unwrap() };
         let s = Server {
             dir,
             smtp,
@@ -97,9 +104,28 @@ impl Server {
             imap,
             pop3,
             metrics,
+            smtps: port(),
+            imaps: port(),
+            pop3s: port(),
+            tls: false,
             child: None,
             extra_config: extra.to_string(),
         };
+        s.write_config();
+        s
+    }
+
+    /// A server with TLS: `shardmail cert self-signed --host mx.example.test` writes cert.pem and
+    /// key.pem into its directory and `[tls]` names them (`tls.KEY = v` lines in `extra` go there).
+    pub fn new_tls(extra: &str) -> Server {
+        let mut s = Server::new(extra);
+        let o = s.cli(&["cert", "self-signed", "--host", "mx.example.test"]);
+        assert!(
+            o.status.success(),
+            "cert self-signed: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        s.tls = true;
         s.write_config();
         s
     }
@@ -137,6 +163,15 @@ impl Server {
             "[metrics]\n",
             &format!("[metrics]\n{}", self.extra_table("metrics.")),
         );
+        // Implicit-TLS listeners on free ports too (the defaults would collide between tests).
+        let mut cfg = format!(
+            "{cfg}[smtps]\nlisten = [\"{}\"]\n[imaps]\nlisten = [\"{}\"]\n[pop3s]\nlisten = [\"{}\"]\n",
+            self.smtps, self.imaps, self.pop3s
+        );
+        if self.tls {
+            cfg.push_str("[tls]\ncert = \"cert.pem\"\nkey = \"key.pem\"\n");
+            cfg.push_str(&self.extra_table("tls."));
+        }
         std::fs::write(self.path("shardmail.toml"), cfg).unwrap();
     }
 
@@ -147,7 +182,7 @@ impl Server {
         self.extra_config
             .lines()
             .filter(|l| {
-                !["smtp.", "submission.", "imap.", "pop3.", "metrics."]
+                !["smtp.", "submission.", "imap.", "pop3.", "metrics.", "tls."]
                     .iter()
                     .any(|p| l.starts_with(p))
             })

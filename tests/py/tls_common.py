@@ -5,12 +5,9 @@ import socket
 import ssl
 import urllib.request
 
-# The test certificate is made for this name (`shardmail cert self-signed --host localhost`).
-HOST = "localhost"
-
-
 def context(cafile):
-    """Verifies the server's certificate against the test CA file and the name `localhost`."""
+    """Verifies the server's certificate against the test's self-signed certificate (and, where the
+    caller gives the name, the name)."""
     ctx = ssl.create_default_context(cafile=cafile)
     ctx.check_hostname = True
     return ctx
