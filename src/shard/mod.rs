@@ -752,7 +752,8 @@ async fn accept_loop(ctx: Rc<ShardCtx>, listener: TcpListener, proto: Proto) {
                 let submission = matches!(proto, Proto::Submission);
                 glommio::spawn_local(async move {
                     if submission {
-                        crate::smtp::conn::serve_submission(c.clone(), Conn::Plain(stream), peer).await;
+                        crate::smtp::conn::serve_submission(c.clone(), Conn::Plain(stream), peer)
+                            .await;
                     } else {
                         crate::smtp::conn::serve(c.clone(), Conn::Plain(stream), peer).await;
                     }
