@@ -107,3 +107,43 @@ fn failed_logins_block_the_address_across_shards_and_protocols_for_a_while() {
         "{log}"
     );
 }
+
+/// A busy client (or many users behind one NAT) opening many sessions at once with the right
+/// password is never blocked, however many of its logins are in flight together: only failures
+/// make the address blockable. Every login pays argon2id here (no login cache), so a dozen wait on
+/// the verifier threads at the same time, far past `block_after`.
+#[test]
+fn many_right_logins_at_once_from_one_address_are_not_blocked() {
+    let s = Server::with_accounts(
+        &[USER],
+        "imap.verify_cache_ttl = 0\n[auth]\nblock_after = 2\n",
+        2,
+    );
+    let addr = s.imap;
+    let answers: Vec<String> = std::thread::scope(|sc| {
+        let hs: Vec<_> = (0..12)
+            .map(|_| {
+                sc.spawn(move || {
+                    let mut c = common::LineClient::connect(
+                        addr,
+                        std::time::Duration::from_secs(60),
+                        "* OK",
+                    );
+                    c.send(format!("a LOGIN {USER} secret\r\n").as_bytes());
+                    loop {
+                        let l = c.line();
+                        if l.is_empty() || l.starts_with("a ") {
+                            return l;
+                        }
+                    }
+                })
+            })
+            .collect();
+        hs.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    for a in &answers {
+        assert!(a.starts_with("a OK"), "{answers:?}");
+    }
+    assert_eq!(auth_total(&s, "imap", "ok"), 12, "{}", s.metrics());
+    assert_eq!(auth_total(&s, "imap", "blocked"), 0, "{}", s.metrics());
+}

@@ -150,22 +150,19 @@ pub async fn login(
 ) -> Verdict {
     let shared = &ctx.shared;
     let m = &ctx.metrics().auth;
-    let attempt = match shared.login_delay.attempt(peer, Instant::now()) {
-        Ok(n) => n,
-        Err(b) => {
-            m.blocked[proto.index()].fetch_add(1, Relaxed);
-            tracing::warn!(
-                ip = %peer,
-                user = %Printable(&user),
-                retry_after_s = b.retry_after.as_secs(),
-                "{} login refused: too many failures from this address",
-                proto.label()
-            );
-            return Verdict::Blocked {
-                retry_after: b.retry_after,
-            };
-        }
-    };
+    if let Err(b) = shared.login_delay.attempt(peer, Instant::now()) {
+        m.blocked[proto.index()].fetch_add(1, Relaxed);
+        tracing::warn!(
+            ip = %peer,
+            user = %Printable(&user),
+            retry_after_s = b.retry_after.as_secs(),
+            "{} login refused: too many failures from this address",
+            proto.label()
+        );
+        return Verdict::Blocked {
+            retry_after: b.retry_after,
+        };
+    }
     let t = Instant::now();
     let verdict = shared
         .verifier
@@ -180,12 +177,13 @@ pub async fn login(
             Verdict::Ok { account }
         }
         None => {
-            let delay = shared.login_delay.delay_for(attempt);
+            let failures = shared.login_delay.failure(peer, Instant::now());
+            let delay = shared.login_delay.delay_for(failures);
             m.failed[proto.index()].fetch_add(1, Relaxed);
             tracing::warn!(
                 ip = %peer,
                 user = %Printable(&user),
-                failures = attempt,
+                failures,
                 delay_ms = delay.as_millis() as u64,
                 "{} login failed",
                 proto.label()

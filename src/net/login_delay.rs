@@ -6,8 +6,12 @@
 //! address.
 //!
 //! An attempt is counted when it starts ([`LoginDelay::attempt`]), in the same atomic step that
-//! checks the block: many connections from one address verifying at once cannot get more than
-//! `block_after` guesses past the block. A success takes the count back to zero.
+//! checks the block, and the address is blocked once `block_after` attempts are counted and at
+//! least one of them failed: after a first wrong password, many connections from one address
+//! verifying at once cannot get more than `block_after` guesses past the block. Before any
+//! failure nothing is blocked, so a client (or a NAT) opening many sessions at once with the right
+//! password is never refused; the guesses of a first parallel wave are bounded by the per-address
+//! connection limit instead. A success takes the count back to zero.
 //!
 //! Like `ip_limit`, a fixed table of atomics indexed by a keyed hash: two addresses sharing a slot
 //! share a count (stricter for both, never looser). IPv6 clients are counted per /64, the block one
@@ -22,9 +26,12 @@ use std::time::{Duration, Instant};
 const SLOTS: usize = 1 << 14;
 /// Failures are forgotten this long after an address's last one (or after its block, if longer).
 const FORGET_AFTER: Duration = Duration::from_secs(15 * 60);
-/// Low bits of a slot: milliseconds since `epoch` of the last failure; high bits: the count.
+/// Low bits of a slot: milliseconds since `epoch` of the last attempt; then the count of attempts
+/// since the last success (15 bits); the top bit: one of them failed.
 const TIME_BITS: u32 = 48;
 const TIME_MASK: u64 = (1 << TIME_BITS) - 1;
+const COUNT_MAX: u64 = (1 << 15) - 1;
+const FAILED: u64 = 1 << 63;
 
 pub struct LoginDelay {
     slots: Box<[AtomicU64]>,
@@ -95,7 +102,7 @@ impl LoginDelay {
 
     fn live(&self, v: u64, now: Instant) -> u64 {
         let last = v & TIME_MASK;
-        let count = v >> TIME_BITS;
+        let count = (v >> TIME_BITS) & COUNT_MAX;
         if count == 0 || self.millis(now).saturating_sub(last) > self.forget_after_ms {
             0
         } else {
@@ -105,7 +112,7 @@ impl LoginDelay {
 
     /// The block a slot value means at `now`, if any.
     fn block_of(&self, v: u64, now: Instant) -> Option<Blocked> {
-        if self.block_after == 0 || self.live(v, now) < self.block_after {
+        if self.block_after == 0 || v & FAILED == 0 || self.live(v, now) < self.block_after {
             return None;
         }
         let since = Duration::from_millis(self.millis(now).saturating_sub(v & TIME_MASK));
@@ -118,10 +125,10 @@ impl LoginDelay {
         self.block_of(self.slots[self.index(ip)].load(Ordering::Relaxed), now)
     }
 
-    /// A login from `ip` is about to be verified: counts it as a failure until
-    /// [`LoginDelay::succeeded`] says otherwise, and returns its number in the current run of
-    /// failures (for [`LoginDelay::delay_for`]); or refuses it, uncounted, while the address is
-    /// blocked. Check and count are one atomic step.
+    /// A login from `ip` is about to be verified: counts it until [`LoginDelay::succeeded`] says
+    /// otherwise (a failure is reported with [`LoginDelay::failure`]), and returns its number since
+    /// the last success; or refuses it, uncounted, while the address is blocked. Check and count
+    /// are one atomic step.
     pub fn attempt(&self, ip: IpAddr, now: Instant) -> Result<u64, Blocked> {
         let slot = &self.slots[self.index(ip)];
         let t = self.millis(now);
@@ -133,13 +140,29 @@ impl LoginDelay {
                 return None;
             }
             blocked = None;
-            n = (self.live(v, now) + 1).min(u16::MAX as u64);
-            Some((n << TIME_BITS) | t)
+            let live = self.live(v, now);
+            n = (live + 1).min(COUNT_MAX);
+            let failed = if live > 0 { v & FAILED } else { 0 };
+            Some(failed | (n << TIME_BITS) | t)
         });
         match blocked {
             Some(b) => Err(b),
             None => Ok(n),
         }
+    }
+
+    /// An attempt counted by [`LoginDelay::attempt`] failed: marks the run as failing (from now on
+    /// the count can block) and returns how many attempts it holds, for [`LoginDelay::delay_for`].
+    pub fn failure(&self, ip: IpAddr, now: Instant) -> u64 {
+        let slot = &self.slots[self.index(ip)];
+        let t = self.millis(now);
+        let mut n = 0;
+        let _ = slot.fetch_update(Ordering::AcqRel, Ordering::Acquire, |v| {
+            // A success from another session may have reset the count since this attempt began.
+            n = self.live(v, now).max(1);
+            Some(FAILED | (n << TIME_BITS) | t)
+        });
+        n
     }
 
     /// Counts a failed login from `ip` that [`LoginDelay::attempt`] did not count; returns how long
@@ -149,8 +172,8 @@ impl LoginDelay {
         let t = self.millis(now);
         let mut n = 0;
         let _ = slot.fetch_update(Ordering::AcqRel, Ordering::Acquire, |v| {
-            n = (self.live(v, now) + 1).min(u16::MAX as u64);
-            Some((n << TIME_BITS) | t)
+            n = (self.live(v, now) + 1).min(COUNT_MAX);
+            Some(FAILED | (n << TIME_BITS) | t)
         });
         self.delay_for(n)
     }
@@ -252,9 +275,12 @@ mod tests {
         assert_eq!(d.attempt(ip, t0), Ok(1));
         d.succeeded(ip);
         assert_eq!(d.attempt(ip, t0), Ok(1), "a success starts the count again");
+        assert_eq!(d.failure(ip, t0), 1);
         assert_eq!(d.attempt(ip, t0), Ok(2));
+        assert_eq!(d.failure(ip, t0), 2);
         assert_eq!(d.delay_for(2), ms(200));
         assert_eq!(d.attempt(ip, t0 + ms(1000)), Ok(3));
+        assert_eq!(d.failure(ip, t0 + ms(1000)), 3);
         // Three failures in a row: blocked for 60 s from the last one, uncounted meanwhile.
         let b = d
             .attempt(ip, t0 + ms(1500))
@@ -301,13 +327,15 @@ mod tests {
         let ip: IpAddr = "192.0.2.1".parse().unwrap();
         let t0 = Instant::now();
         assert_eq!(d.attempt(ip, t0), Ok(1));
+        assert_eq!(d.failure(ip, t0), 1);
         assert!(d.blocked(ip, t0 + FORGET_AFTER + ms(10)).is_some());
         assert!(d.blocked(ip, t0 + long + ms(10)).is_none());
     }
 
     #[test]
-    fn parallel_attempts_cannot_pass_the_block() {
-        // Threads stand in for shards: 400 attempts from one address at once, a block after 5.
+    fn after_a_failure_parallel_attempts_cannot_pass_the_block() {
+        // Threads stand in for shards: one wrong password, then 400 attempts from the address at
+        // once, a block after 5: only 4 more are let through to a password check.
         let d = Arc::new(LoginDelay::with_block(
             ms(1),
             ms(1),
@@ -315,6 +343,32 @@ mod tests {
             Duration::from_secs(60),
         ));
         let ip: IpAddr = "203.0.113.3".parse().unwrap();
+        let now = Instant::now();
+        assert_eq!(d.attempt(ip, now), Ok(1));
+        assert_eq!(d.failure(ip, now), 1);
+        let passed: usize = std::thread::scope(|s| {
+            let hs: Vec<_> = (0..4)
+                .map(|_| {
+                    let d = d.clone();
+                    s.spawn(move || (0..100).filter(|_| d.attempt(ip, now).is_ok()).count())
+                })
+                .collect();
+            hs.into_iter().map(|h| h.join().unwrap()).sum()
+        });
+        assert_eq!(passed, 4, "block_after attempts in all were let through");
+    }
+
+    /// Many sessions from one address (a busy client, a NAT) logging in at once with the right
+    /// password: none is refused, however many are in flight, and their successes reset the count.
+    #[test]
+    fn many_right_logins_at_once_are_never_blocked() {
+        let d = Arc::new(LoginDelay::with_block(
+            ms(1),
+            ms(1),
+            5,
+            Duration::from_secs(60),
+        ));
+        let ip: IpAddr = "203.0.113.4".parse().unwrap();
         let now = Instant::now();
         let passed: usize = std::thread::scope(|s| {
             let hs: Vec<_> = (0..4)
@@ -325,6 +379,15 @@ mod tests {
                 .collect();
             hs.into_iter().map(|h| h.join().unwrap()).sum()
         });
-        assert_eq!(passed, 5, "exactly block_after attempts were let through");
+        assert_eq!(passed, 400, "no failure yet: nothing is blocked");
+        d.succeeded(ip);
+        assert_eq!(d.failures(ip, now), 0);
+        // Once one of them fails, the in-flight count makes the block reachable again.
+        assert_eq!(d.attempt(ip, now), Ok(1));
+        assert_eq!(d.failure(ip, now), 1);
+        for _ in 0..4 {
+            assert!(d.attempt(ip, now).is_ok());
+        }
+        assert!(d.attempt(ip, now).is_err());
     }
 }
