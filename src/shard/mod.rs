@@ -529,6 +529,11 @@ async fn run_shard(
             ("IMAP", &c.imap.listen, Proto::Imap),
             ("POP3", &c.pop3.listen, Proto::Pop3),
             (
+                "SMTPS",
+                if tls { &c.smtps.listen } else { &none },
+                Proto::Smtps,
+            ),
+            (
                 "IMAPS",
                 if tls { &c.imaps.listen } else { &none },
                 Proto::Imaps,
@@ -688,7 +693,9 @@ enum Proto {
     Submission,
     Imap,
     Pop3,
-    /// IMAP and POP3 with implicit TLS: the handshake first (RFC 8314 3.3, 993 and 995).
+    /// Submission, IMAP and POP3 with implicit TLS: the handshake first (RFC 8314 3.3, 465, 993
+    /// and 995).
+    Smtps,
     Imaps,
     Pop3s,
     Metrics,
@@ -732,7 +739,7 @@ async fn accept_loop(ctx: Rc<ShardCtx>, listener: TcpListener, proto: Proto) {
                 })
                 .detach();
             }
-            Proto::Smtp | Proto::Submission => {
+            Proto::Smtp | Proto::Submission | Proto::Smtps => {
                 let m = ctx.metrics();
                 let over_shard = ctx.open.get() >= ctx.shared.config.smtp.max_connections_per_shard;
                 let slot = if over_shard {
@@ -742,20 +749,33 @@ async fn accept_loop(ctx: Rc<ShardCtx>, listener: TcpListener, proto: Proto) {
                 };
                 let Some(slot) = slot else {
                     m.connections_refused.fetch_add(1, Ordering::Relaxed);
-                    glommio::spawn_local(refuse(stream, SMTP_BUSY)).detach();
+                    // On the implicit-TLS port a plaintext 421 would be noise: just close.
+                    if !matches!(proto, Proto::Smtps) {
+                        glommio::spawn_local(refuse(stream, SMTP_BUSY)).detach();
+                    }
                     continue;
                 };
                 m.connections_total.fetch_add(1, Ordering::Relaxed);
                 m.connections_open.fetch_add(1, Ordering::Relaxed);
                 ctx.open.inc();
                 let c = ctx.clone();
-                let submission = matches!(proto, Proto::Submission);
                 glommio::spawn_local(async move {
-                    if submission {
-                        crate::smtp::conn::serve_submission(c.clone(), Conn::Plain(stream), peer)
-                            .await;
-                    } else {
-                        crate::smtp::conn::serve(c.clone(), Conn::Plain(stream), peer).await;
+                    match proto {
+                        Proto::Submission => {
+                            crate::smtp::conn::serve_submission(
+                                c.clone(),
+                                Conn::Plain(stream),
+                                peer,
+                            )
+                            .await
+                        }
+                        // smtps (RFC 8314 3.3): message submission over implicit TLS.
+                        Proto::Smtps => {
+                            if let Some(conn) = implicit_tls(&c, stream, true, peer).await {
+                                crate::smtp::conn::serve_submission(c.clone(), conn, peer).await;
+                            }
+                        }
+                        _ => crate::smtp::conn::serve(c.clone(), Conn::Plain(stream), peer).await,
                     }
                     c.shared.per_ip.release(slot);
                     c.metrics().connections_open.fetch_sub(1, Ordering::Relaxed);

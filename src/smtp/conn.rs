@@ -22,6 +22,7 @@ use crate::config::Config;
 use crate::net::auth::{self, Proto, Verdict};
 use crate::net::driver::{Driver, End, Phase, Protocol, Step, Timeouts};
 use crate::net::out::Out;
+use crate::net::starttls;
 use crate::net::stream::Conn;
 use crate::shard::{deliver, ShardCtx};
 
@@ -117,10 +118,12 @@ pub async fn serve_submission(ctx: Rc<ShardCtx>, stream: Conn, peer: SocketAddr)
 }
 
 async fn run(ctx: Rc<ShardCtx>, stream: Conn, peer: SocketAddr, submission: bool) {
+    // STARTTLS is offered when a certificate is configured (RFC 3207); smtps arrives over TLS.
+    let tls = stream.is_tls();
     let link = Link {
-        tls: false,
-        starttls: false,
-        plaintext_auth: auth::plaintext_allowed(&ctx.shared.config.auth, peer.ip(), false),
+        tls,
+        starttls: ctx.tls().is_some(),
+        plaintext_auth: auth::plaintext_allowed(&ctx.shared.config.auth, peer.ip(), tls),
     };
     let cfg = if submission {
         ctx.smtp.submission.clone()
@@ -136,7 +139,21 @@ async fn run(ctx: Rc<ShardCtx>, stream: Conn, peer: SocketAddr, submission: bool
         held: 0,
         reserved: Cell::new(0),
     };
-    let end = driver.run(&mut smtp).await;
+    let mut end = driver.run(&mut smtp).await;
+    while matches!(end, End::Upgrade) {
+        // STARTTLS answered 220: the handshake, with the plaintext pipelined behind the command
+        // discarded unread (RFC 3207 4.2, in `net::starttls`); then the session forgets everything
+        // said before it (RFC 3207 4.2: EHLO again, no AUTH or transaction kept).
+        let Some(upgraded) = starttls::upgrade(&ctx, Proto::Smtp, driver).await else {
+            // The handshake failed or timed out; the stream is closed.
+            smtp.settled();
+            smtp.release_memory();
+            return;
+        };
+        driver = upgraded;
+        smtp.session.tls_started();
+        end = driver.run(&mut smtp).await;
+    }
     smtp.settled();
     smtp.release_memory();
     let m = ctx.metrics();

@@ -1,7 +1,7 @@
 """The STARTTLS command-injection attack (RFC 3207 4.2, CVE-2011-0411): plaintext sent in the same
 packet as STARTTLS must be thrown away, not run after the handshake.
 
-usage: starttls_inject.py HOST:PORT CAFILE INJECTED_LINE NEXT_LINE
+usage: starttls_inject.py HOST:PORT CAFILE INJECTED_LINE NEXT_LINE [NAME]
 Sends "EHLO", then "STARTTLS\\r\\n" + INJECTED_LINE in one write, does the handshake, sends EHLO and
 NEXT_LINE over TLS, and prints each reply as "REPLY <text>" (multi-line replies joined by "|").
 """
@@ -11,6 +11,7 @@ import sys
 
 host, port = sys.argv[1].rsplit(":", 1)
 cafile, injected, next_line = sys.argv[2], sys.argv[3], sys.argv[4]
+name = sys.argv[5] if len(sys.argv) > 5 else "localhost"
 
 
 def reply(sock):
@@ -36,7 +37,7 @@ print("REPLY " + reply(raw))
 raw.sendall(b"STARTTLS\r\n" + injected.encode() + b"\r\n")
 print("REPLY " + reply(raw))
 ctx = ssl.create_default_context(cafile=cafile)
-tls = ctx.wrap_socket(raw, server_hostname="localhost")
+tls = ctx.wrap_socket(raw, server_hostname=name)
 tls.sendall(b"EHLO client.example\r\n")
 print("REPLY " + reply(tls))
 tls.sendall(next_line.encode() + b"\r\n")

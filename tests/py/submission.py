@@ -1,8 +1,8 @@
 """Submits one message with Python's smtplib: EHLO, optionally STARTTLS or implicit TLS, AUTH, MAIL.
 
-usage: submission.py HOST:PORT MODE USER PASSWORD FROM RCPT[,RCPT...] SUBJECT [CAFILE]
+usage: submission.py HOST:PORT MODE USER PASSWORD FROM RCPT[,RCPT...] SUBJECT [CAFILE [NAME]]
 MODE: plain (AUTH without TLS), starttls (RFC 3207, then EHLO again), ssl (implicit TLS, RFC 8314).
-CAFILE: the certificate to trust (a self-signed one); its name is checked against "localhost".
+CAFILE: the certificate to trust (a self-signed one); its name is checked against NAME ("localhost").
 Prints one line per step: "FEATURES <ehlo keywords>", "TLS <version>", "LOGIN OK" or "LOGIN FAIL <code>",
 then "SENT <refused recipients>" or "SENDER REFUSED <code>" / "RECIPIENTS REFUSED <codes>".
 """
@@ -15,13 +15,22 @@ mode, user, password, sender = sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5
 rcpts = sys.argv[6].split(",")
 subject = sys.argv[7]
 cafile = sys.argv[8] if len(sys.argv) > 8 else None
+name = sys.argv[9] if len(sys.argv) > 9 else "localhost"
 
 ctx = None
 if cafile:
     ctx = ssl.create_default_context(cafile=cafile)
 
+# smtplib checks the certificate against the host it connected to (`_host`); the server is reached
+# at 127.0.0.1 but its certificate names NAME, so the name to check is set there.
+class NamedSSL(smtplib.SMTP_SSL):
+    def _get_socket(self, host, port, timeout):
+        self._host = name
+        return super()._get_socket(host, port, timeout)
+
+
 if mode == "ssl":
-    s = smtplib.SMTP_SSL(host, int(port), timeout=30, context=ctx, server_hostname="localhost")
+    s = NamedSSL(host, int(port), timeout=30, context=ctx)
 else:
     s = smtplib.SMTP(host, int(port), timeout=30)
 
@@ -33,7 +42,8 @@ def features():
 s.ehlo("client.example")
 features()
 if mode == "starttls":
-    s.starttls(context=ctx, server_hostname="localhost")
+    s._host = name
+    s.starttls(context=ctx)
     s.ehlo("client.example")
     features()
 if mode in ("starttls", "ssl"):
