@@ -6,7 +6,7 @@
 mod common;
 
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::Server;
 
@@ -23,42 +23,17 @@ fn server() -> Server {
 
 /// tests/py/submission.py against `addr` in `mode`, trusting the server's certificate.
 fn submit(s: &Server, addr: std::net::SocketAddr, mode: &str, subject: &str) -> String {
-    let o = Command::new("python3")
-        .arg(common::py("submission.py"))
-        .arg(addr.to_string())
-        .args([
-            mode,
-            "alice@example.test",
-            "secret",
-            "alice@example.test",
-            "bob@example.test",
-            subject,
-            "cert.pem",
-            NAME,
-        ])
-        .current_dir(s.dir.path())
-        .output()
-        .expect("running python3");
-    let out = String::from_utf8_lossy(&o.stdout).into_owned();
-    assert!(
-        o.status.success(),
-        "submission.py {mode}:\n{out}\n{}\nserver log:\n{}",
-        String::from_utf8_lossy(&o.stderr),
-        s.log()
-    );
-    out
-}
-
-fn wait_inbox(s: &Server, account: &str, n: usize) -> Vec<(u32, u64, String)> {
-    let t = Instant::now();
-    loop {
-        let rows = s.ls(account, "INBOX");
-        if rows.len() >= n || t.elapsed() > Duration::from_secs(15) {
-            assert_eq!(rows.len(), n, "{account}: {rows:?}\n{}", s.log());
-            return rows;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let args = [
+        mode,
+        "alice@example.test",
+        "secret",
+        "alice@example.test",
+        "bob@example.test",
+        subject,
+        "cert.pem",
+        NAME,
+    ];
+    s.python_at(addr, "submission.py", &args)
 }
 
 #[test]
@@ -83,7 +58,7 @@ fn smtplib_starttls_and_smtp_ssl_submit_and_imaps_reads_it_back() {
     assert!(!out.contains("STARTTLS"), "{out}");
     assert!(out.contains("LOGIN OK\nSENT \n"), "{out}");
 
-    let rows = wait_inbox(&s, "bob@example.test", 2);
+    let rows = s.wait_inbox("bob@example.test", 2);
     let subjects: Vec<&str> = rows.iter().map(|r| r.2.as_str()).collect();
     assert!(subjects.contains(&"over starttls"), "{rows:?}");
     assert!(subjects.contains(&"over smtps"), "{rows:?}");
@@ -173,7 +148,7 @@ fn swaks_and_openssl_s_client_use_starttls() {
     // swaks marks what went over TLS with `~`.
     assert!(text.contains(" ~> AUTH LOGIN"), "{text}");
     assert!(text.contains("<~  235 "), "{text}");
-    let rows = wait_inbox(&s, "bob@example.test", 1);
+    let rows = s.wait_inbox("bob@example.test", 1);
     assert_eq!(rows[0].2, "from swaks");
 
     let mut child = Command::new("openssl")

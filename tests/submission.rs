@@ -8,7 +8,7 @@ mod common;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{py, Raw, Server};
+use common::{Raw, Server};
 
 /// Failed logins are answered after a short delay here (the default starts at 500 ms).
 const FAST_FAILURES: &str = "imap.login_delay_ms = 20\nimap.login_delay_max_ms = 100\n";
@@ -23,38 +23,11 @@ fn server(extra: &str) -> Server {
 
 /// Runs tests/py/submission.py against the submission listener.
 fn submit(s: &Server, mode: &str, user: &str, from: &str, rcpts: &str, subject: &str) -> String {
-    let o = Command::new("python3")
-        .arg(py("submission.py"))
-        .arg(s.submission.to_string())
-        .args([mode, user, "secret", from, rcpts, subject])
-        .current_dir(s.dir.path())
-        .output()
-        .expect("running python3");
-    let out = String::from_utf8_lossy(&o.stdout).into_owned();
-    assert!(
-        o.status.success(),
-        "submission.py failed:\n{out}\n{}\nserver log:\n{}",
-        String::from_utf8_lossy(&o.stderr),
-        s.log()
-    );
-    out
-}
-
-/// Waits until `account`'s INBOX holds `n` messages (filing on another shard follows the 250).
-fn wait_inbox(s: &Server, account: &str, n: usize) -> Vec<(u32, u64, String)> {
-    let t = Instant::now();
-    loop {
-        let rows = if s.ls_err(account) {
-            Vec::new()
-        } else {
-            s.ls(account, "INBOX")
-        };
-        if rows.len() >= n || t.elapsed() > Duration::from_secs(10) {
-            assert_eq!(rows.len(), n, "{account}: {rows:?}\n{}", s.log());
-            return rows;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    s.python_at(
+        s.submission,
+        "submission.py",
+        &[mode, user, "secret", from, rcpts, subject],
+    )
 }
 
 fn b64(s: &str) -> String {
@@ -89,7 +62,7 @@ fn smtplib_submits_to_local_and_remote_recipients_and_remote_ones_wait_in_the_qu
     );
     assert!(out.contains("AUTH=PLAIN LOGIN"), "{out}");
     assert!(out.contains("LOGIN OK\nSENT \n"), "{out}");
-    let rows = wait_inbox(&s, "bob@example.test", 1);
+    let rows = s.wait_inbox("bob@example.test", 1);
     let stored =
         String::from_utf8_lossy(&s.cat("bob@example.test", "INBOX", rows[0].0)).into_owned();
     assert!(
@@ -110,7 +83,7 @@ fn smtplib_submits_to_local_and_remote_recipients_and_remote_ones_wait_in_the_qu
         "remote recipients survive a restart (with another shard count)"
     );
     assert_eq!(
-        wait_inbox(&s, "bob@example.test", 1).len(),
+        s.wait_inbox("bob@example.test", 1).len(),
         1,
         "not filed twice"
     );
@@ -282,7 +255,7 @@ fn swaks_and_curl_authenticate_with_plain_and_login() {
         String::from_utf8_lossy(&o.stderr),
         s.log()
     );
-    let rows = wait_inbox(&s, "bob@example.test", 3);
+    let rows = s.wait_inbox("bob@example.test", 3);
     let subjects: Vec<&str> = rows.iter().map(|r| r.2.as_str()).collect();
     assert_eq!(subjects, ["swaks PLAIN", "swaks LOGIN", "curl"]);
 }

@@ -332,6 +332,19 @@ mod tests {
         assert!(d.blocked(ip, t0 + long + ms(10)).is_none());
     }
 
+    /// 400 attempts from `ip` at once on 4 threads (standing in for shards): how many passed.
+    fn at_once(d: &Arc<LoginDelay>, ip: IpAddr, now: Instant) -> usize {
+        std::thread::scope(|s| {
+            let hs: Vec<_> = (0..4)
+                .map(|_| {
+                    let d = d.clone();
+                    s.spawn(move || (0..100).filter(|_| d.attempt(ip, now).is_ok()).count())
+                })
+                .collect();
+            hs.into_iter().map(|h| h.join().unwrap()).sum()
+        })
+    }
+
     #[test]
     fn after_a_failure_parallel_attempts_cannot_pass_the_block() {
         // Threads stand in for shards: one wrong password, then 400 attempts from the address at
@@ -346,15 +359,7 @@ mod tests {
         let now = Instant::now();
         assert_eq!(d.attempt(ip, now), Ok(1));
         assert_eq!(d.failure(ip, now), 1);
-        let passed: usize = std::thread::scope(|s| {
-            let hs: Vec<_> = (0..4)
-                .map(|_| {
-                    let d = d.clone();
-                    s.spawn(move || (0..100).filter(|_| d.attempt(ip, now).is_ok()).count())
-                })
-                .collect();
-            hs.into_iter().map(|h| h.join().unwrap()).sum()
-        });
+        let passed = at_once(&d, ip, now);
         assert_eq!(passed, 4, "block_after attempts in all were let through");
     }
 
@@ -370,15 +375,7 @@ mod tests {
         ));
         let ip: IpAddr = "203.0.113.4".parse().unwrap();
         let now = Instant::now();
-        let passed: usize = std::thread::scope(|s| {
-            let hs: Vec<_> = (0..4)
-                .map(|_| {
-                    let d = d.clone();
-                    s.spawn(move || (0..100).filter(|_| d.attempt(ip, now).is_ok()).count())
-                })
-                .collect();
-            hs.into_iter().map(|h| h.join().unwrap()).sum()
-        });
+        let passed = at_once(&d, ip, now);
         assert_eq!(passed, 400, "no failure yet: nothing is blocked");
         d.succeeded(ip);
         assert_eq!(d.failures(ip, now), 0);

@@ -336,7 +336,16 @@ impl Server {
 
     /// Runs a Python client script from tests/py with arguments; returns its output (asserting success).
     pub fn python(&self, script: &str, args: &[&str]) -> String {
-        let o = self.python_raw(script, args);
+        self.python_at(self.smtp, script, args)
+    }
+
+    pub fn python_raw(&self, script: &str, args: &[&str]) -> Output {
+        self.python_raw_at(self.smtp, script, args)
+    }
+
+    /// Like [`Server::python`], with `addr` (another listener) as the script's first argument.
+    pub fn python_at(&self, addr: SocketAddr, script: &str, args: &[&str]) -> String {
+        let o = self.python_raw_at(addr, script, args);
         assert!(
             o.status.success(),
             "{script} failed:\nstdout:\n{}\nstderr:\n{}\nserver log:\n{}",
@@ -347,14 +356,31 @@ impl Server {
         String::from_utf8_lossy(&o.stdout).into_owned()
     }
 
-    pub fn python_raw(&self, script: &str, args: &[&str]) -> Output {
+    fn python_raw_at(&self, addr: SocketAddr, script: &str, args: &[&str]) -> Output {
         Command::new("python3")
             .arg(py(script))
-            .arg(self.smtp.to_string())
+            .arg(addr.to_string())
             .args(args)
             .current_dir(self.dir.path())
             .output()
             .expect("running python3")
+    }
+
+    /// Waits until `account`'s INBOX holds `n` messages (filing on another shard follows the 250).
+    pub fn wait_inbox(&self, account: &str, n: usize) -> Vec<(u32, u64, String)> {
+        let t = Instant::now();
+        loop {
+            let rows = if self.ls_err(account) {
+                Vec::new()
+            } else {
+                self.ls(account, "INBOX")
+            };
+            if rows.len() >= n || t.elapsed() > Duration::from_secs(15) {
+                assert_eq!(rows.len(), n, "{account}: {rows:?}\n{}", self.log());
+                return rows;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 
     /// `mailbox ls ADDRESS INBOX` as (uid, size, subject) rows.
