@@ -433,7 +433,10 @@ fn a_stalled_log_reader_never_stalls_the_server_and_drops_are_counted() {
     assert!(matches!(dropped, Some(n) if n > 0), "{dropped:?}");
 }
 
-/// Context switches (voluntary and not) of the server's shard threads so far.
+/// Voluntary context switches of the server's shard threads so far: each is a thread going to sleep
+/// and being woken, what an idle connection must not cause. Involuntary ones (the kernel preempting a
+/// shard for other work on the machine) measure the machine's load, not the server, and made this
+/// test fail on a busy machine (40 in 2 s while a large directory was being deleted).
 fn shard_thread_switches(pid: u32) -> (usize, u64) {
     let mut threads = 0;
     let mut total = 0;
@@ -447,7 +450,7 @@ fn shard_thread_switches(pid: u32) -> (usize, u64) {
         let status = std::fs::read_to_string(dir.join("status")).unwrap_or_default();
         total += status
             .lines()
-            .filter(|l| l.contains("ctxt_switches:"))
+            .filter(|l| l.starts_with("voluntary_ctxt_switches:"))
             .filter_map(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
             .sum::<u64>();
     }
@@ -479,7 +482,7 @@ fn idle_connections_cost_the_shards_no_wake_ups() {
     // signal, 500 idle connections wake nothing.
     assert!(
         after - before < 40,
-        "{} context switches of the shard threads in 2 s with 500 idle connections",
+        "{} voluntary context switches of the shard threads in 2 s with 500 idle connections",
         after - before
     );
     assert_eq!(s.metric_sum("shardmail_connections_open"), 500);
