@@ -145,6 +145,22 @@ mod tests {
     use std::io::{Read, Write};
     use std::time::Duration;
 
+    /// Shard B's side of both tests: reads on from the handed-over bytes until "quit\n", echoes all
+    /// it got and closes; `why` names what a premature end would mean.
+    async fn finish_as_b(s: &mut Conn, pending: Vec<u8>, why: &str) {
+        let mut got = pending;
+        while !got.ends_with(b"quit\n") {
+            let mut chunk = [0u8; 64];
+            let n = s.read(&mut chunk).await.unwrap();
+            assert!(n > 0, "{why}");
+            got.extend_from_slice(&chunk[..n]);
+        }
+        s.write_all(format!("B got {}", String::from_utf8_lossy(&got)).as_bytes())
+            .await
+            .unwrap();
+        s.close().await.unwrap();
+    }
+
     /// Shard A accepts and reads part of the input, hands the socket and the unread bytes to shard
     /// B (another thread and executor), which goes on reading and writing the same connection; the
     /// client sees one uninterrupted conversation, and the socket closes when B is done.
@@ -185,17 +201,12 @@ mod tests {
             .spawn(move || async move {
                 let (fd, pending) = from_a.recv().await.unwrap();
                 let mut s = adopt(fd, None);
-                let mut got = pending;
-                while !got.ends_with(b"quit\n") {
-                    let mut chunk = [0u8; 64];
-                    let n = s.read(&mut chunk).await.unwrap();
-                    assert!(n > 0, "the connection stayed open across the move");
-                    got.extend_from_slice(&chunk[..n]);
-                }
-                s.write_all(format!("B got {}", String::from_utf8_lossy(&got)).as_bytes())
-                    .await
-                    .unwrap();
-                s.close().await.unwrap();
+                finish_as_b(
+                    &mut s,
+                    pending,
+                    "the connection stayed open across the move",
+                )
+                .await;
             })
             .unwrap();
         ready_rx.recv().unwrap();
@@ -263,17 +274,12 @@ mod tests {
                 let (fd, session, pending) = from_a.recv().await.unwrap();
                 let mut s = adopt(fd, session);
                 assert!(s.is_tls());
-                let mut got = pending;
-                while !got.ends_with(b"quit\n") {
-                    let mut chunk = [0u8; 64];
-                    let n = s.read(&mut chunk).await.unwrap();
-                    assert!(n > 0, "the TLS session stayed open across the move");
-                    got.extend_from_slice(&chunk[..n]);
-                }
-                s.write_all(format!("B got {}", String::from_utf8_lossy(&got)).as_bytes())
-                    .await
-                    .unwrap();
-                s.close().await.unwrap();
+                finish_as_b(
+                    &mut s,
+                    pending,
+                    "the TLS session stayed open across the move",
+                )
+                .await;
             })
             .unwrap();
         ready_rx.recv().unwrap();
